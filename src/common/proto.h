@@ -1,0 +1,66 @@
+/*
+ * proto.h - the whole kumo wire in one table: RPC method ids with their
+ * arguments and results, and error codes. doc/protocol.md says the same in
+ * prose; keep them together.
+ *
+ * Framing: a stream of msgpack objects (no length prefix), as kumofs:
+ *   request  [0, msgid:u32, method:u32, params:array]
+ *   response [1, msgid:u32, error, result]   error: nil | [code:u32, msg:str]
+ * Byte strings travel as msgpack bin. A version is two fields
+ * clock:u64 node:u32 (see common/clock.h). A ring is
+ * [stamp:u64, [[addr:bin(6), active:bool], ...]] (see common/ring.h).
+ */
+#ifndef KUMO_COMMON_PROTO_H
+#define KUMO_COMMON_PROTO_H
+
+/* Methods served by kumo-manager. */
+#define MGR_METHODS(X)                                                        \
+    X(MGR_KEEPALIVE,    0, "[] -> [stamp]  (cheap liveness check)")            \
+    X(MGR_RING_GET,     1, "[] -> ring   (gateways and tools)")                \
+    X(MGR_SUBSCRIBE,    2, "[] -> ring   and later MGR pushes GW_RING_PUSH")   \
+    X(MGR_SERVER_HELLO, 3, "[addr:bin(6), stream_port:u32] -> ring")          \
+    X(MGR_STATUS,      99, "[] -> [ring, [newcomer addr:bin(6)...]]")          \
+    X(MGR_ATTACH,     100, "[replace:bool] -> true")                          \
+    X(MGR_DETACH,     101, "[replace:bool] -> true")
+
+/* Methods served by kumo-server. */
+#define SRV_METHODS(X)                                                        \
+    X(SRV_KEEPALIVE,    0, "[] -> true")                                       \
+    X(SRV_RING_PUSH,    2, "[ring] -> bool adopted (from a manager)")          \
+    X(SRV_GET,         34, "[key, touch:bool, exptime:i64] -> nil | "         \
+                           "[flags:u32, data:bin, clock:u64, node:u32]")      \
+    X(SRV_STORE,       35, "[op:u32, key, flags:u32, exptime:i64, data:bin, " \
+                           "cas:u64] -> [result:u32, clock:u64]")             \
+    X(SRV_DELETE,      36, "[key] -> [result:u32]")                           \
+    X(SRV_ARITH,       37, "[key, incr:bool, delta:u64] -> "                  \
+                           "[result:u32, value:u64]")                         \
+    X(SRV_TOUCH,       38, "[key, exptime:i64] -> [result:u32]")              \
+    X(SRV_FLUSH,       39, "[delay:i64] -> true")                             \
+    X(SRV_STATS,       97, "[] -> {name: value...}")
+
+/* Methods served by kumo-gateway on its manager connection. */
+#define GW_METHODS(X)                                                         \
+    X(GW_RING_PUSH,     3, "[ring] -> true")
+
+#define PROTO_ENUM(name, id, doc) name = id,
+enum mgr_method { MGR_METHODS(PROTO_ENUM) };
+enum srv_method { SRV_METHODS(PROTO_ENUM) };
+enum gw_method { GW_METHODS(PROTO_ENUM) };
+#undef PROTO_ENUM
+
+/* Error codes in responses (and synthesised locally by the caller). */
+enum rpc_error {
+    RPC_OK         = 0,
+    RPC_ELOST      = 1,  /* local: connection lost before the reply */
+    RPC_ETIMEOUT   = 3,  /* local: no reply in time */
+    RPC_EUNKNOWN   = 4,
+    RPC_EPROTO     = 5,  /* unknown method, bad arguments */
+    RPC_ESERVER    = 6,  /* the handler failed (message says why) */
+    RPC_ENOTOWNER  = 7,  /* key not owned under the server's ring: refresh */
+    RPC_ENOTREADY  = 8,  /* server has no ring yet */
+};
+
+/* Results of SRV_STORE / SRV_DELETE / SRV_ARITH / SRV_TOUCH: the values of
+ * enum srv_result in server/srv_ops.h. */
+
+#endif

@@ -1,0 +1,275 @@
+/*
+ * ring.c - consistent hashing with virtual nodes.
+ */
+#include "config.h"
+#include "common/ring.h"
+#include "common/mpk.h"
+#include "common/xmalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+void
+ring_init(struct ring *r)
+{
+    memset(r, 0, sizeof(*r));
+}
+
+void
+ring_free(struct ring *r)
+{
+    free(r->nodes);
+    free(r->points);
+    ring_init(r);
+}
+
+void
+ring_copy(struct ring *dst, const struct ring *src)
+{
+    if (dst == src)
+        return;
+    ring_free(dst);
+    dst->stamp = src->stamp;
+    dst->nnodes = src->nnodes;
+    dst->npoints = src->npoints;
+    if (src->nnodes > 0)
+        dst->nodes = xmemdup(src->nodes, src->nnodes * sizeof(*src->nodes));
+    if (src->npoints > 0)
+        dst->points = xmemdup(src->points, src->npoints * sizeof(*src->points));
+}
+
+bool
+ring_same_nodes(const struct ring *a, const struct ring *b)
+{
+    if (a->nnodes != b->nnodes)
+        return false;
+    for (size_t i = 0; i < a->nnodes; i++) {
+        if (!addr_equal(&a->nodes[i].addr, &b->nodes[i].addr) ||
+            a->nodes[i].active != b->nodes[i].active)
+            return false;
+    }
+    return true;
+}
+
+long
+ring_find(const struct ring *r, const struct kaddr *addr)
+{
+    for (size_t i = 0; i < r->nnodes; i++) {
+        if (addr_equal(&r->nodes[i].addr, addr))
+            return (long)i;
+    }
+    return -1;
+}
+
+size_t
+ring_active_count(const struct ring *r)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->nnodes; i++)
+        n += r->nodes[i].active;
+    return n;
+}
+
+uint64_t
+ring_hash_key(const void *key, size_t len)
+{
+    return XXH3_64bits(key, len);
+}
+
+uint64_t
+ring_vnode_hash(const struct kaddr *addr, unsigned i)
+{
+    uint8_t dump[ADDR_DUMPLEN];
+
+    addr_dump(addr, dump);
+    return XXH64(dump, sizeof(dump), i);
+}
+
+/* The sort context: qsort has no user argument. */
+static const struct ring *sort_ring;
+
+static int
+point_cmp(const void *pa, const void *pb)
+{
+    const struct ring_point *a = pa, *b = pb;
+
+    if (a->hash != b->hash)
+        return a->hash < b->hash ? -1 : 1;
+    /* Equal hashes are astronomically rare; break the tie by address so
+     * every process orders them the same way whatever the attach order. */
+    return addr_cmp(&sort_ring->nodes[a->node].addr,
+                    &sort_ring->nodes[b->node].addr);
+}
+
+static void
+ring_build(struct ring *r)
+{
+    free(r->points);
+    r->npoints = r->nnodes * RING_VNODES;
+    r->points = r->npoints ? xmalloc(r->npoints * sizeof(*r->points)) : NULL;
+    for (size_t n = 0; n < r->nnodes; n++) {
+        for (unsigned i = 0; i < RING_VNODES; i++) {
+            struct ring_point *p = &r->points[n * RING_VNODES + i];
+            p->hash = ring_vnode_hash(&r->nodes[n].addr, i);
+            p->node = (uint32_t)n;
+        }
+    }
+    sort_ring = r;
+    qsort(r->points, r->npoints, sizeof(*r->points), point_cmp);
+    sort_ring = NULL;
+}
+
+bool
+ring_add(struct ring *r, const struct kaddr *addr)
+{
+    long i = ring_find(r, addr);
+
+    if (i >= 0) {
+        if (r->nodes[i].active)
+            return false;
+        r->nodes[i].active = true;
+        return true;
+    }
+    if (r->nnodes >= RING_NODES_MAX)
+        return false;
+    r->nodes = xrealloc(r->nodes, (r->nnodes + 1) * sizeof(*r->nodes));
+    r->nodes[r->nnodes].addr = *addr;
+    r->nodes[r->nnodes].active = true;
+    r->nnodes++;
+    ring_build(r);
+    return true;
+}
+
+bool
+ring_set_active(struct ring *r, const struct kaddr *addr, bool active)
+{
+    long i = ring_find(r, addr);
+
+    if (i < 0 || r->nodes[i].active == active)
+        return false;
+    r->nodes[i].active = active;
+    return true;
+}
+
+bool
+ring_remove_inactive(struct ring *r)
+{
+    size_t w = 0;
+
+    for (size_t i = 0; i < r->nnodes; i++) {
+        if (r->nodes[i].active)
+            r->nodes[w++] = r->nodes[i];
+    }
+    if (w == r->nnodes)
+        return false;
+    r->nnodes = w;
+    ring_build(r);
+    return true;
+}
+
+size_t
+ring_holders(const struct ring *r, uint64_t hash, uint32_t *out, size_t max)
+{
+    size_t n = 0, lo = 0, hi = r->npoints;
+
+    if (r->npoints == 0 || max == 0)
+        return 0;
+    if (max > r->nnodes)
+        max = r->nnodes;
+    /* First point with point.hash >= hash. */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->points[mid].hash < hash)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t k = 0; k < r->npoints && n < max; k++) {
+        uint32_t node = r->points[(lo + k) % r->npoints].node;
+        bool seen = false;
+
+        for (size_t j = 0; j < n; j++)
+            seen |= out[j] == node;
+        if (!seen)
+            out[n++] = node;
+    }
+    return n;
+}
+
+long
+ring_coordinator(const struct ring *r, uint64_t hash, size_t nreplicas)
+{
+    uint32_t h[RING_REPLICAS];
+    size_t n;
+
+    if (nreplicas > RING_REPLICAS)
+        nreplicas = RING_REPLICAS;
+    n = ring_holders(r, hash, h, nreplicas);
+    for (size_t i = 0; i < n; i++) {
+        if (r->nodes[h[i]].active)
+            return h[i];
+    }
+    return -1;
+}
+
+void
+ring_pack(msgpack_packer *pk, const struct ring *r)
+{
+    uint8_t dump[ADDR_DUMPLEN];
+
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_uint64(pk, r->stamp);
+    msgpack_pack_array(pk, r->nnodes);
+    for (size_t i = 0; i < r->nnodes; i++) {
+        addr_dump(&r->nodes[i].addr, dump);
+        msgpack_pack_array(pk, 2);
+        mpk_pack_bytes(pk, dump, sizeof(dump));
+        if (r->nodes[i].active)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+    }
+}
+
+int
+ring_unpack(const msgpack_object *o, struct ring *r)
+{
+    const msgpack_object *a = mpk_array(o, 2, NULL), *list;
+    size_t n;
+    uint64_t stamp;
+    struct ring nr;
+
+    if (a == NULL || !mpk_u64(&a[0], &stamp) ||
+        (list = mpk_array(&a[1], -1, &n)) == NULL || n > RING_NODES_MAX)
+        return -1;
+    ring_init(&nr);
+    nr.stamp = stamp;
+    nr.nodes = n ? xcalloc(n, sizeof(*nr.nodes)) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        const msgpack_object *e = mpk_array(&list[i], 2, NULL);
+        const char *p;
+        size_t len;
+        bool active;
+
+        if (e == NULL || !mpk_bytes(&e[0], &p, &len) || len != ADDR_DUMPLEN ||
+            !mpk_bool(&e[1], &active))
+            goto bad;
+        addr_undump((const uint8_t *)p, &nr.nodes[i].addr);
+        nr.nodes[i].active = active;
+        for (size_t j = 0; j < i; j++) {
+            if (addr_equal(&nr.nodes[j].addr, &nr.nodes[i].addr))
+                goto bad;       /* duplicate node */
+        }
+        nr.nnodes = i + 1;
+    }
+    nr.nnodes = n;
+    ring_build(&nr);
+    ring_free(r);
+    *r = nr;
+    return 0;
+bad:
+    ring_free(&nr);
+    return -1;
+}

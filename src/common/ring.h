@@ -1,0 +1,75 @@
+/*
+ * ring.h - the consistent-hash ring ("hash space") of storage servers.
+ *
+ * Each server owns RING_VNODES points: point i = XXH64(6-byte address dump,
+ * seed i). A key hashes to XXH3-64 of its bytes; its holders are the first
+ * distinct servers met clockwise from the first point >= the key's hash
+ * (wrapping). Fault servers stay on the ring, flagged inactive, until a
+ * detach removes them, so placement does not move on a fault. The stamp is
+ * the clock of the ring's last change; the newest stamp wins everywhere.
+ * kumohash, the gateway and the servers all place keys with this code.
+ */
+#ifndef KUMO_COMMON_RING_H
+#define KUMO_COMMON_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <msgpack.h>
+
+#include "common/addr.h"
+
+#define RING_VNODES     128
+#define RING_NODES_MAX  1024
+#define RING_REPLICAS   3      /* copies of each key (fewer if fewer servers) */
+
+struct ring_node {
+    struct kaddr addr;
+    bool         active;
+};
+
+struct ring_point {
+    uint64_t hash;
+    uint32_t node;     /* index into nodes */
+};
+
+struct ring {
+    uint64_t           stamp;
+    size_t             nnodes;
+    struct ring_node  *nodes;    /* in attach order */
+    size_t             npoints;
+    struct ring_point *points;   /* sorted by hash, then node address */
+};
+
+void ring_init(struct ring *r);
+void ring_free(struct ring *r);
+void ring_copy(struct ring *dst, const struct ring *src);
+bool ring_same_nodes(const struct ring *a, const struct ring *b);
+
+/* Index of addr in nodes, or -1. */
+long ring_find(const struct ring *r, const struct kaddr *addr);
+/* Adds an active node (or reactivates it); returns true if anything changed.
+ * Rebuilds the points. */
+bool ring_add(struct ring *r, const struct kaddr *addr);
+bool ring_set_active(struct ring *r, const struct kaddr *addr, bool active);
+/* Removes every inactive node; true if any was removed. */
+bool ring_remove_inactive(struct ring *r);
+size_t ring_active_count(const struct ring *r);
+
+uint64_t ring_hash_key(const void *key, size_t len);
+uint64_t ring_vnode_hash(const struct kaddr *addr, unsigned i);
+
+/* Writes up to max node indexes holding hash, first distinct nodes
+ * clockwise, fault or not; returns how many. */
+size_t ring_holders(const struct ring *r, uint64_t hash, uint32_t *out,
+                    size_t max);
+/* The first active holder among the first RING_REPLICAS (or nreplicas)
+ * holders, or -1 if none: the key's coordinator. */
+long ring_coordinator(const struct ring *r, uint64_t hash, size_t nreplicas);
+
+/* Wire form: [stamp:u64, [[addr:bin(6), active:bool]...]]. */
+void ring_pack(msgpack_packer *pk, const struct ring *r);
+/* Replaces *r on success; -1 (r untouched) if o is malformed or too big. */
+int ring_unpack(const msgpack_object *o, struct ring *r);
+
+#endif

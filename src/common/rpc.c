@@ -1,0 +1,588 @@
+/*
+ * rpc.c - msgpack RPC over struct conn: framing with capped scanning,
+ * pending-call windows with deadlines, deferred replies.
+ */
+#include "config.h"
+#include "common/rpc.h"
+#include "common/conn.h"
+#include "common/log.h"
+#include "common/mpk.h"
+#include "common/xmalloc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RPC_TICK          0.05   /* seconds between deadline scans */
+#define RPC_WINDOW_MIN    64
+
+struct rpc_slot {
+    uint32_t      msgid;
+    bool          used;
+    rpc_reply_cb *cb;
+    void         *arg;
+    ev_tstamp     deadline;
+};
+
+struct rpc_conn {
+    struct conn           c;
+    const struct rpc_ops *ops;
+    void                 *udata;
+    struct kaddr          peer;
+    msgpack_packer        pk;
+    int                   refs;          /* the module's own + rpc_ref()s */
+    bool                  closed;        /* on_close has run */
+    ev_tstamp             connect_deadline;  /* 0: not connecting */
+    /* Pending calls: slot[msgid & (cap-1)], msgids lo..next-1. */
+    struct rpc_slot      *slots;
+    uint32_t              cap;
+    uint32_t              lo;
+    uint32_t              next;
+    size_t                npending;
+    struct rpc_conn      *prev, *nextc;  /* all connections */
+};
+
+struct rpc_listener {
+    ev_io                 w;
+    int                   fd;
+    const struct rpc_ops *ops;
+    void                 *udata;
+};
+
+struct rpc_failed {
+    rpc_reply_cb      *cb;
+    void              *arg;
+    struct rpc_failed *next;
+};
+
+static struct ev_loop *rpc_loop;
+static ev_timer rpc_tick;
+static msgpack_zone rpc_zone;
+static struct rpc_conn *all_conns;
+static struct rpc_failed *failed_head, *failed_tail;
+static msgpack_sbuffer discard_sbuf;
+static msgpack_packer discard_pk;
+
+static void rpc_conn_read(struct conn *c);
+static void rpc_conn_connected(struct conn *c);
+static void rpc_conn_closed(struct conn *c, int err);
+
+static const struct conn_ops rpc_conn_ops = {
+    .on_read = rpc_conn_read,
+    .on_connect = rpc_conn_connected,
+    .on_close = rpc_conn_closed,
+};
+
+const char *
+rpc_strerror(int err)
+{
+    switch (err) {
+    case RPC_OK: return "ok";
+    case RPC_ELOST: return "connection lost";
+    case RPC_ETIMEOUT: return "timeout";
+    case RPC_EPROTO: return "protocol error";
+    case RPC_ESERVER: return "server error";
+    case RPC_ENOTOWNER: return "not owner of the key";
+    case RPC_ENOTREADY: return "server not ready";
+    default: return "unknown error";
+    }
+}
+
+/* ---- codec ---- */
+
+int
+rpc_decode(const msgpack_object *o, struct rpc_msg *m)
+{
+    size_t n;
+    const msgpack_object *a = mpk_array(o, 4, &n);
+    uint64_t type;
+
+    memset(m, 0, sizeof(*m));
+    if (a == NULL || !mpk_u64(&a[0], &type) || !mpk_u32(&a[1], &m->msgid))
+        return -1;
+    if (type == RPC_REQUEST) {
+        m->type = RPC_REQUEST;
+        if (!mpk_u32(&a[2], &m->method) || a[3].type != MSGPACK_OBJECT_ARRAY)
+            return -1;
+        m->params = &a[3];
+        return 0;
+    }
+    if (type == RPC_RESPONSE) {
+        m->type = RPC_RESPONSE;
+        m->result = &a[3];
+        if (mpk_is_nil(&a[2]))
+            return 0;
+        const msgpack_object *e = mpk_array(&a[2], 2, NULL);
+        uint32_t code;
+        if (e != NULL && mpk_u32(&e[0], &code) && code != RPC_OK) {
+            m->err = (int)code;
+            m->errmsg = &e[1];
+        } else {
+            m->err = RPC_EUNKNOWN;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+void
+rpc_pack_request_head(msgpack_packer *pk, uint32_t msgid, uint32_t method,
+                      uint32_t nparams)
+{
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_uint8(pk, RPC_REQUEST);
+    msgpack_pack_uint32(pk, msgid);
+    msgpack_pack_uint32(pk, method);
+    msgpack_pack_array(pk, nparams);
+}
+
+void
+rpc_pack_response_head(msgpack_packer *pk, uint32_t msgid)
+{
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_uint8(pk, RPC_RESPONSE);
+    msgpack_pack_uint32(pk, msgid);
+    msgpack_pack_nil(pk);
+}
+
+void
+rpc_pack_error_response(msgpack_packer *pk, uint32_t msgid, int code,
+                        const char *msg)
+{
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_uint8(pk, RPC_RESPONSE);
+    msgpack_pack_uint32(pk, msgid);
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_uint32(pk, (uint32_t)code);
+    mpk_pack_cstr(pk, msg != NULL ? msg : rpc_strerror(code));
+    msgpack_pack_nil(pk);
+}
+
+/* ---- pending calls ---- */
+
+static void
+fail_later(rpc_reply_cb *cb, void *arg)
+{
+    struct rpc_failed *f = xmalloc(sizeof(*f));
+
+    f->cb = cb;
+    f->arg = arg;
+    f->next = NULL;
+    if (failed_tail != NULL)
+        failed_tail->next = f;
+    else
+        failed_head = f;
+    failed_tail = f;
+}
+
+/* Runs before each flush pass: completes calls made on dead connections. */
+static bool
+run_failed(void)
+{
+    struct rpc_failed *list = failed_head;
+
+    if (list == NULL)
+        return false;
+    failed_head = failed_tail = NULL;
+    while (list != NULL) {
+        struct rpc_failed *f = list;
+
+        list = f->next;
+        f->cb(f->arg, RPC_ELOST, NULL);
+        free(f);
+    }
+    return true;
+}
+
+static void
+window_grow(struct rpc_conn *rc)
+{
+    uint32_t ncap = rc->cap ? rc->cap * 2 : RPC_WINDOW_MIN;
+    struct rpc_slot *ns = xcalloc(ncap, sizeof(*ns));
+
+    for (uint32_t id = rc->lo; id != rc->next; id++) {
+        struct rpc_slot *s = &rc->slots[id & (rc->cap - 1)];
+        if (s->used && s->msgid == id)
+            ns[id & (ncap - 1)] = *s;
+    }
+    free(rc->slots);
+    rc->slots = ns;
+    rc->cap = ncap;
+}
+
+/* Moves lo past answered calls. */
+static void
+window_trim(struct rpc_conn *rc)
+{
+    while (rc->lo != rc->next) {
+        struct rpc_slot *s = &rc->slots[rc->lo & (rc->cap - 1)];
+        if (s->used && s->msgid == rc->lo)
+            break;
+        rc->lo++;
+    }
+}
+
+static struct rpc_slot *
+window_take(struct rpc_conn *rc, uint32_t msgid)
+{
+    struct rpc_slot *s;
+
+    if (rc->cap == 0)
+        return NULL;
+    s = &rc->slots[msgid & (rc->cap - 1)];
+    if (!s->used || s->msgid != msgid)
+        return NULL;
+    s->used = false;
+    rc->npending--;
+    window_trim(rc);
+    return s;
+}
+
+static void
+fail_all_pending(struct rpc_conn *rc, int err)
+{
+    while (rc->lo != rc->next) {
+        uint32_t id = rc->lo;
+        struct rpc_slot *s = &rc->slots[id & (rc->cap - 1)];
+
+        rc->lo++;
+        if (s->used && s->msgid == id) {
+            s->used = false;
+            rc->npending--;
+            s->cb(s->arg, err, NULL);
+        }
+    }
+}
+
+/* ---- connections ---- */
+
+static struct rpc_conn *
+rpc_conn_alloc(const struct rpc_ops *ops, void *udata)
+{
+    struct rpc_conn *rc = xcalloc(1, sizeof(*rc));
+
+    rc->ops = ops;
+    rc->udata = udata;
+    rc->refs = 1;
+    rc->lo = rc->next = 1;
+    msgpack_packer_init(&rc->pk, &rc->c.wbuf, buf_msgpack_write);
+    rc->nextc = all_conns;
+    if (all_conns != NULL)
+        all_conns->prev = rc;
+    all_conns = rc;
+    return rc;
+}
+
+static void
+rpc_conn_release(struct rpc_conn *rc)
+{
+    if (--rc->refs > 0)
+        return;
+    if (rc->prev != NULL)
+        rc->prev->nextc = rc->nextc;
+    else
+        all_conns = rc->nextc;
+    if (rc->nextc != NULL)
+        rc->nextc->prev = rc->prev;
+    conn_free_buffers(&rc->c);
+    free(rc->slots);
+    free(rc);
+}
+
+struct rpc_conn *
+rpc_connect(struct ev_loop *loop, const struct kaddr *to,
+            double connect_timeout, const struct rpc_ops *ops, void *udata)
+{
+    struct rpc_conn *rc = rpc_conn_alloc(ops, udata);
+
+    rc->peer = *to;
+    rc->connect_deadline = ev_now(loop) + connect_timeout;
+    if (conn_connect(&rc->c, loop, to, &rpc_conn_ops, rc) < 0) {
+        /* No socket at all: set the conn up as closed so the normal
+         * reaping path runs. */
+        rc->c.fd = -1;
+        rc->c.loop = loop;
+        rc->c.ops = &rpc_conn_ops;
+        rc->c.udata = rc;
+        conn_close(&rc->c, errno);
+    }
+    return rc;
+}
+
+static void
+rpc_conn_connected(struct conn *c)
+{
+    struct rpc_conn *rc = c->udata;
+
+    rc->connect_deadline = 0;
+    if (rc->ops->on_connect != NULL)
+        rc->ops->on_connect(rc);
+}
+
+static void
+rpc_conn_closed(struct conn *c, int err)
+{
+    struct rpc_conn *rc = c->udata;
+
+    fail_all_pending(rc, RPC_ELOST);
+    rc->closed = true;
+    if (rc->ops->on_close != NULL)
+        rc->ops->on_close(rc);
+    rpc_conn_release(rc);
+}
+
+void
+rpc_close(struct rpc_conn *rc)
+{
+    conn_close(&rc->c, 0);
+}
+
+void *rpc_udata(const struct rpc_conn *rc) { return rc->udata; }
+void rpc_set_udata(struct rpc_conn *rc, void *udata) { rc->udata = udata; }
+void rpc_set_ops(struct rpc_conn *rc, const struct rpc_ops *ops) { rc->ops = ops; }
+const struct kaddr *rpc_peer(const struct rpc_conn *rc) { return &rc->peer; }
+size_t rpc_pending(const struct rpc_conn *rc) { return rc->npending; }
+size_t rpc_out_bytes(const struct rpc_conn *rc) { return buf_len(&rc->c.wbuf); }
+bool rpc_is_closing(const struct rpc_conn *rc) { return rc->c.closing; }
+
+bool
+rpc_is_up(const struct rpc_conn *rc)
+{
+    return !rc->c.closing && !rc->c.connecting;
+}
+
+void
+rpc_ref(struct rpc_conn *rc)
+{
+    rc->refs++;
+}
+
+void
+rpc_unref(struct rpc_conn *rc)
+{
+    rpc_conn_release(rc);
+}
+
+/* ---- calls and replies ---- */
+
+msgpack_packer *
+rpc_call_begin(struct rpc_conn *rc, uint32_t method, uint32_t nparams,
+               rpc_reply_cb *cb, void *arg, double timeout)
+{
+    if (rc->c.closing) {
+        fail_later(cb, arg);
+        msgpack_sbuffer_clear(&discard_sbuf);
+        return &discard_pk;
+    }
+    if (rc->next - rc->lo >= rc->cap)
+        window_grow(rc);
+    uint32_t id = rc->next++;
+    if (rc->next == 0)              /* msgid 0 is never used */
+        rc->next = 1;
+    struct rpc_slot *s = &rc->slots[id & (rc->cap - 1)];
+    s->msgid = id;
+    s->used = true;
+    s->cb = cb;
+    s->arg = arg;
+    s->deadline = ev_now(rpc_loop) + timeout;
+    rc->npending++;
+    rpc_pack_request_head(&rc->pk, id, method, nparams);
+    return &rc->pk;
+}
+
+void
+rpc_call_end(struct rpc_conn *rc)
+{
+    if (!rc->c.closing)
+        conn_mark_dirty(&rc->c);
+}
+
+msgpack_packer *
+rpc_reply_begin(struct rpc_conn *rc, uint32_t msgid)
+{
+    if (rc->c.closing) {
+        msgpack_sbuffer_clear(&discard_sbuf);
+        return &discard_pk;
+    }
+    rpc_pack_response_head(&rc->pk, msgid);
+    return &rc->pk;
+}
+
+void
+rpc_reply_end(struct rpc_conn *rc)
+{
+    if (!rc->c.closing)
+        conn_mark_dirty(&rc->c);
+}
+
+void
+rpc_reply_error(struct rpc_conn *rc, uint32_t msgid, int code, const char *msg)
+{
+    if (rc->c.closing)
+        return;
+    rpc_pack_error_response(&rc->pk, msgid, code, msg);
+    conn_mark_dirty(&rc->c);
+}
+
+/* ---- input ---- */
+
+static void
+rpc_dispatch(struct rpc_conn *rc, const struct rpc_msg *m)
+{
+    if (m->type == RPC_REQUEST) {
+        if (rc->ops->on_request == NULL) {
+            rpc_reply_error(rc, m->msgid, RPC_EPROTO, "no methods here");
+            return;
+        }
+        rc->ops->on_request(rc, m->msgid, m->method, m->params);
+        return;
+    }
+    struct rpc_slot *s = window_take(rc, m->msgid);
+    if (s == NULL) {
+        log_debug("rpc: reply to unknown call %u ignored", m->msgid);
+        return;
+    }
+    s->cb(s->arg, m->err, m->err ? m->errmsg : m->result);
+}
+
+static void
+rpc_conn_read(struct conn *c)
+{
+    struct rpc_conn *rc = c->udata;
+    char as[ADDR_STRLEN];
+
+    while (!c->closing && buf_len(&c->rbuf) > 0) {
+        size_t objlen, off = 0;
+        msgpack_object obj;
+        struct rpc_msg m;
+
+        switch (mpk_scan(buf_head(&c->rbuf), buf_len(&c->rbuf), MPK_MAX_FRAME,
+                         &objlen)) {
+        case MPK_INCOMPLETE:
+            return;
+        case MPK_INVALID:
+            log_warnx("rpc: malformed or oversized message from %s; closing",
+                      addr_format(&rc->peer, as, sizeof(as)));
+            conn_close(c, EPROTO);
+            return;
+        case MPK_COMPLETE:
+            break;
+        }
+        msgpack_unpack_return ret =
+            msgpack_unpack(buf_head(&c->rbuf), objlen, &off, &rpc_zone, &obj);
+        if ((ret != MSGPACK_UNPACK_SUCCESS && ret != MSGPACK_UNPACK_EXTRA_BYTES) ||
+            rpc_decode(&obj, &m) < 0) {
+            log_warnx("rpc: invalid message from %s; closing",
+                      addr_format(&rc->peer, as, sizeof(as)));
+            msgpack_zone_clear(&rpc_zone);
+            conn_close(c, EPROTO);
+            return;
+        }
+        /* Keep rc alive even if a handler closes it. */
+        rc->refs++;
+        rpc_dispatch(rc, &m);
+        msgpack_zone_clear(&rpc_zone);
+        buf_consume(&c->rbuf, objlen);
+        rpc_conn_release(rc);
+    }
+}
+
+/* ---- listener ---- */
+
+static void
+accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct rpc_listener *l = w->data;
+
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_in sin;
+        socklen_t len = sizeof(sin);
+        int fd = accept4(l->fd, (struct sockaddr *)&sin, &len, SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                errno != ECONNABORTED)
+                log_warn("rpc: accept");
+            return;
+        }
+        struct rpc_conn *rc = rpc_conn_alloc(l->ops, l->udata);
+        addr_from_sockaddr(&sin, &rc->peer);
+        conn_init(&rc->c, loop, fd, &rpc_conn_ops, rc);
+    }
+}
+
+struct rpc_listener *
+rpc_listen(struct ev_loop *loop, const struct kaddr *at,
+           const struct rpc_ops *ops, void *udata, char *err, size_t errlen)
+{
+    int fd = conn_listen(at, err, errlen);
+
+    if (fd < 0)
+        return NULL;
+    struct rpc_listener *l = xcalloc(1, sizeof(*l));
+    l->fd = fd;
+    l->ops = ops;
+    l->udata = udata;
+    ev_io_init(&l->w, accept_cb, fd, EV_READ);
+    l->w.data = l;
+    ev_io_start(loop, &l->w);
+    return l;
+}
+
+void
+rpc_listener_close(struct rpc_listener *l)
+{
+    if (l == NULL)
+        return;
+    ev_io_stop(rpc_loop, &l->w);
+    close(l->fd);
+    free(l);
+}
+
+/* ---- deadlines ---- */
+
+static void
+tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    ev_tstamp now = ev_now(loop);
+
+    for (struct rpc_conn *rc = all_conns; rc != NULL; rc = rc->nextc) {
+        if (rc->c.closing)
+            continue;
+        if (rc->connect_deadline != 0 && rc->c.connecting &&
+            now >= rc->connect_deadline) {
+            conn_close(&rc->c, ETIMEDOUT);
+            continue;
+        }
+        /* Calls on one connection mostly share a timeout, so deadlines are
+         * in msgid order: stop at the first live one. */
+        while (rc->lo != rc->next) {
+            struct rpc_slot *s = &rc->slots[rc->lo & (rc->cap - 1)];
+            if (s->used && s->msgid == rc->lo) {
+                if (s->deadline > now)
+                    break;
+                s->used = false;
+                rc->npending--;
+                rc->lo++;
+                s->cb(s->arg, RPC_ETIMEOUT, NULL);
+                continue;
+            }
+            rc->lo++;
+        }
+    }
+}
+
+void
+rpc_init(struct ev_loop *loop)
+{
+    rpc_loop = loop;
+    msgpack_zone_init(&rpc_zone, 8192);
+    msgpack_sbuffer_init(&discard_sbuf);
+    msgpack_packer_init(&discard_pk, &discard_sbuf, msgpack_sbuffer_write);
+    conn_set_deferred_hook(run_failed);
+    ev_timer_init(&rpc_tick, tick_cb, RPC_TICK, RPC_TICK);
+    ev_timer_start(loop, &rpc_tick);
+    ev_unref(loop);
+}

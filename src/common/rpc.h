@@ -1,0 +1,102 @@
+/*
+ * rpc.h - msgpack RPC connections (see common/proto.h for the wire).
+ *
+ * A struct rpc_conn carries calls both ways: either side may send requests
+ * and replies on it. Calls are pipelined; each gets exactly one callback: a
+ * result, a remote error, RPC_ETIMEOUT or RPC_ELOST. Replies may be sent
+ * later than the request handler returns (hold a reference meanwhile).
+ */
+#ifndef KUMO_COMMON_RPC_H
+#define KUMO_COMMON_RPC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <ev.h>
+#include <msgpack.h>
+
+#include "common/addr.h"
+#include "common/proto.h"
+
+struct rpc_conn;
+struct rpc_listener;
+
+/* err is RPC_OK with result set, or an error code; for remote errors
+ * result (may be NULL) is the message string. result is valid only during
+ * the callback. */
+typedef void rpc_reply_cb(void *arg, int err, const msgpack_object *result);
+
+struct rpc_ops {
+    /* A request arrived; answer with rpc_reply_* now or later. params is an
+     * array, valid only during the call. */
+    void (*on_request)(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
+                       const msgpack_object *params);
+    void (*on_connect)(struct rpc_conn *rc);   /* may be NULL */
+    /* The connection is gone and its pending calls have failed; udata may
+     * be released. The rpc_conn itself is freed by this module. */
+    void (*on_close)(struct rpc_conn *rc);     /* may be NULL */
+};
+
+/* One-time set-up for the process's loop (after conn_loop_init). */
+void rpc_init(struct ev_loop *loop);
+
+struct rpc_conn *rpc_connect(struct ev_loop *loop, const struct kaddr *to,
+                             double connect_timeout,
+                             const struct rpc_ops *ops, void *udata);
+/* Accepts connections on at, each served with ops (udata passed to each). */
+struct rpc_listener *rpc_listen(struct ev_loop *loop, const struct kaddr *at,
+                                const struct rpc_ops *ops, void *udata,
+                                char *err, size_t errlen);
+void rpc_listener_close(struct rpc_listener *l);
+void rpc_close(struct rpc_conn *rc);
+
+void *rpc_udata(const struct rpc_conn *rc);
+/* Replaces the callbacks (e.g. once a connection has said what it is). */
+void rpc_set_ops(struct rpc_conn *rc, const struct rpc_ops *ops);
+void rpc_set_udata(struct rpc_conn *rc, void *udata);
+bool rpc_is_up(const struct rpc_conn *rc);         /* connected, not closing */
+bool rpc_is_closing(const struct rpc_conn *rc);
+const struct kaddr *rpc_peer(const struct rpc_conn *rc);
+size_t rpc_pending(const struct rpc_conn *rc);     /* outstanding calls */
+size_t rpc_out_bytes(const struct rpc_conn *rc);   /* unsent output */
+
+/* Keeps rc allocated (not usable) after close, for deferred replies. */
+void rpc_ref(struct rpc_conn *rc);
+void rpc_unref(struct rpc_conn *rc);
+
+/* Starts a call: pack exactly nparams objects into the returned packer, then
+ * rpc_call_end. Calls on a closing connection fail with RPC_ELOST (later,
+ * from the loop). timeout is in seconds. */
+msgpack_packer *rpc_call_begin(struct rpc_conn *rc, uint32_t method,
+                               uint32_t nparams, rpc_reply_cb *cb, void *arg,
+                               double timeout);
+void rpc_call_end(struct rpc_conn *rc);
+
+/* Reply: pack exactly one result object, then rpc_reply_end. On a closed
+ * connection the reply is discarded. */
+msgpack_packer *rpc_reply_begin(struct rpc_conn *rc, uint32_t msgid);
+void rpc_reply_end(struct rpc_conn *rc);
+void rpc_reply_error(struct rpc_conn *rc, uint32_t msgid, int code,
+                     const char *msg);
+
+/* Pure codec pieces (exposed for unit tests and the blocking CLI client). */
+enum rpc_msg_type { RPC_REQUEST = 0, RPC_RESPONSE = 1 };
+struct rpc_msg {
+    enum rpc_msg_type      type;
+    uint32_t               msgid;
+    uint32_t               method;    /* request */
+    const msgpack_object  *params;    /* request: an array */
+    int                    err;       /* response: 0 or code */
+    const msgpack_object  *errmsg;    /* response: message or NULL */
+    const msgpack_object  *result;    /* response */
+};
+/* Decodes one unpacked object; -1 if it is not a well-formed message. */
+int rpc_decode(const msgpack_object *o, struct rpc_msg *m);
+/* Headers of a request / response; the caller packs params / result. */
+void rpc_pack_request_head(msgpack_packer *pk, uint32_t msgid, uint32_t method,
+                           uint32_t nparams);
+void rpc_pack_response_head(msgpack_packer *pk, uint32_t msgid);
+void rpc_pack_error_response(msgpack_packer *pk, uint32_t msgid, int code,
+                             const char *msg);
+const char *rpc_strerror(int err);
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * ctl_client.h - a blocking msgpack RPC client for the command-line tools
+ * (kumoctl, kumohash, kumostat): connect, send one request, wait for its
+ * reply with a deadline. Same codec as the daemons, no event loop.
+ */
+#ifndef KUMO_CTL_CTL_CLIENT_H
+#define KUMO_CTL_CTL_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <msgpack.h>
+
+#include "common/addr.h"
+#include "common/rpc.h"
+
+struct ctl_client {
+    int              fd;
+    uint32_t         msgid;
+    double           timeout;      /* seconds, per call */
+    msgpack_sbuffer  out;
+    msgpack_packer   pk;
+    char            *in;
+    size_t           inlen, incap;
+    size_t           consumed;     /* bytes of the last reply */
+    msgpack_zone     zone;
+};
+
+/* Returns 0, or -1 with a one-line reason in err. */
+int ctl_connect(struct ctl_client *c, const struct kaddr *to, double timeout,
+                char *err, size_t errlen);
+void ctl_close(struct ctl_client *c);
+/* Starts a request; pack nparams objects into the returned packer. */
+msgpack_packer *ctl_begin(struct ctl_client *c, uint32_t method,
+                          uint32_t nparams);
+/* Sends it and waits for the reply (objects valid until the next call).
+ * Returns 0 with *reply set (reply->err may be a remote error), or -1 with
+ * a reason in err (connection, timeout, malformed reply). */
+int ctl_call(struct ctl_client *c, struct rpc_msg *reply, char *err,
+             size_t errlen);
+/* Formats a remote error of reply as text into buf. */
+const char *ctl_remote_error(const struct rpc_msg *reply, char *buf, size_t len);
+
+#endif

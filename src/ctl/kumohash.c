@@ -1,0 +1,130 @@
+/*
+ * kumohash.c - where keys live: computes placements with the same ring code
+ * as the gateway and the servers, from the manager's ring (-m) or from a
+ * list of servers given on the command line.
+ *   kumohash -m <manager[:port]> hash|assign|dump [KEY...]
+ *   kumohash <server[:port]>... -- hash|assign|dump [KEY...]
+ */
+#include "config.h"
+#include "ctl/ctl_client.h"
+#include "common/mpk.h"
+#include "common/ring.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+usage(FILE *fp)
+{
+    fprintf(fp,
+        "usage: kumohash -m <manager[:port=19700]> <command> [key...]\n"
+        "       kumohash <server[:port=19800]>... -- <command> [key...]\n"
+        "\n"
+        "commands:\n"
+        "  hash KEY...     print the 64-bit hash of each key\n"
+        "  assign KEY...   print each key's hash and its holders, in order\n"
+        "  dump            print every virtual node of the ring, sorted\n"
+        "\n"
+        "  kumo %s\n", KUMO_VERSION);
+}
+
+static int
+fail_usage(const char *msg, const char *arg)
+{
+    usage(stdout);
+    fprintf(stderr, "error: %s%s\n", msg, arg ? arg : "");
+    return 1;
+}
+
+static int
+fetch_ring(const struct kaddr *mgr, struct ring *r)
+{
+    struct ctl_client c;
+    struct rpc_msg reply;
+    char err[256];
+
+    if (ctl_connect(&c, mgr, 10.0, err, sizeof(err)) < 0) {
+        fprintf(stderr, "error: %s\n", err);
+        return -1;
+    }
+    ctl_begin(&c, MGR_RING_GET, 0);
+    if (ctl_call(&c, &reply, err, sizeof(err)) < 0 || reply.err != RPC_OK ||
+        ring_unpack(reply.result, r) < 0) {
+        fprintf(stderr, "error: cannot get the ring: %s\n",
+                reply.err != RPC_OK ? ctl_remote_error(&reply, err, sizeof(err)) : err);
+        ctl_close(&c);
+        return -1;
+    }
+    ctl_close(&c);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct ring r;
+    char err[256], as[ADDR_STRLEN];
+    int i = 1;
+
+    ring_init(&r);
+    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "-m") == 0) {
+        struct kaddr mgr;
+
+        if (argc < 3)
+            return fail_usage("missing value for -m", NULL);
+        if (addr_parse(argv[2], KUMO_MANAGER_PORT, &mgr, err, sizeof(err)) < 0)
+            return fail_usage("-m: ", err);
+        if (fetch_ring(&mgr, &r) < 0)
+            return 1;
+        i = 3;
+    } else {
+        /* Server list mode: every listed server active, ring order as given. */
+        for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+            struct kaddr a;
+            if (addr_parse(argv[i], KUMO_SERVER_PORT, &a, err, sizeof(err)) < 0)
+                return fail_usage("", err);
+            ring_add(&r, &a);
+        }
+        if (i >= argc)
+            return fail_usage("expected -m <manager> or <server>... -- <command>", NULL);
+        i++;
+    }
+    if (i >= argc)
+        return fail_usage("command required", NULL);
+    const char *cmd = argv[i++];
+
+    if (strcmp(cmd, "hash") == 0) {
+        for (; i < argc; i++)
+            printf("%016" PRIx64 "  %s\n", ring_hash_key(argv[i], strlen(argv[i])),
+                   argv[i]);
+    } else if (strcmp(cmd, "assign") == 0) {
+        for (; i < argc; i++) {
+            uint64_t h = ring_hash_key(argv[i], strlen(argv[i]));
+            uint32_t holders[RING_REPLICAS];
+            size_t n = ring_holders(&r, h, holders, RING_REPLICAS);
+
+            printf("%016" PRIx64 "  %s\n", h, argv[i]);
+            for (size_t k = 0; k < n; k++)
+                printf("  %zu: %s%s\n", k,
+                       addr_format(&r.nodes[holders[k]].addr, as, sizeof(as)),
+                       r.nodes[holders[k]].active ? "" : "  (fault)");
+        }
+    } else if (strcmp(cmd, "dump") == 0) {
+        if (i < argc)
+            return fail_usage("unexpected argument: ", argv[i]);
+        for (size_t k = 0; k < r.npoints; k++)
+            printf("%016" PRIx64 "  %s\n", r.points[k].hash,
+                   addr_format(&r.nodes[r.points[k].node].addr, as, sizeof(as)));
+    } else {
+        ring_free(&r);
+        return fail_usage("unknown command: ", cmd);
+    }
+    ring_free(&r);
+    return 0;
+}

@@ -1,0 +1,92 @@
+/*
+ * gw.h - kumo-gateway's process context and the pieces its files share:
+ * the ring and the connections to its servers (gw_main.c), and the
+ * memcached client sessions (gw_session.c).
+ */
+#ifndef KUMO_GATEWAY_GW_H
+#define KUMO_GATEWAY_GW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <ev.h>
+
+#include "common/addr.h"
+#include "common/buf.h"
+#include "common/conn.h"
+#include "common/ring.h"
+#include "common/rpc.h"
+#include "gateway/memtext.h"
+
+struct gw_config {
+    struct kaddr  listen;          /* -t */
+    struct kaddr  mgr[2];          /* -m, -p */
+    bool          has_mgr2;
+    long          item_max;        /* -I */
+    long          get_retry;       /* -G */
+    long          set_retry;       /* -S */
+    long          delete_retry;    /* -D */
+    double        timeout;         /* -Ts: one server call */
+    double        connect_timeout; /* -Ys */
+    long          max_conns;       /* -c */
+    bool          verbose;
+    const char   *logfile;
+};
+
+struct gw_stats {
+    uint64_t total_connections;
+    uint64_t curr_connections;
+    uint64_t rejected_connections;
+    uint64_t cmd_get, cmd_set, cmd_touch, cmd_flush;
+    uint64_t get_hits, get_misses, get_errors;
+    uint64_t delete_hits, delete_misses;
+    uint64_t incr_hits, incr_misses, decr_hits, decr_misses;
+    uint64_t cas_hits, cas_misses, cas_badval;
+    uint64_t touch_hits, touch_misses;
+    uint64_t retries, server_errors;
+    uint64_t bytes_read;
+};
+
+/* A storage server as the gateway sees it. */
+struct gw_server {
+    struct gw        *gw;
+    struct kaddr      addr;
+    struct rpc_conn  *rc;          /* NULL while not connected */
+    ev_tstamp         retry_after; /* no reconnect before this (backoff) */
+    int               failures;    /* consecutive connect failures */
+};
+
+struct gw_mgr_link {
+    struct gw        *gw;
+    struct kaddr      addr;
+    struct rpc_conn  *rc;
+};
+
+struct gw {
+    struct ev_loop     *loop;
+    struct gw_config    cfg;
+    struct ring         ring;
+    struct gw_server  **servers;    /* servers[i] is ring.nodes[i] */
+    struct gw_mgr_link  mgr[2];
+    int                 nmgr;
+    bool                ring_wanted; /* ask the managers again */
+    int                 listen_fd;
+    ev_io               accept_w;
+    ev_timer            tick;
+    struct gw_stats     stats;
+    time_t              started;
+    struct memtext_req *scratch;    /* the parser's request (one per process) */
+};
+
+/* gw_main.c */
+/* The connection to ring node idx, connecting if needed; NULL if it is in
+ * reconnect backoff or cannot connect. */
+struct rpc_conn *gw_server_conn(struct gw *g, uint32_t idx);
+/* Asks the managers for a fresh ring (after an owner error). */
+void gw_want_ring(struct gw *g);
+
+/* gw_session.c */
+void gw_session_accept(struct gw *g, int fd);
+/* Runs due retries (called from the gateway's tick). */
+void gw_retry_run(struct gw *g);
+
+#endif

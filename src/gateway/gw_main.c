@@ -1,0 +1,385 @@
+/*
+ * gw_main.c - kumo-gateway: options, the memcached listener, the links to
+ * the managers (ring subscription), and the connections to the servers.
+ */
+#include "config.h"
+#include "gateway/gw.h"
+#include "common/log.h"
+#include "common/mpk.h"
+#include "common/opt.h"
+#include "common/xmalloc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GW_TICK           0.02   /* retries and reconnects */
+#define GW_BACKOFF_MAX    1.0
+
+/* ---- servers ---- */
+
+static void
+server_on_close(struct rpc_conn *rc)
+{
+    struct gw_server *sv = rpc_udata(rc);
+
+    if (sv == NULL)
+        return;          /* no longer in the ring */
+    sv->rc = NULL;
+}
+
+static void
+server_on_connect(struct rpc_conn *rc)
+{
+    struct gw_server *sv = rpc_udata(rc);
+
+    if (sv != NULL)
+        sv->failures = 0;
+}
+
+static const struct rpc_ops server_ops = {
+    .on_connect = server_on_connect,
+    .on_close = server_on_close,
+};
+
+struct rpc_conn *
+gw_server_conn(struct gw *g, uint32_t idx)
+{
+    struct gw_server *sv;
+    ev_tstamp now = ev_now(g->loop);
+
+    if (idx >= g->ring.nnodes)
+        return NULL;
+    sv = g->servers[idx];
+    if (sv->rc != NULL && !rpc_is_closing(sv->rc))
+        return sv->rc;
+    if (now < sv->retry_after)
+        return NULL;
+    /* Back off a little more after each failed connection. */
+    sv->failures++;
+    double backoff = 0.01 * (double)(1u << (sv->failures < 7 ? sv->failures : 7));
+    sv->retry_after = now + (backoff < GW_BACKOFF_MAX ? backoff : GW_BACKOFF_MAX);
+    sv->rc = rpc_connect(g->loop, &sv->addr, g->cfg.connect_timeout,
+                         &server_ops, sv);
+    return sv->rc;
+}
+
+/* Rebuilds the server table for a new ring, keeping live connections. */
+static void
+servers_rebuild(struct gw *g, const struct ring *nr)
+{
+    struct gw_server **ns = nr->nnodes ? xcalloc(nr->nnodes, sizeof(*ns)) : NULL;
+
+    for (size_t i = 0; i < nr->nnodes; i++) {
+        for (size_t j = 0; j < g->ring.nnodes; j++) {
+            if (g->servers[j] != NULL &&
+                addr_equal(&g->servers[j]->addr, &nr->nodes[i].addr)) {
+                ns[i] = g->servers[j];
+                g->servers[j] = NULL;
+                break;
+            }
+        }
+        if (ns[i] == NULL) {
+            ns[i] = xcalloc(1, sizeof(**ns));
+            ns[i]->gw = g;
+            ns[i]->addr = nr->nodes[i].addr;
+        }
+    }
+    for (size_t j = 0; j < g->ring.nnodes; j++) {
+        struct gw_server *sv = g->servers[j];
+        if (sv == NULL)
+            continue;
+        if (sv->rc != NULL) {
+            rpc_set_udata(sv->rc, NULL);
+            rpc_close(sv->rc);
+        }
+        free(sv);
+    }
+    free(g->servers);
+    g->servers = ns;
+}
+
+static void
+adopt_ring(struct gw *g, const msgpack_object *o, const char *from)
+{
+    struct ring nr;
+
+    ring_init(&nr);
+    if (ring_unpack(o, &nr) < 0) {
+        log_warnx("malformed ring from %s", from);
+        return;
+    }
+    if (g->ring.nnodes != 0 && nr.stamp <= g->ring.stamp) {
+        /* Same or older: nothing to do, but the question was answered. */
+        if (nr.stamp == g->ring.stamp)
+            g->ring_wanted = false;
+        ring_free(&nr);
+        return;
+    }
+    servers_rebuild(g, &nr);
+    ring_free(&g->ring);
+    g->ring = nr;
+    g->ring_wanted = false;
+    log_info("adopted ring from %s: %zu servers (%zu active), stamp %llu",
+             from, g->ring.nnodes, ring_active_count(&g->ring),
+             (unsigned long long)g->ring.stamp);
+}
+
+/* ---- managers ---- */
+
+static void mgr_subscribe(struct gw_mgr_link *m);
+
+static void
+mgr_ring_reply(void *arg, int err, const msgpack_object *result)
+{
+    struct gw_mgr_link *m = arg;
+    char as[ADDR_STRLEN];
+
+    if (err != RPC_OK)
+        return;
+    adopt_ring(m->gw, result, addr_format(&m->addr, as, sizeof(as)));
+}
+
+static void
+mgr_on_request(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
+               const msgpack_object *params)
+{
+    struct gw_mgr_link *m = rpc_udata(rc);
+    const msgpack_object *a;
+    char as[ADDR_STRLEN];
+
+    if (method != GW_RING_PUSH || (a = mpk_array(params, 1, NULL)) == NULL) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "unknown method");
+        return;
+    }
+    adopt_ring(m->gw, &a[0], addr_format(&m->addr, as, sizeof(as)));
+    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+    msgpack_pack_true(pk);
+    rpc_reply_end(rc);
+}
+
+static void
+mgr_on_connect(struct rpc_conn *rc)
+{
+    struct gw_mgr_link *m = rpc_udata(rc);
+    char as[ADDR_STRLEN];
+
+    log_info("connected to manager %s", addr_format(&m->addr, as, sizeof(as)));
+    mgr_subscribe(m);
+}
+
+static void
+mgr_on_close(struct rpc_conn *rc)
+{
+    struct gw_mgr_link *m = rpc_udata(rc);
+
+    m->rc = NULL;
+}
+
+static const struct rpc_ops mgr_ops = {
+    .on_request = mgr_on_request,
+    .on_connect = mgr_on_connect,
+    .on_close = mgr_on_close,
+};
+
+static void
+mgr_subscribe(struct gw_mgr_link *m)
+{
+    rpc_call_begin(m->rc, MGR_SUBSCRIBE, 0, mgr_ring_reply, m, 10.0);
+    rpc_call_end(m->rc);
+}
+
+void
+gw_want_ring(struct gw *g)
+{
+    if (g->ring_wanted)
+        return;
+    g->ring_wanted = true;
+    for (int i = 0; i < g->nmgr; i++) {
+        struct gw_mgr_link *m = &g->mgr[i];
+        if (m->rc != NULL && rpc_is_up(m->rc)) {
+            rpc_call_begin(m->rc, MGR_RING_GET, 0, mgr_ring_reply, m, 10.0);
+            rpc_call_end(m->rc);
+        }
+    }
+}
+
+/* ---- loop plumbing ---- */
+
+static void
+tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct gw *g = w->data;
+    ev_tstamp now = ev_now(loop);
+    static ev_tstamp last_mgr_try, last_ring_ask;
+
+    gw_retry_run(g);
+    if (now - last_mgr_try >= 1.0) {
+        last_mgr_try = now;
+        for (int i = 0; i < g->nmgr; i++) {
+            if (g->mgr[i].rc == NULL)
+                g->mgr[i].rc = rpc_connect(loop, &g->mgr[i].addr,
+                                           g->cfg.connect_timeout, &mgr_ops,
+                                           &g->mgr[i]);
+        }
+    }
+    /* A ring asked for and not yet newer: ask again now and then. */
+    if (g->ring_wanted && now - last_ring_ask >= 0.5) {
+        last_ring_ask = now;
+        g->ring_wanted = false;
+        gw_want_ring(g);
+    }
+}
+
+static void
+accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct gw *g = w->data;
+
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(g->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                log_warn("accept");
+            return;
+        }
+        gw_session_accept(g, fd);
+    }
+}
+
+static void
+signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    log_info("signal %d: shutting down", w->signum);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    if (log_reopen() < 0)
+        log_warn("cannot reopen the log file");
+}
+
+int
+main(int argc, char **argv)
+{
+    static struct gw g;
+    char err[256], as[ADDR_STRLEN];
+    bool has_mgr2 = false;
+
+    g.cfg.item_max = MEMTEXT_ITEM_MAX_DEFAULT;
+    g.cfg.get_retry = 5;
+    g.cfg.set_retry = 10;
+    g.cfg.delete_retry = 10;
+    g.cfg.timeout = 5.0;
+    g.cfg.connect_timeout = 1.0;
+    g.cfg.max_conns = 4096;
+    g.cfg.listen.ip = htonl(INADDR_ANY);
+    g.cfg.listen.port = KUMO_GATEWAY_PORT;
+
+    const struct opt opts[] = {
+        { .name = "-m", .longname = "--manager1", .type = OPT_ADDR,
+          .dest = &g.cfg.mgr[0], .argname = "<addr[:port=19700]>",
+          .help = "address of manager 1", .required = true,
+          .default_port = KUMO_MANAGER_PORT },
+        { .name = "-p", .longname = "--manager2", .type = OPT_ADDR,
+          .dest = &g.cfg.mgr[1], .argname = "<addr[:port=19700]>",
+          .help = "address of manager 2", .isset = &has_mgr2,
+          .default_port = KUMO_MANAGER_PORT },
+        { .name = "-t", .longname = "--memproto-text", .type = OPT_LISTEN,
+          .dest = &g.cfg.listen, .argname = "<[addr:]port=11211>",
+          .help = "memcached text protocol listener",
+          .default_port = KUMO_GATEWAY_PORT },
+        { .name = "-I", .longname = "--item-size-max", .type = OPT_INT,
+          .dest = &g.cfg.item_max, .argname = "<bytes=1048576>",
+          .help = "largest value accepted", .min = 1, .max = 64 * 1024 * 1024 },
+        { .name = "-c", .longname = "--max-connections", .type = OPT_INT,
+          .dest = &g.cfg.max_conns, .argname = "<n=4096>",
+          .help = "most client connections at once", .min = 1, .max = 1000000 },
+        { .name = "-G", .longname = "--get-retry", .type = OPT_INT,
+          .dest = &g.cfg.get_retry, .argname = "<n=5>",
+          .help = "retries of a failed get", .min = 0, .max = 100 },
+        { .name = "-S", .longname = "--set-retry", .type = OPT_INT,
+          .dest = &g.cfg.set_retry, .argname = "<n=10>",
+          .help = "retries of a failed store", .min = 0, .max = 100 },
+        { .name = "-D", .longname = "--delete-retry", .type = OPT_INT,
+          .dest = &g.cfg.delete_retry, .argname = "<n=10>",
+          .help = "retries of a failed delete", .min = 0, .max = 100 },
+        { .name = "-Ts", .longname = "--request-timeout", .type = OPT_DOUBLE,
+          .dest = &g.cfg.timeout, .argname = "<sec=5>",
+          .help = "timeout of one call to a server", .dmin = 0.01, .dmax = 600 },
+        { .name = "-Ys", .longname = "--connect-timeout", .type = OPT_DOUBLE,
+          .dest = &g.cfg.connect_timeout, .argname = "<sec=1>",
+          .help = "connect timeout", .dmin = 0.01, .dmax = 600 },
+        { .name = "-v", .longname = "--verbose", .type = OPT_BOOL,
+          .dest = &g.cfg.verbose, .help = "verbose log (info and debug)" },
+        { .name = "-o", .longname = "--log", .type = OPT_STRING,
+          .dest = &g.cfg.logfile, .argname = "<path>",
+          .help = "append the log to a file ('-' for stdout)" },
+        { .name = NULL },
+    };
+    opt_parse_or_exit(opts, argc, argv, "kumo-gateway",
+                      "-m <addr[:port]> [-p <addr[:port]>] [-t <[addr:]port>] [options]");
+    g.cfg.has_mgr2 = has_mgr2;
+    if (has_mgr2 && addr_equal(&g.cfg.mgr[0], &g.cfg.mgr[1])) {
+        fprintf(stderr, "error: -m and -p must be different\n");
+        return 1;
+    }
+    if (log_init("kumo-gateway", g.cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_WARN,
+                 g.cfg.logfile) < 0) {
+        fprintf(stderr, "error: cannot open log file %s\n", g.cfg.logfile);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    g.loop = EV_DEFAULT;
+    conn_loop_init(g.loop);
+    rpc_init(g.loop);
+    g.started = time(NULL);
+    g.scratch = xmalloc(sizeof(*g.scratch));
+    ring_init(&g.ring);
+
+    g.listen_fd = conn_listen(&g.cfg.listen, err, sizeof(err));
+    if (g.listen_fd < 0) {
+        log_error("%s", err);
+        fprintf(stderr, "error: %s\n", err);
+        return 1;
+    }
+    ev_io_init(&g.accept_w, accept_cb, g.listen_fd, EV_READ);
+    g.accept_w.data = &g;
+    ev_io_start(g.loop, &g.accept_w);
+    log_info("start gateway on %s", addr_format(&g.cfg.listen, as, sizeof(as)));
+
+    g.nmgr = has_mgr2 ? 2 : 1;
+    for (int i = 0; i < g.nmgr; i++) {
+        g.mgr[i].gw = &g;
+        g.mgr[i].addr = g.cfg.mgr[i];
+        g.mgr[i].rc = rpc_connect(g.loop, &g.mgr[i].addr, g.cfg.connect_timeout,
+                                  &mgr_ops, &g.mgr[i]);
+    }
+    ev_timer_init(&g.tick, tick_cb, GW_TICK, GW_TICK);
+    g.tick.data = &g;
+    ev_timer_start(g.loop, &g.tick);
+
+    ev_signal sigterm, sigint, sighup;
+    ev_signal_init(&sigterm, signal_cb, SIGTERM);
+    ev_signal_init(&sigint, signal_cb, SIGINT);
+    ev_signal_init(&sighup, hup_cb, SIGHUP);
+    ev_signal_start(g.loop, &sigterm);
+    ev_signal_start(g.loop, &sigint);
+    ev_signal_start(g.loop, &sighup);
+
+    ev_run(g.loop, 0);
+
+    conn_loop_flush();
+    close(g.listen_fd);
+    log_info("gateway stopped");
+    log_close();
+    return 0;
+}

@@ -1,0 +1,72 @@
+/*
+ * srv.h - kumo-server's process context, shared by its files.
+ */
+#ifndef KUMO_SERVER_SRV_H
+#define KUMO_SERVER_SRV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <ev.h>
+
+#include "common/addr.h"
+#include "common/clock.h"
+#include "common/ring.h"
+#include "common/rpc.h"
+#include "server/srv_db.h"
+#include "server/srv_ops.h"
+
+struct srv_config {
+    struct kaddr  listen;          /* -l: announced and bound */
+    long          stream_port;     /* -L */
+    struct kaddr  mgr[2];          /* -m, -p */
+    bool          has_mgr2;
+    const char   *store;           /* -s */
+    long          item_max;        /* -I (bytes) */
+    long          reserve_mib;     /* -r */
+    double        connect_timeout; /* -Ys */
+    double        keepalive;       /* -k */
+    uint32_t      max_clock_ahead; /* -Xc: refuse peer clocks this far ahead */
+    bool          verbose;
+    const char   *logfile;
+};
+
+struct srv_stats {
+    uint64_t cmd_get, cmd_set, cmd_delete, cmd_touch, cmd_arith, cmd_flush;
+    uint64_t get_hits, get_misses;
+    uint64_t not_owner;
+    uint64_t store_errors;
+};
+
+struct srv_mgr_link {
+    struct srv          *srv;
+    struct kaddr         addr;
+    struct rpc_conn     *rc;        /* NULL while down */
+    bool                 hello_done;
+};
+
+struct srv {
+    struct ev_loop      *loop;
+    struct srv_config    cfg;
+    struct srv_db       *db;
+    struct srv_ops      *ops;
+    struct kclock        clock;
+    struct ring          ring;
+    uint32_t             node_id;
+    time_t               started;
+    struct rpc_listener *listener;
+    struct srv_mgr_link  mgr[2];
+    int                  nmgr;
+    ev_timer             mgr_timer;
+    struct srv_stats     stats;
+};
+
+/* srv_handlers.c */
+extern const struct rpc_ops srv_rpc_ops;   /* udata: struct srv */
+/* Serves one request (any connection, including those to the managers). */
+void srv_handle_request(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                        uint32_t method, const msgpack_object *params);
+/* Adopts ring if newer than the current one; true if adopted. */
+bool srv_adopt_ring(struct srv *s, const struct ring *r);
+uint32_t srv_now(const struct srv *s);
+
+#endif

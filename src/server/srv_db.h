@@ -1,0 +1,105 @@
+/*
+ * srv_db.h - the storage server's Tokyo Cabinet hash DB, and the only file
+ * that includes <tchdb.h>. It owns the record format:
+ *
+ *   TC key   = the user key, as sent by the client
+ *   TC value = 32-byte header + data, big-endian fields:
+ *     0  u8   format (1)
+ *     1  u8   kind: 1 = live value, 2 = tombstone (deleted; no data)
+ *     2  u16  reserved (0)
+ *     4  u32  checksum: XXH32 of key + bytes 8..end (seed 0)
+ *     8  u64  version clock (struct kver.clock)
+ *     16 u32  version node  (struct kver.node)
+ *     20 u32  memcached flags
+ *     24 u32  expiry, absolute UNIX seconds (0 = never)
+ *     28 u32  data length
+ *     32 ...  data
+ *
+ * Every read checks the checksum; a record that fails it is logged and
+ * treated as missing, never returned. Before every write the free space of
+ * the file system is checked (statvfs) against a reserve, because Tokyo
+ * Cabinet loses writes silently (and can die of SIGBUS in its mmap) on a
+ * full disk; writes past the reserve fail with SRV_DB_ENOSPC.
+ */
+#ifndef KUMO_SERVER_SRV_DB_H
+#define KUMO_SERVER_SRV_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/clock.h"
+
+#define SRV_DB_HEADER 32
+
+enum srv_db_status {
+    SRV_DB_OK = 0,
+    SRV_DB_NOTFOUND,    /* absent, or corrupt (logged) */
+    SRV_DB_ENOSPC,      /* free-space reserve reached: nothing written */
+    SRV_DB_EIO,         /* Tokyo Cabinet error (logged with its message) */
+};
+
+enum srv_item_kind { SRV_ITEM_LIVE = 1, SRV_ITEM_TOMBSTONE = 2 };
+
+struct srv_item {
+    enum srv_item_kind kind;
+    struct kver        ver;
+    uint32_t           flags;
+    uint32_t           exptime;   /* absolute seconds, 0 = never */
+    const char        *data;      /* see srv_db_get for lifetime */
+    uint32_t           len;
+};
+
+struct srv_db;
+
+/* Opens (creating) the DB. spec is "path[#xmsiz=N][#rcnum=N]" as kumofs's
+ * -s. reserve is the free space (bytes) below which writes are refused.
+ * Returns NULL with a one-line reason in err. After opening it scans every
+ * record and logs a warning with the count of records that fail the check. */
+struct srv_db *srv_db_open(const char *spec, uint64_t reserve,
+                           char *err, size_t errlen);
+/* Syncs and closes; NULL is a no-op. */
+void srv_db_close(struct srv_db *db);
+const char *srv_db_path(const struct srv_db *db);
+
+/* Reads the record of key (live or tombstone). out->data points into a
+ * buffer owned by db, valid until the next srv_db call. Expiry is NOT
+ * applied here (see srv_item_expired). */
+enum srv_db_status srv_db_get(struct srv_db *db, const void *key, size_t klen,
+                              struct srv_item *out);
+/* Writes it unconditionally (it->data may point anywhere, even into the
+ * buffer returned by srv_db_get). */
+enum srv_db_status srv_db_put(struct srv_db *db, const void *key, size_t klen,
+                              const struct srv_item *it);
+/* Writes it only if no record exists or the stored version is older;
+ * *applied tells which. The replication and bulk-copy rule. */
+enum srv_db_status srv_db_put_if_newer(struct srv_db *db, const void *key,
+                                       size_t klen, const struct srv_item *it,
+                                       bool *applied);
+/* Removes the record outright (tombstone GC, replace delete phase). */
+enum srv_db_status srv_db_remove(struct srv_db *db, const void *key, size_t klen);
+
+/* Record count (tombstones included) and file size in bytes. */
+uint64_t srv_db_count(struct srv_db *db);
+uint64_t srv_db_size(struct srv_db *db);
+
+/* Iteration over every valid record (corrupt ones are skipped and counted).
+ * The callback returns false to stop. key/item borrowed for the call. Must
+ * not write to the DB from inside the callback. */
+typedef bool srv_db_iter_cb(void *arg, const void *key, size_t klen,
+                            const struct srv_item *it);
+enum srv_db_status srv_db_foreach(struct srv_db *db, srv_db_iter_cb *cb,
+                                  void *arg, uint64_t *corrupt);
+
+/* Is the item expired at now (seconds)? Tombstones are never "expired". */
+bool srv_item_expired(const struct srv_item *it, uint32_t now);
+
+/* Pure record codec (exposed for tests and kumomergedb). encode writes
+ * SRV_DB_HEADER + it->len bytes into out; decode returns false if the
+ * bytes are not a valid record for key (length or checksum). */
+void srv_record_encode(const void *key, size_t klen, const struct srv_item *it,
+                       char *out);
+bool srv_record_decode(const void *key, size_t klen, const char *rec,
+                       size_t reclen, struct srv_item *out);
+
+#endif

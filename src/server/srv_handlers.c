@@ -1,0 +1,408 @@
+/*
+ * srv_handlers.c - kumo-server's RPC methods: the data path (get, store,
+ * delete, arith, touch, flush), ring pushes and stats. Each write runs
+ * whole on this single-threaded loop, so it is atomic per key.
+ */
+#include "config.h"
+#include "server/srv.h"
+#include "common/log.h"
+#include "common/mpk.h"
+
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+uint32_t
+srv_now(const struct srv *s)
+{
+    return (uint32_t)ev_now(s->loop);
+}
+
+bool
+srv_adopt_ring(struct srv *s, const struct ring *r)
+{
+    if (s->ring.nnodes != 0 && r->stamp <= s->ring.stamp)
+        return false;
+    ring_copy(&s->ring, r);
+    /* The ring's stamp came from a manager clock: merge it, so this
+     * server's writes are never older than the ring that placed them. */
+    kclock_merge(&s->clock, r->stamp, srv_now(s), s->cfg.max_clock_ahead);
+    log_info("adopted ring with %zu servers (%zu active), stamp %llu",
+             r->nnodes, ring_active_count(r), (unsigned long long)r->stamp);
+    return true;
+}
+
+/* Why this server may not serve key: RPC_OK, RPC_ENOTREADY or
+ * RPC_ENOTOWNER. Writes need this server to be the key's coordinator,
+ * reads need it to be one of the key's holders. */
+static int
+check_owner(struct srv *s, const char *key, size_t klen, bool write)
+{
+    uint64_t h;
+    long self;
+
+    if (s->ring.nnodes == 0)
+        return RPC_ENOTREADY;
+    self = ring_find(&s->ring, &s->cfg.listen);
+    if (self < 0 || !s->ring.nodes[self].active)
+        return RPC_ENOTOWNER;
+    h = ring_hash_key(key, klen);
+    if (write)
+        return ring_coordinator(&s->ring, h, RING_REPLICAS) == self ?
+               RPC_OK : RPC_ENOTOWNER;
+    uint32_t holders[RING_REPLICAS];
+    size_t n = ring_holders(&s->ring, h, holders, RING_REPLICAS);
+    for (size_t i = 0; i < n; i++) {
+        if (holders[i] == (uint32_t)self)
+            return RPC_OK;
+    }
+    return RPC_ENOTOWNER;
+}
+
+static void
+reply_owner_error(struct srv *s, struct rpc_conn *rc, uint32_t msgid, int code)
+{
+    s->stats.not_owner++;
+    rpc_reply_error(rc, msgid, code, code == RPC_ENOTREADY ?
+                    "server not ready: no ring yet" : "obsolete hash space");
+}
+
+static struct kver
+new_version(struct srv *s)
+{
+    struct kver v = { kclock_next(&s->clock, srv_now(s)), s->node_id };
+
+    return v;
+}
+
+static void
+reply_result(struct rpc_conn *rc, uint32_t msgid, enum srv_result res,
+             uint64_t extra, bool with_extra)
+{
+    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+
+    msgpack_pack_array(pk, with_extra ? 2 : 1);
+    msgpack_pack_uint32(pk, res);
+    if (with_extra)
+        msgpack_pack_uint64(pk, extra);
+    rpc_reply_end(rc);
+}
+
+static void
+count_store_error(struct srv *s, enum srv_result res)
+{
+    if (res == SRV_NOSPACE || res == SRV_IOERROR)
+        s->stats.store_errors++;
+}
+
+static void
+handle_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+           const msgpack_object *p)
+{
+    const char *key;
+    size_t klen;
+    bool touch;
+    int64_t exptime;
+    struct srv_item it;
+    enum srv_result res;
+    int own;
+
+    if (!mpk_bytes(&p[0], &key, &klen) || !mpk_bool(&p[1], &touch) ||
+        !mpk_i64(&p[2], &exptime)) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to get");
+        return;
+    }
+    if ((own = check_owner(s, key, klen, touch)) != RPC_OK) {
+        reply_owner_error(s, rc, msgid, own);
+        return;
+    }
+    s->stats.cmd_get++;
+    if (touch) {
+        struct kver v = new_version(s);
+        uint32_t now = srv_now(s);
+        res = srv_ops_touch(s->ops, key, klen, srv_exptime_abs(exptime, now),
+                            &v, now, &it);
+        if (res == SRV_TOUCHED)
+            res = SRV_VALUE;
+        count_store_error(s, res);
+    } else {
+        res = srv_ops_get(s->ops, key, klen, srv_now(s), &it);
+    }
+    msgpack_packer *pk;
+    if (res != SRV_VALUE) {
+        if (res == SRV_NOT_FOUND) {
+            s->stats.get_misses++;
+            pk = rpc_reply_begin(rc, msgid);
+            msgpack_pack_nil(pk);
+            rpc_reply_end(rc);
+        } else {
+            rpc_reply_error(rc, msgid, RPC_ESERVER, res == SRV_NOSPACE ?
+                            "out of memory storing object" : "storage error");
+        }
+        return;
+    }
+    s->stats.get_hits++;
+    pk = rpc_reply_begin(rc, msgid);
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_uint32(pk, it.flags);
+    mpk_pack_bytes(pk, it.data, it.len);
+    msgpack_pack_uint64(pk, it.ver.clock);
+    msgpack_pack_uint32(pk, it.ver.node);
+    rpc_reply_end(rc);
+}
+
+static void
+handle_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+             const msgpack_object *p)
+{
+    uint32_t op, flags;
+    const char *key, *data;
+    size_t klen, dlen;
+    int64_t exptime;
+    uint64_t cas;
+    struct srv_item written;
+    int own;
+
+    if (!mpk_u32(&p[0], &op) || op > SRV_OP_CAS ||
+        !mpk_bytes(&p[1], &key, &klen) || !mpk_u32(&p[2], &flags) ||
+        !mpk_i64(&p[3], &exptime) || !mpk_bytes(&p[4], &data, &dlen) ||
+        !mpk_u64(&p[5], &cas)) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to store");
+        return;
+    }
+    if ((own = check_owner(s, key, klen, true)) != RPC_OK) {
+        reply_owner_error(s, rc, msgid, own);
+        return;
+    }
+    s->stats.cmd_set++;
+    if (dlen > (size_t)s->cfg.item_max) {
+        reply_result(rc, msgid, SRV_TOO_LARGE, 0, true);
+        return;
+    }
+    struct kver v = new_version(s);
+    uint32_t now = srv_now(s);
+    enum srv_result res = srv_ops_store(s->ops, op, key, klen, flags,
+                                        srv_exptime_abs(exptime, now), data,
+                                        dlen, cas, &v, now, &written);
+    count_store_error(s, res);
+    reply_result(rc, msgid, res, res == SRV_STORED ? written.ver.clock : 0, true);
+}
+
+static void
+handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+              const msgpack_object *p)
+{
+    const char *key;
+    size_t klen;
+    int own;
+    struct srv_item written;
+
+    if (!mpk_bytes(&p[0], &key, &klen)) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to delete");
+        return;
+    }
+    if ((own = check_owner(s, key, klen, true)) != RPC_OK) {
+        reply_owner_error(s, rc, msgid, own);
+        return;
+    }
+    s->stats.cmd_delete++;
+    struct kver v = new_version(s);
+    enum srv_result res = srv_ops_delete(s->ops, key, klen, &v, srv_now(s),
+                                         &written);
+    count_store_error(s, res);
+    reply_result(rc, msgid, res, 0, false);
+}
+
+static void
+handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+             const msgpack_object *p)
+{
+    const char *key;
+    size_t klen;
+    bool incr;
+    uint64_t delta, value = 0;
+    int own;
+    struct srv_item written;
+
+    if (!mpk_bytes(&p[0], &key, &klen) || !mpk_bool(&p[1], &incr) ||
+        !mpk_u64(&p[2], &delta)) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to arith");
+        return;
+    }
+    if ((own = check_owner(s, key, klen, true)) != RPC_OK) {
+        reply_owner_error(s, rc, msgid, own);
+        return;
+    }
+    s->stats.cmd_arith++;
+    struct kver v = new_version(s);
+    enum srv_result res = srv_ops_arith(s->ops, key, klen, incr, delta, &v,
+                                        srv_now(s), &value, &written);
+    count_store_error(s, res);
+    reply_result(rc, msgid, res, value, true);
+}
+
+static void
+handle_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+             const msgpack_object *p)
+{
+    const char *key;
+    size_t klen;
+    int64_t exptime;
+    int own;
+    struct srv_item written;
+
+    if (!mpk_bytes(&p[0], &key, &klen) || !mpk_i64(&p[1], &exptime)) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to touch");
+        return;
+    }
+    if ((own = check_owner(s, key, klen, true)) != RPC_OK) {
+        reply_owner_error(s, rc, msgid, own);
+        return;
+    }
+    s->stats.cmd_touch++;
+    struct kver v = new_version(s);
+    uint32_t now = srv_now(s);
+    enum srv_result res = srv_ops_touch(s->ops, key, klen,
+                                        srv_exptime_abs(exptime, now), &v, now,
+                                        &written);
+    count_store_error(s, res);
+    reply_result(rc, msgid, res, 0, false);
+}
+
+static void
+handle_flush(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+             const msgpack_object *p)
+{
+    int64_t delay;
+
+    if (!mpk_i64(&p[0], &delay)) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to flush");
+        return;
+    }
+    s->stats.cmd_flush++;
+    /* Like memcached: a delay is relative (or absolute past 30 days); no
+     * delay flushes everything stored up to now. */
+    uint32_t now = srv_now(s);
+    uint32_t at = delay <= 0 ? now + 1 : srv_exptime_abs(delay, now);
+    if (srv_ops_flush(s->ops, at) != SRV_STORED) {
+        rpc_reply_error(rc, msgid, RPC_ESERVER, "flush failed");
+        return;
+    }
+    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+    msgpack_pack_true(pk);
+    rpc_reply_end(rc);
+}
+
+static void
+pack_stat(msgpack_packer *pk, const char *name, uint64_t v)
+{
+    mpk_pack_cstr(pk, name);
+    msgpack_pack_uint64(pk, v);
+}
+
+static void
+handle_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid)
+{
+    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+
+    msgpack_pack_map(pk, 15);
+    pack_stat(pk, "pid", (uint64_t)getpid());
+    pack_stat(pk, "uptime", (uint64_t)(time(NULL) - s->started));
+    pack_stat(pk, "time", (uint64_t)time(NULL));
+    pack_stat(pk, "clock", s->clock.last);
+    pack_stat(pk, "cmd_get", s->stats.cmd_get);
+    pack_stat(pk, "cmd_set", s->stats.cmd_set);
+    pack_stat(pk, "cmd_delete", s->stats.cmd_delete);
+    pack_stat(pk, "cmd_touch", s->stats.cmd_touch);
+    pack_stat(pk, "get_hits", s->stats.get_hits);
+    pack_stat(pk, "get_misses", s->stats.get_misses);
+    pack_stat(pk, "curr_items", srv_db_count(s->db));
+    pack_stat(pk, "db_bytes", srv_db_size(s->db));
+    pack_stat(pk, "not_owner", s->stats.not_owner);
+    pack_stat(pk, "store_errors", s->stats.store_errors);
+    pack_stat(pk, "ring_stamp", s->ring.stamp);
+    rpc_reply_end(rc);
+}
+
+static void
+handle_ring_push(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                 const msgpack_object *p)
+{
+    struct ring r;
+
+    ring_init(&r);
+    if (ring_unpack(&p[0], &r) < 0) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "bad ring");
+        return;
+    }
+    bool adopted = srv_adopt_ring(s, &r);
+    ring_free(&r);
+    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+    if (adopted)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    rpc_reply_end(rc);
+}
+
+/* Arity of each method's params. */
+static long
+method_arity(uint32_t method)
+{
+    switch (method) {
+    case SRV_KEEPALIVE: return 0;
+    case SRV_RING_PUSH: return 1;
+    case SRV_GET: return 3;
+    case SRV_STORE: return 6;
+    case SRV_DELETE: return 1;
+    case SRV_ARITH: return 3;
+    case SRV_TOUCH: return 2;
+    case SRV_FLUSH: return 1;
+    case SRV_STATS: return 0;
+    default: return -1;
+    }
+}
+
+void
+srv_handle_request(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                   uint32_t method, const msgpack_object *params)
+{
+    long arity = method_arity(method);
+    const msgpack_object *p;
+
+    if (arity < 0) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "unknown method");
+        return;
+    }
+    if ((p = mpk_array(params, arity, NULL)) == NULL) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "wrong number of arguments");
+        return;
+    }
+    switch (method) {
+    case SRV_KEEPALIVE: {
+        msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+        msgpack_pack_true(pk);
+        rpc_reply_end(rc);
+        break;
+    }
+    case SRV_RING_PUSH: handle_ring_push(s, rc, msgid, p); break;
+    case SRV_GET: handle_get(s, rc, msgid, p); break;
+    case SRV_STORE: handle_store(s, rc, msgid, p); break;
+    case SRV_DELETE: handle_delete(s, rc, msgid, p); break;
+    case SRV_ARITH: handle_arith(s, rc, msgid, p); break;
+    case SRV_TOUCH: handle_touch(s, rc, msgid, p); break;
+    case SRV_FLUSH: handle_flush(s, rc, msgid, p); break;
+    case SRV_STATS: handle_stats(s, rc, msgid); break;
+    }
+}
+
+static void
+srv_on_request(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
+               const msgpack_object *params)
+{
+    srv_handle_request(rpc_udata(rc), rc, msgid, method, params);
+}
+
+const struct rpc_ops srv_rpc_ops = {
+    .on_request = srv_on_request,
+};

@@ -1,0 +1,273 @@
+/*
+ * srv_main.c - kumo-server: options, start-up, the links to the managers,
+ * signals and orderly shutdown.
+ */
+#include "config.h"
+#include "server/srv.h"
+#include "common/conn.h"
+#include "common/log.h"
+#include "common/mpk.h"
+#include "common/opt.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void mgr_connect(struct srv_mgr_link *m);
+
+static void
+mgr_hello_reply(void *arg, int err, const msgpack_object *result)
+{
+    struct srv_mgr_link *m = arg;
+    struct ring r;
+    char as[ADDR_STRLEN];
+
+    if (err != RPC_OK) {
+        log_warnx("manager %s: hello failed: %s",
+                  addr_format(&m->addr, as, sizeof(as)), rpc_strerror(err));
+        return;
+    }
+    ring_init(&r);
+    if (ring_unpack(result, &r) < 0) {
+        log_warnx("manager %s sent a malformed ring",
+                  addr_format(&m->addr, as, sizeof(as)));
+        return;
+    }
+    m->hello_done = true;
+    srv_adopt_ring(m->srv, &r);
+    ring_free(&r);
+}
+
+static void
+mgr_on_connect(struct rpc_conn *rc)
+{
+    struct srv_mgr_link *m = rpc_udata(rc);
+    struct srv *s = m->srv;
+    uint8_t dump[ADDR_DUMPLEN];
+    char as[ADDR_STRLEN];
+
+    log_info("connected to manager %s", addr_format(&m->addr, as, sizeof(as)));
+    addr_dump(&s->cfg.listen, dump);
+    msgpack_packer *pk = rpc_call_begin(rc, MGR_SERVER_HELLO, 2,
+                                        mgr_hello_reply, m, 10.0);
+    mpk_pack_bytes(pk, dump, sizeof(dump));
+    msgpack_pack_uint32(pk, (uint32_t)s->cfg.stream_port);
+    rpc_call_end(rc);
+}
+
+static void
+mgr_on_close(struct rpc_conn *rc)
+{
+    struct srv_mgr_link *m = rpc_udata(rc);
+    char as[ADDR_STRLEN];
+
+    if (m->hello_done)
+        log_warnx("lost manager %s", addr_format(&m->addr, as, sizeof(as)));
+    m->rc = NULL;
+    m->hello_done = false;
+}
+
+static void
+mgr_on_request(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
+               const msgpack_object *params)
+{
+    struct srv_mgr_link *m = rpc_udata(rc);
+
+    /* Managers call the same methods as anyone else (ring pushes). */
+    srv_handle_request(m->srv, rc, msgid, method, params);
+}
+
+static const struct rpc_ops mgr_link_ops = {
+    .on_request = mgr_on_request,
+    .on_connect = mgr_on_connect,
+    .on_close = mgr_on_close,
+};
+
+static void
+mgr_connect(struct srv_mgr_link *m)
+{
+    m->rc = rpc_connect(m->srv->loop, &m->addr, m->srv->cfg.connect_timeout,
+                        &mgr_link_ops, m);
+}
+
+static void
+keepalive_reply(void *arg, int err, const msgpack_object *result)
+{
+    struct srv_mgr_link *m = arg;
+
+    /* A manager that stops answering is dropped and dialled again. */
+    if (err == RPC_ETIMEOUT && m->rc != NULL)
+        rpc_close(m->rc);
+}
+
+/* Every keepalive interval: reconnect lost managers, ping live ones. */
+static void
+mgr_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct srv *s = w->data;
+
+    for (int i = 0; i < s->nmgr; i++) {
+        struct srv_mgr_link *m = &s->mgr[i];
+
+        if (m->rc == NULL) {
+            mgr_connect(m);
+        } else if (m->hello_done && rpc_is_up(m->rc)) {
+            msgpack_packer *pk = rpc_call_begin(m->rc, MGR_KEEPALIVE, 0,
+                                                keepalive_reply, m,
+                                                s->cfg.keepalive * 3);
+            (void)pk;
+            rpc_call_end(m->rc);
+        }
+    }
+}
+
+static void
+signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    log_info("signal %d: shutting down", w->signum);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    if (log_reopen() < 0)
+        log_warn("cannot reopen the log file");
+}
+
+int
+main(int argc, char **argv)
+{
+    static struct srv s;
+    char err[256], as[ADDR_STRLEN];
+    bool has_mgr2 = false;
+
+    s.cfg.stream_port = KUMO_STREAM_PORT;
+    s.cfg.item_max = 1024 * 1024;
+    s.cfg.reserve_mib = 64;
+    s.cfg.connect_timeout = 2.0;
+    s.cfg.keepalive = 1.0;
+    long max_ahead = 60;
+
+    const struct opt opts[] = {
+        { .name = "-l", .longname = "--listen", .type = OPT_ADDR,
+          .dest = &s.cfg.listen, .argname = "<addr[:port=19800]>",
+          .help = "address to listen on and announce", .required = true,
+          .default_port = KUMO_SERVER_PORT },
+        { .name = "-L", .longname = "--stream-listen", .type = OPT_INT,
+          .dest = &s.cfg.stream_port, .argname = "<port=19900>",
+          .help = "stream port for bulk copies during rebalancing",
+          .min = 1, .max = 65535 },
+        { .name = "-m", .longname = "--manager1", .type = OPT_ADDR,
+          .dest = &s.cfg.mgr[0], .argname = "<addr[:port=19700]>",
+          .help = "address of manager 1", .required = true,
+          .default_port = KUMO_MANAGER_PORT },
+        { .name = "-p", .longname = "--manager2", .type = OPT_ADDR,
+          .dest = &s.cfg.mgr[1], .argname = "<addr[:port=19700]>",
+          .help = "address of manager 2", .isset = &has_mgr2,
+          .default_port = KUMO_MANAGER_PORT },
+        { .name = "-s", .longname = "--store", .type = OPT_STRING,
+          .dest = &s.cfg.store, .argname = "<path.tch[#xmsiz=N][#rcnum=N]>",
+          .help = "Tokyo Cabinet hash database file", .required = true },
+        { .name = "-I", .longname = "--item-size-max", .type = OPT_INT,
+          .dest = &s.cfg.item_max, .argname = "<bytes=1048576>",
+          .help = "largest value accepted", .min = 1, .max = 64 * 1024 * 1024 },
+        { .name = "-r", .longname = "--free-space-reserve", .type = OPT_INT,
+          .dest = &s.cfg.reserve_mib, .argname = "<MiB=64>",
+          .help = "refuse writes when the store's file system has less free space",
+          .min = 0, .max = 1024 * 1024 },
+        { .name = "-Ys", .longname = "--connect-timeout", .type = OPT_DOUBLE,
+          .dest = &s.cfg.connect_timeout, .argname = "<sec=2>",
+          .help = "connect timeout", .dmin = 0.01, .dmax = 600 },
+        { .name = "-k", .longname = "--keepalive-interval", .type = OPT_DOUBLE,
+          .dest = &s.cfg.keepalive, .argname = "<sec=1>",
+          .help = "keepalive interval to the managers", .dmin = 0.05, .dmax = 600 },
+        { .name = "-Xc", .longname = "--max-clock-ahead", .type = OPT_INT,
+          .dest = &max_ahead, .argname = "<sec=60>",
+          .help = "refuse peer clocks further ahead than this", .min = 0,
+          .max = 86400 },
+        { .name = "-v", .longname = "--verbose", .type = OPT_BOOL,
+          .dest = &s.cfg.verbose, .help = "verbose log (info and debug)" },
+        { .name = "-o", .longname = "--log", .type = OPT_STRING,
+          .dest = &s.cfg.logfile, .argname = "<path>",
+          .help = "append the log to a file ('-' for stdout)" },
+        { .name = NULL },
+    };
+    opt_parse_or_exit(opts, argc, argv, "kumo-server",
+                      "-l <addr[:port]> -m <addr[:port]> -s <path.tch> [options]");
+    s.cfg.has_mgr2 = has_mgr2;
+    s.cfg.max_clock_ahead = (uint32_t)max_ahead;
+    if (has_mgr2 && addr_equal(&s.cfg.mgr[0], &s.cfg.mgr[1])) {
+        fprintf(stderr, "error: -m and -p must be different\n");
+        return 1;
+    }
+    if (log_init("kumo-server", s.cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_WARN,
+                 s.cfg.logfile) < 0) {
+        fprintf(stderr, "error: cannot open log file %s\n", s.cfg.logfile);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    s.loop = EV_DEFAULT;
+    conn_loop_init(s.loop);
+    rpc_init(s.loop);
+    s.started = time(NULL);
+
+    uint8_t dump[ADDR_DUMPLEN];
+    addr_dump(&s.cfg.listen, dump);
+    s.node_id = kclock_node_id(dump);
+    kclock_init(&s.clock, s.node_id);
+    ring_init(&s.ring);
+
+    s.db = srv_db_open(s.cfg.store, (uint64_t)s.cfg.reserve_mib << 20, err,
+                       sizeof(err));
+    if (s.db == NULL) {
+        log_error("cannot open store %s: %s", s.cfg.store, err);
+        fprintf(stderr, "error: cannot open store %s: %s\n", s.cfg.store, err);
+        return 1;
+    }
+    s.ops = srv_ops_new(s.db, (size_t)s.cfg.item_max);
+    s.listener = rpc_listen(s.loop, &s.cfg.listen, &srv_rpc_ops, &s, err,
+                            sizeof(err));
+    if (s.listener == NULL) {
+        log_error("%s", err);
+        fprintf(stderr, "error: %s\n", err);
+        srv_ops_free(s.ops);
+        srv_db_close(s.db);
+        return 1;
+    }
+    log_info("start server %s, store %s",
+             addr_format(&s.cfg.listen, as, sizeof(as)), s.cfg.store);
+
+    s.nmgr = has_mgr2 ? 2 : 1;
+    for (int i = 0; i < s.nmgr; i++) {
+        s.mgr[i].srv = &s;
+        s.mgr[i].addr = s.cfg.mgr[i];
+        mgr_connect(&s.mgr[i]);
+    }
+    ev_timer_init(&s.mgr_timer, mgr_timer_cb, s.cfg.keepalive, s.cfg.keepalive);
+    s.mgr_timer.data = &s;
+    ev_timer_start(s.loop, &s.mgr_timer);
+
+    ev_signal sigterm, sigint, sighup;
+    ev_signal_init(&sigterm, signal_cb, SIGTERM);
+    ev_signal_init(&sigint, signal_cb, SIGINT);
+    ev_signal_init(&sighup, hup_cb, SIGHUP);
+    ev_signal_start(s.loop, &sigterm);
+    ev_signal_start(s.loop, &sigint);
+    ev_signal_start(s.loop, &sighup);
+
+    ev_run(s.loop, 0);
+
+    conn_loop_flush();
+    rpc_listener_close(s.listener);
+    srv_ops_free(s.ops);
+    srv_db_close(s.db);
+    ring_free(&s.ring);
+    log_info("server stopped");
+    log_close();
+    return 0;
+}
