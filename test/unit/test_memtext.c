@@ -455,15 +455,17 @@ check_case(const struct tcase *c, const char *in, size_t len)
             continue;
         }
         st = parse_copy(in, k, case_item_max(c), &used);
-        if (st == MEMTEXT_CLOSE && c->st == MEMTEXT_CLOSE) {
-            assert_string_equal(req.error, c->err);
+        /* A prefix of a too-long line may already be too long. */
+        if (st == MEMTEXT_CLOSE && c->st == MEMTEXT_CLOSE
+            && c->err != NULL && strcmp(c->err, ERR_TOOLONG) == 0) {
+            assert_string_equal(req.error, ERR_TOOLONG);
             continue;
         }
         if (st != MEMTEXT_AGAIN) {
             fail_msg("\"%.60s\" split at %zu: status %d", c->in, k, st);
         }
-        if (used != 0 && (used != c->used || c->st != MEMTEXT_OK)
-            && !(used == c->used && c->st == MEMTEXT_ERROR)) {
+        /* Once a storage line is complete, AGAIN tells the total needed. */
+        if (used != 0 && (c->st == MEMTEXT_CLOSE || used != c->used)) {
             fail_msg("\"%.60s\" split at %zu: used %zu", c->in, k, used);
         }
         /* The parser is stateless; re-checking big inputs only costs time. */

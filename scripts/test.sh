@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds kumo, and runs every test (unit and
+# integration): first a normal build, then one with ASan+UBSan.
+#   scripts/test.sh            both builds
+#   scripts/test.sh --quick    the normal build only
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+bash "$top/scripts/install-deps.sh"
+(cd "$top" && autoreconf -fi >/dev/null 2>&1)
+
+status=0
+run_suite() {
+    local name=$1; shift
+    local dir="$top/build-$name"
+    rm -rf "$dir"; mkdir -p "$dir"
+    echo "== $name build: configure $*"
+    (cd "$dir" && "$top/configure" -q "$@")
+    make -C "$dir" -s -j"$(nproc)" all
+    echo "== $name build: make check"
+    if ! make -C "$dir" -s -j"$(nproc)" check; then
+        status=1
+        find "$dir/test" -name '*.log' ! -name test-suite.log -exec grep -l -E '^(not ok|FAIL|ERROR)' {} + 2>/dev/null |
+            while read -r f; do echo "---- $f"; tail -n 60 "$f"; done
+    fi
+    # One summary line for CI: "N passed, N failed".
+    python3 - "$dir/test-suite.log" "$name" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def n(k):
+    m = re.search(r'^# %s: +(\d+)' % k, text, re.M)
+    return int(m.group(1)) if m else 0
+print("%s: %d passed, %d failed, %d skipped" % (sys.argv[2], n('PASS') + n('XFAIL'),
+      n('FAIL') + n('ERROR') + n('XPASS'), n('SKIP')))
+PY
+}
+
+run_suite normal
+if [ "${1:-}" != "--quick" ]; then
+    run_suite sanitizers --enable-sanitizers
+fi
+exit $status
