@@ -347,7 +347,7 @@ start_kumo() {
     # Ready once a set then a verified get of one key go through the gateway.
     deadline=$((SECONDS + 30))
     while [ $SECONDS -lt $deadline ]; do
-        out=$(timeout 15 "$BENCH" -q -c 1 -k 1 -p -n 1 -r 1 -v "127.0.0.1:$gw" 2>/dev/null)
+        out=$(timeout 15 "$BENCH" -q -c 1 -k 1 -p -n 1 -d 1 -r 1 -v "127.0.0.1:$gw" 2>/dev/null)
         case "$out" in *" errors=0 misses=0 "*) break ;; esac
         alive $pids || break
         out=""

@@ -834,7 +834,9 @@ session_read(struct conn *c)
             char text[160];
             s->need = 0;
             snprintf(text, sizeof(text), "%s\r\n", m->error);
-            session_text(s, text, false);
+            /* As memcached: noreply silences errors too, or the client
+             * would read this as the reply to its next command. */
+            session_text(s, m->noreply ? NULL : text, false);
             s->swallow = m->swallow;
             break;
         }

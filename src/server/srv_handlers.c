@@ -281,10 +281,12 @@ handle_flush(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     }
     s->stats.cmd_flush++;
     /* Like memcached: a delay is relative (or absolute past 30 days); no
-     * delay flushes everything stored up to now. */
+     * delay hides everything written before this moment's clock. */
     uint32_t now = srv_now(s);
-    uint32_t at = delay <= 0 ? now + 1 : srv_exptime_abs(delay, now);
-    if (srv_ops_flush(s->ops, at) != SRV_STORED) {
+    enum srv_result res = delay <= 0 ?
+        srv_ops_flush_clock(s->ops, kclock_next(&s->clock, now)) :
+        srv_ops_flush(s->ops, srv_exptime_abs(delay, now));
+    if (res != SRV_STORED) {
         rpc_reply_error(rc, msgid, RPC_ESERVER, "flush failed");
         return;
     }
