@@ -19,6 +19,7 @@
     X(MGR_RING_GET,     1, "[] -> ring   (gateways and tools)")                \
     X(MGR_SUBSCRIBE,    2, "[] -> ring   and later MGR pushes GW_RING_PUSH")   \
     X(MGR_SERVER_HELLO, 3, "[addr:bin(6), stream_port:u32] -> ring")          \
+    X(MGR_RING_SYNC,    5, "[from:bin(6), ring] -> bool adopted (partner)")    \
     X(MGR_STATUS,      99, "[] -> [ring, [newcomer addr:bin(6)...]]")          \
     X(MGR_ATTACH,     100, "[replace:bool] -> true")                          \
     X(MGR_DETACH,     101, "[replace:bool] -> true")
@@ -30,11 +31,14 @@
     X(SRV_GET,         34, "[key, touch:bool, exptime:i64] -> nil | "         \
                            "[flags:u32, data:bin, clock:u64, node:u32]")      \
     X(SRV_STORE,       35, "[op:u32, key, flags:u32, exptime:i64, data:bin, " \
-                           "cas:u64] -> [result:u32, clock:u64]")             \
-    X(SRV_DELETE,      36, "[key] -> [result:u32]")                           \
-    X(SRV_ARITH,       37, "[key, incr:bool, delta:u64] -> "                  \
+                           "cas:u64, async:bool] -> [result:u32, clock:u64]") \
+    X(SRV_DELETE,      36, "[key, async:bool] -> [result:u32]")               \
+    X(SRV_ARITH,       37, "[key, incr:bool, delta:u64, async:bool] -> "      \
                            "[result:u32, value:u64]")                         \
-    X(SRV_TOUCH,       38, "[key, exptime:i64] -> [result:u32]")              \
+    X(SRV_TOUCH,       38, "[key, exptime:i64, async:bool] -> [result:u32]")  \
+    X(SRV_REPLICATE,   40, "[ring_stamp:u64, key, kind:u32, clock:u64, "      \
+                           "node:u32, flags:u32, exptime:u32, data:bin] -> "  \
+                           "applied:bool  (coordinator to replica)")          \
     X(SRV_FLUSH,       39, "[delay:i64] -> true")                             \
     X(SRV_STATS,       97, "[] -> {name: value...}")
 
@@ -58,6 +62,8 @@ enum rpc_error {
     RPC_ESERVER    = 6,  /* the handler failed (message says why) */
     RPC_ENOTOWNER  = 7,  /* key not owned under the server's ring: refresh */
     RPC_ENOTREADY  = 8,  /* server has no ring yet */
+    RPC_EREPLICA   = 9,  /* written here, but not on every live replica */
+    RPC_ECLOCK     = 10, /* the sender's clock is too far ahead: refused */
 };
 
 /* Results of SRV_STORE / SRV_DELETE / SRV_ARITH / SRV_TOUCH: the values of

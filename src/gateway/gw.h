@@ -13,6 +13,7 @@
 #include "common/addr.h"
 #include "common/buf.h"
 #include "common/conn.h"
+#include "common/pool.h"
 #include "common/ring.h"
 #include "common/rpc.h"
 #include "gateway/memtext.h"
@@ -28,6 +29,8 @@ struct gw_config {
     double        timeout;         /* -Ts: one server call */
     double        connect_timeout; /* -Ys */
     long          max_conns;       /* -c */
+    bool          async_set;       /* -As: answer sets before replication */
+    bool          async_delete;    /* -Ad: answer deletes before replication */
     bool          verbose;
     const char   *logfile;
 };
@@ -46,15 +49,6 @@ struct gw_stats {
     uint64_t bytes_read;
 };
 
-/* A storage server as the gateway sees it. */
-struct gw_server {
-    struct gw        *gw;
-    struct kaddr      addr;
-    struct rpc_conn  *rc;          /* NULL while not connected */
-    ev_tstamp         retry_after; /* no reconnect before this (backoff) */
-    int               failures;    /* consecutive connect failures */
-};
-
 struct gw_mgr_link {
     struct gw        *gw;
     struct kaddr      addr;
@@ -65,7 +59,7 @@ struct gw {
     struct ev_loop     *loop;
     struct gw_config    cfg;
     struct ring         ring;
-    struct gw_server  **servers;    /* servers[i] is ring.nodes[i] */
+    struct pool         servers;    /* connections to the ring's servers */
     struct gw_mgr_link  mgr[2];
     int                 nmgr;
     bool                ring_wanted; /* ask the managers again */

@@ -19,89 +19,13 @@
 #include <unistd.h>
 
 #define GW_TICK           0.02   /* retries and reconnects */
-#define GW_BACKOFF_MAX    1.0
 
 /* ---- servers ---- */
-
-static void
-server_on_close(struct rpc_conn *rc)
-{
-    struct gw_server *sv = rpc_udata(rc);
-
-    if (sv == NULL)
-        return;          /* no longer in the ring */
-    sv->rc = NULL;
-}
-
-static void
-server_on_connect(struct rpc_conn *rc)
-{
-    struct gw_server *sv = rpc_udata(rc);
-
-    if (sv != NULL)
-        sv->failures = 0;
-}
-
-static const struct rpc_ops server_ops = {
-    .on_connect = server_on_connect,
-    .on_close = server_on_close,
-};
 
 struct rpc_conn *
 gw_server_conn(struct gw *g, uint32_t idx)
 {
-    struct gw_server *sv;
-    ev_tstamp now = ev_now(g->loop);
-
-    if (idx >= g->ring.nnodes)
-        return NULL;
-    sv = g->servers[idx];
-    if (sv->rc != NULL && !rpc_is_closing(sv->rc))
-        return sv->rc;
-    if (now < sv->retry_after)
-        return NULL;
-    /* Back off a little more after each failed connection. */
-    sv->failures++;
-    double backoff = 0.01 * (double)(1u << (sv->failures < 7 ? sv->failures : 7));
-    sv->retry_after = now + (backoff < GW_BACKOFF_MAX ? backoff : GW_BACKOFF_MAX);
-    sv->rc = rpc_connect(g->loop, &sv->addr, g->cfg.connect_timeout,
-                         &server_ops, sv);
-    return sv->rc;
-}
-
-/* Rebuilds the server table for a new ring, keeping live connections. */
-static void
-servers_rebuild(struct gw *g, const struct ring *nr)
-{
-    struct gw_server **ns = nr->nnodes ? xcalloc(nr->nnodes, sizeof(*ns)) : NULL;
-
-    for (size_t i = 0; i < nr->nnodes; i++) {
-        for (size_t j = 0; j < g->ring.nnodes; j++) {
-            if (g->servers[j] != NULL &&
-                addr_equal(&g->servers[j]->addr, &nr->nodes[i].addr)) {
-                ns[i] = g->servers[j];
-                g->servers[j] = NULL;
-                break;
-            }
-        }
-        if (ns[i] == NULL) {
-            ns[i] = xcalloc(1, sizeof(**ns));
-            ns[i]->gw = g;
-            ns[i]->addr = nr->nodes[i].addr;
-        }
-    }
-    for (size_t j = 0; j < g->ring.nnodes; j++) {
-        struct gw_server *sv = g->servers[j];
-        if (sv == NULL)
-            continue;
-        if (sv->rc != NULL) {
-            rpc_set_udata(sv->rc, NULL);
-            rpc_close(sv->rc);
-        }
-        free(sv);
-    }
-    free(g->servers);
-    g->servers = ns;
+    return pool_conn(&g->servers, idx);
 }
 
 static void
@@ -121,7 +45,7 @@ adopt_ring(struct gw *g, const msgpack_object *o, const char *from)
         ring_free(&nr);
         return;
     }
-    servers_rebuild(g, &nr);
+    pool_sync(&g->servers, &nr);
     ring_free(&g->ring);
     g->ring = nr;
     g->ring_wanted = false;
@@ -303,6 +227,12 @@ main(int argc, char **argv)
         { .name = "-c", .longname = "--max-connections", .type = OPT_INT,
           .dest = &g.cfg.max_conns, .argname = "<n=4096>",
           .help = "most client connections at once", .min = 1, .max = 1000000 },
+        { .name = "-As", .longname = "--async-replicate-set", .type = OPT_BOOL,
+          .dest = &g.cfg.async_set,
+          .help = "answer set before the replicas have it" },
+        { .name = "-Ad", .longname = "--async-replicate-delete", .type = OPT_BOOL,
+          .dest = &g.cfg.async_delete,
+          .help = "answer delete before the replicas have it" },
         { .name = "-G", .longname = "--get-retry", .type = OPT_INT,
           .dest = &g.cfg.get_retry, .argname = "<n=5>",
           .help = "retries of a failed get", .min = 0, .max = 100 },
@@ -344,6 +274,7 @@ main(int argc, char **argv)
     g.started = time(NULL);
     g.scratch = xmalloc(sizeof(*g.scratch));
     ring_init(&g.ring);
+    pool_init(&g.servers, g.loop, g.cfg.connect_timeout);
 
     g.listen_fd = conn_listen(&g.cfg.listen, err, sizeof(err));
     if (g.listen_fd < 0) {

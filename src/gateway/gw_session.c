@@ -249,10 +249,14 @@ req_retry(struct gw_req *r, int err)
     }
     if (err == RPC_ENOTOWNER || err == RPC_ENOTREADY)
         gw_want_ring(g);
-    /* A lost or timed-out call may have run: only repeat what is safe. */
-    if ((err == RPC_ETIMEOUT || (err == RPC_ELOST && r->attempts > 0)) &&
+    /* A lost or timed-out call, or one not replicated everywhere, may
+     * have run: only repeat what is safe to run twice. */
+    if ((err == RPC_ETIMEOUT || err == RPC_EREPLICA ||
+         (err == RPC_ELOST && r->attempts > 0)) &&
         !cmd_is_idempotent(r->cmd)) {
-        req_fail(r, err == RPC_ETIMEOUT ? "timeout: the result is unknown" :
+        req_fail(r, err == RPC_EREPLICA ?
+                 "replication failed: the result is unknown" :
+                 err == RPC_ETIMEOUT ? "timeout: the result is unknown" :
                  "connection lost: the result is unknown");
         return;
     }
@@ -266,6 +270,10 @@ req_retry(struct gw_req *r, int err)
     double delay = RETRY_BASE * (double)(1u << (r->attempts < 5 ? r->attempts : 5));
     if (delay > RETRY_MAX)
         delay = RETRY_MAX;
+    /* Reads try every other holder at once before backing off. */
+    if (cmd_is_read(r->cmd) && r->attempts + 1 < RING_REPLICAS &&
+        err != RPC_ENOTREADY)
+        delay = 0;
     r->attempts++;
     g->stats.retries++;
     r->retry_at = ev_now(g->loop) + delay;
@@ -459,6 +467,15 @@ req_reply_cb(void *arg, int err, const msgpack_object *res)
 
 /* ---- sending to servers ---- */
 
+static void
+pack_bool(msgpack_packer *pk, bool v)
+{
+    if (v)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
 static uint32_t
 store_op(enum memtext_cmd cmd)
 {
@@ -472,12 +489,33 @@ store_op(enum memtext_cmd cmd)
     }
 }
 
+/* The server for r's next attempt: writes go to the key's coordinator;
+ * reads start there and fail over along the key's other active holders,
+ * one per attempt, without waiting for the manager to notice a fault. */
+static long
+req_target(struct gw *g, const struct gw_req *r)
+{
+    uint64_t h = ring_hash_key(r->key, r->klen);
+
+    if (cmd_is_read(r->cmd)) {
+        uint32_t holders[RING_REPLICAS];
+        uint32_t active[RING_REPLICAS];
+        size_t n = ring_holders(&g->ring, h, holders, RING_REPLICAS), na = 0;
+
+        for (size_t i = 0; i < n; i++) {
+            if (g->ring.nodes[holders[i]].active)
+                active[na++] = holders[i];
+        }
+        return na == 0 ? -1 : (long)active[r->attempts % na];
+    }
+    return ring_coordinator(&g->ring, h, RING_REPLICAS);
+}
+
 static void
 req_send(struct gw_req *r)
 {
     struct gw *g = r->gw;
-    uint64_t h = ring_hash_key(r->key, r->klen);
-    long idx = ring_coordinator(&g->ring, h, RING_REPLICAS);
+    long idx = req_target(g, r);
     struct rpc_conn *rc;
     msgpack_packer *pk;
 
@@ -502,31 +540,35 @@ req_send(struct gw_req *r)
     }
     case MT_SET: case MT_ADD: case MT_REPLACE: case MT_APPEND:
     case MT_PREPEND: case MT_CAS:
-        pk = rpc_call_begin(rc, SRV_STORE, 6, req_reply_cb, r, t);
+        pk = rpc_call_begin(rc, SRV_STORE, 7, req_reply_cb, r, t);
         msgpack_pack_uint32(pk, store_op(r->cmd));
         mpk_pack_bytes(pk, r->key, r->klen);
         msgpack_pack_uint32(pk, r->flags);
         msgpack_pack_int64(pk, r->exptime);
         mpk_pack_bytes(pk, buf_head(&r->data), buf_len(&r->data));
         msgpack_pack_uint64(pk, r->cas);
+        pack_bool(pk, r->noreply || (g->cfg.async_set && r->cmd == MT_SET));
         break;
     case MT_DELETE:
-        pk = rpc_call_begin(rc, SRV_DELETE, 1, req_reply_cb, r, t);
+        pk = rpc_call_begin(rc, SRV_DELETE, 2, req_reply_cb, r, t);
         mpk_pack_bytes(pk, r->key, r->klen);
+        pack_bool(pk, r->noreply || g->cfg.async_delete);
         break;
     case MT_INCR: case MT_DECR:
-        pk = rpc_call_begin(rc, SRV_ARITH, 3, req_reply_cb, r, t);
+        pk = rpc_call_begin(rc, SRV_ARITH, 4, req_reply_cb, r, t);
         mpk_pack_bytes(pk, r->key, r->klen);
         if (r->cmd == MT_INCR)
             msgpack_pack_true(pk);
         else
             msgpack_pack_false(pk);
         msgpack_pack_uint64(pk, r->delta);
+        pack_bool(pk, r->noreply);
         break;
     case MT_TOUCH:
-        pk = rpc_call_begin(rc, SRV_TOUCH, 2, req_reply_cb, r, t);
+        pk = rpc_call_begin(rc, SRV_TOUCH, 3, req_reply_cb, r, t);
         mpk_pack_bytes(pk, r->key, r->klen);
         msgpack_pack_int64(pk, r->exptime);
+        pack_bool(pk, r->noreply);
         break;
     default:
         fatalx("%s: command %d is not keyed", __func__, r->cmd);

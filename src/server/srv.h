@@ -10,6 +10,7 @@
 
 #include "common/addr.h"
 #include "common/clock.h"
+#include "common/pool.h"
 #include "common/ring.h"
 #include "common/rpc.h"
 #include "server/srv_db.h"
@@ -26,6 +27,11 @@ struct srv_config {
     double        connect_timeout; /* -Ys */
     double        keepalive;       /* -k */
     uint32_t      max_clock_ahead; /* -Xc: refuse peer clocks this far ahead */
+    double        repl_timeout;    /* one replication call */
+    double        repl_deadline;   /* -Rt: give up replicating a write after */
+    long          gc_min_age;      /* -gN: tombstones kept at least (s) */
+    long          gc_max_age;      /* -gX: tombstones dropped after (s) */
+    long          gc_mem_kib;      /* -gS: tombstone bytes kept past -gN */
     bool          verbose;
     const char   *logfile;
 };
@@ -35,6 +41,8 @@ struct srv_stats {
     uint64_t get_hits, get_misses;
     uint64_t not_owner;
     uint64_t store_errors;
+    uint64_t repl_errors, repl_retries, repl_applied, clock_refused;
+    uint64_t gc_removed;
 };
 
 struct srv_mgr_link {
@@ -57,6 +65,8 @@ struct srv {
     struct srv_mgr_link  mgr[2];
     int                  nmgr;
     ev_timer             mgr_timer;
+    ev_timer             tick;         /* replication retries, GC slices */
+    struct pool          peers;        /* connections to the other servers */
     struct srv_stats     stats;
 };
 
@@ -68,5 +78,7 @@ void srv_handle_request(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 /* Adopts ring if newer than the current one; true if adopted. */
 bool srv_adopt_ring(struct srv *s, const struct ring *r);
 uint32_t srv_now(const struct srv *s);
+/* Is this server one of key's holders under its ring? */
+bool srv_holds(struct srv *s, const char *key, size_t klen);
 
 #endif

@@ -778,3 +778,65 @@ srv_db_foreach(struct srv_db *db, srv_db_iter_cb *cb, void *arg,
     }
     return st;
 }
+
+/*
+ * A resumable scan for background work (GC, rebalancing), which must not
+ * hold the loop: visits at most max valid records after the record whose
+ * key is after[0..afterlen) (after == NULL: from the start). Records visited
+ * are passed to cb as in srv_db_foreach; *done is set when the scan reached
+ * the end. If the `after` record has vanished the scan restarts from the
+ * start (Tokyo Cabinet can only resume at an existing key). *last receives
+ * a malloc'd copy of the last key visited (caller frees), or NULL.
+ */
+enum srv_db_status
+srv_db_scan(struct srv_db *db, const void *after, size_t afterlen, size_t max,
+            srv_db_iter_cb *cb, void *arg, bool *done, char **last,
+            size_t *lastlen, uint64_t *corrupt)
+{
+    TCXSTR *kx, *vx;
+    struct srv_item it;
+    enum srv_db_status st = SRV_DB_OK;
+    size_t visited = 0;
+    bool skip_first = false;
+
+    *done = false;
+    *last = NULL;
+    *lastlen = 0;
+    if (after != NULL && tchdbiterinit2(db->hdb, after, (int)afterlen)) {
+        skip_first = true;
+    } else if (!tchdbiterinit(db->hdb)) {
+        log_tc(db, "tchdbiterinit");
+        return SRV_DB_EIO;
+    }
+    kx = tcxstrnew();
+    vx = tcxstrnew();
+    while (visited < max) {
+        if (!tchdbiternext3(db->hdb, kx, vx)) {
+            if (tchdbecode(db->hdb) != TCENOREC) {
+                log_tc(db, "tchdbiternext3");
+                st = SRV_DB_EIO;
+            }
+            *done = true;
+            break;
+        }
+        if (skip_first) {
+            skip_first = false;
+            continue;
+        }
+        visited++;
+        free(*last);
+        *lastlen = (size_t)tcxstrsize(kx);
+        *last = xmemdup(tcxstrptr(kx), *lastlen ? *lastlen : 1);
+        if (!srv_record_decode(tcxstrptr(kx), (size_t)tcxstrsize(kx),
+                               tcxstrptr(vx), (size_t)tcxstrsize(vx), &it)) {
+            if (corrupt != NULL)
+                (*corrupt)++;
+            continue;
+        }
+        if (!cb(arg, tcxstrptr(kx), (size_t)tcxstrsize(kx), &it))
+            break;
+    }
+    tcxstrdel(vx);
+    tcxstrdel(kx);
+    return st;
+}

@@ -91,6 +91,14 @@ typedef bool srv_db_iter_cb(void *arg, const void *key, size_t klen,
 enum srv_db_status srv_db_foreach(struct srv_db *db, srv_db_iter_cb *cb,
                                   void *arg, uint64_t *corrupt);
 
+/* Resumable scan of at most max records after key `after` (see srv_db.c).
+ * *last (malloc'd, caller frees) is where to resume. */
+enum srv_db_status srv_db_scan(struct srv_db *db, const void *after,
+                               size_t afterlen, size_t max,
+                               srv_db_iter_cb *cb, void *arg, bool *done,
+                               char **last, size_t *lastlen,
+                               uint64_t *corrupt);
+
 /* Is the item expired at now (seconds)? Tombstones are never "expired". */
 bool srv_item_expired(const struct srv_item *it, uint32_t now);
 

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include "server/srv.h"
+#include "server/srv_repl.h"
 #include "common/log.h"
 #include "common/mpk.h"
 
@@ -24,6 +25,7 @@ srv_adopt_ring(struct srv *s, const struct ring *r)
     if (s->ring.nnodes != 0 && r->stamp <= s->ring.stamp)
         return false;
     ring_copy(&s->ring, r);
+    pool_sync(&s->peers, &s->ring);
     /* The ring's stamp came from a manager clock: merge it, so this
      * server's writes are never older than the ring that placed them. */
     kclock_merge(&s->clock, r->stamp, srv_now(s), s->cfg.max_clock_ahead);
@@ -32,13 +34,29 @@ srv_adopt_ring(struct srv *s, const struct ring *r)
     return true;
 }
 
+bool
+srv_holds(struct srv *s, const char *key, size_t klen)
+{
+    long self = ring_find(&s->ring, &s->cfg.listen);
+    uint32_t holders[RING_REPLICAS];
+    size_t n;
+
+    if (self < 0)
+        return false;
+    n = ring_holders(&s->ring, ring_hash_key(key, klen), holders, RING_REPLICAS);
+    for (size_t i = 0; i < n; i++) {
+        if (holders[i] == (uint32_t)self)
+            return true;
+    }
+    return false;
+}
+
 /* Why this server may not serve key: RPC_OK, RPC_ENOTREADY or
- * RPC_ENOTOWNER. Writes need this server to be the key's coordinator,
- * reads need it to be one of the key's holders. */
+ * RPC_ENOTOWNER. Writes need this server to be the key's coordinator (the
+ * first active holder), reads need it to be one of the key's holders. */
 static int
 check_owner(struct srv *s, const char *key, size_t klen, bool write)
 {
-    uint64_t h;
     long self;
 
     if (s->ring.nnodes == 0)
@@ -46,17 +64,10 @@ check_owner(struct srv *s, const char *key, size_t klen, bool write)
     self = ring_find(&s->ring, &s->cfg.listen);
     if (self < 0 || !s->ring.nodes[self].active)
         return RPC_ENOTOWNER;
-    h = ring_hash_key(key, klen);
     if (write)
-        return ring_coordinator(&s->ring, h, RING_REPLICAS) == self ?
-               RPC_OK : RPC_ENOTOWNER;
-    uint32_t holders[RING_REPLICAS];
-    size_t n = ring_holders(&s->ring, h, holders, RING_REPLICAS);
-    for (size_t i = 0; i < n; i++) {
-        if (holders[i] == (uint32_t)self)
-            return RPC_OK;
-    }
-    return RPC_ENOTOWNER;
+        return ring_coordinator(&s->ring, ring_hash_key(key, klen),
+                                RING_REPLICAS) == self ? RPC_OK : RPC_ENOTOWNER;
+    return srv_holds(s, key, klen) ? RPC_OK : RPC_ENOTOWNER;
 }
 
 static void
@@ -75,17 +86,18 @@ new_version(struct srv *s)
     return v;
 }
 
+/* Answers a write: after replicating what it wrote (written != NULL). */
 static void
-reply_result(struct rpc_conn *rc, uint32_t msgid, enum srv_result res,
-             uint64_t extra, bool with_extra)
+finish_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+             const char *key, size_t klen, enum srv_result res, uint64_t extra,
+             bool with_extra, const struct srv_item *written, bool async)
 {
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+    struct srv_answer ans = { .result = res, .extra = extra,
+                              .with_extra = with_extra };
+    bool wrote = res == SRV_STORED || res == SRV_DELETED ||
+                 res == SRV_TOUCHED || res == SRV_VALUE;
 
-    msgpack_pack_array(pk, with_extra ? 2 : 1);
-    msgpack_pack_uint32(pk, res);
-    if (with_extra)
-        msgpack_pack_uint64(pk, extra);
-    rpc_reply_end(rc);
+    srv_repl_write(s, rc, msgid, key, klen, wrote ? written : NULL, &ans, async);
 }
 
 static void
@@ -122,9 +134,15 @@ handle_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         uint32_t now = srv_now(s);
         res = srv_ops_touch(s->ops, key, klen, srv_exptime_abs(exptime, now),
                             &v, now, &it);
-        if (res == SRV_TOUCHED)
-            res = SRV_VALUE;
         count_store_error(s, res);
+        if (res == SRV_TOUCHED) {
+            /* gat: the touch is replicated like any write, then the record
+             * is the answer. */
+            struct srv_answer ans = { .result = SRV_VALUE, .is_value = true };
+            s->stats.get_hits++;
+            srv_repl_write(s, rc, msgid, key, klen, &it, &ans, false);
+            return;
+        }
     } else {
         res = srv_ops_get(s->ops, key, klen, srv_now(s), &it);
     }
@@ -160,13 +178,14 @@ handle_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     size_t klen, dlen;
     int64_t exptime;
     uint64_t cas;
+    bool async;
     struct srv_item written;
     int own;
 
     if (!mpk_u32(&p[0], &op) || op > SRV_OP_CAS ||
         !mpk_bytes(&p[1], &key, &klen) || !mpk_u32(&p[2], &flags) ||
         !mpk_i64(&p[3], &exptime) || !mpk_bytes(&p[4], &data, &dlen) ||
-        !mpk_u64(&p[5], &cas)) {
+        !mpk_u64(&p[5], &cas) || !mpk_bool(&p[6], &async)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to store");
         return;
     }
@@ -176,7 +195,7 @@ handle_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     }
     s->stats.cmd_set++;
     if (dlen > (size_t)s->cfg.item_max) {
-        reply_result(rc, msgid, SRV_TOO_LARGE, 0, true);
+        finish_write(s, rc, msgid, key, klen, SRV_TOO_LARGE, 0, true, NULL, false);
         return;
     }
     struct kver v = new_version(s);
@@ -185,7 +204,8 @@ handle_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                                         srv_exptime_abs(exptime, now), data,
                                         dlen, cas, &v, now, &written);
     count_store_error(s, res);
-    reply_result(rc, msgid, res, res == SRV_STORED ? written.ver.clock : 0, true);
+    finish_write(s, rc, msgid, key, klen, res,
+                 res == SRV_STORED ? written.ver.clock : 0, true, &written, async);
 }
 
 static void
@@ -195,9 +215,10 @@ handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     const char *key;
     size_t klen;
     int own;
+    bool async;
     struct srv_item written;
 
-    if (!mpk_bytes(&p[0], &key, &klen)) {
+    if (!mpk_bytes(&p[0], &key, &klen) || !mpk_bool(&p[1], &async)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to delete");
         return;
     }
@@ -210,7 +231,7 @@ handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     enum srv_result res = srv_ops_delete(s->ops, key, klen, &v, srv_now(s),
                                          &written);
     count_store_error(s, res);
-    reply_result(rc, msgid, res, 0, false);
+    finish_write(s, rc, msgid, key, klen, res, 0, false, &written, async);
 }
 
 static void
@@ -219,13 +240,13 @@ handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 {
     const char *key;
     size_t klen;
-    bool incr;
+    bool incr, async;
     uint64_t delta, value = 0;
     int own;
     struct srv_item written;
 
     if (!mpk_bytes(&p[0], &key, &klen) || !mpk_bool(&p[1], &incr) ||
-        !mpk_u64(&p[2], &delta)) {
+        !mpk_u64(&p[2], &delta) || !mpk_bool(&p[3], &async)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to arith");
         return;
     }
@@ -238,7 +259,7 @@ handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     enum srv_result res = srv_ops_arith(s->ops, key, klen, incr, delta, &v,
                                         srv_now(s), &value, &written);
     count_store_error(s, res);
-    reply_result(rc, msgid, res, value, true);
+    finish_write(s, rc, msgid, key, klen, res, value, true, &written, async);
 }
 
 static void
@@ -249,9 +270,11 @@ handle_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     size_t klen;
     int64_t exptime;
     int own;
+    bool async;
     struct srv_item written;
 
-    if (!mpk_bytes(&p[0], &key, &klen) || !mpk_i64(&p[1], &exptime)) {
+    if (!mpk_bytes(&p[0], &key, &klen) || !mpk_i64(&p[1], &exptime) ||
+        !mpk_bool(&p[2], &async)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to touch");
         return;
     }
@@ -266,7 +289,7 @@ handle_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                                         srv_exptime_abs(exptime, now), &v, now,
                                         &written);
     count_store_error(s, res);
-    reply_result(rc, msgid, res, 0, false);
+    finish_write(s, rc, msgid, key, klen, res, 0, false, &written, async);
 }
 
 static void
@@ -307,7 +330,7 @@ handle_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid)
 {
     msgpack_packer *pk = rpc_reply_begin(rc, msgid);
 
-    msgpack_pack_map(pk, 15);
+    msgpack_pack_map(pk, 21);
     pack_stat(pk, "pid", (uint64_t)getpid());
     pack_stat(pk, "uptime", (uint64_t)(time(NULL) - s->started));
     pack_stat(pk, "time", (uint64_t)time(NULL));
@@ -323,6 +346,12 @@ handle_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid)
     pack_stat(pk, "not_owner", s->stats.not_owner);
     pack_stat(pk, "store_errors", s->stats.store_errors);
     pack_stat(pk, "ring_stamp", s->ring.stamp);
+    pack_stat(pk, "repl_pending", srv_repl_pending(s));
+    pack_stat(pk, "repl_errors", s->stats.repl_errors);
+    pack_stat(pk, "repl_retries", s->stats.repl_retries);
+    pack_stat(pk, "repl_applied", s->stats.repl_applied);
+    pack_stat(pk, "clock_refused", s->stats.clock_refused);
+    pack_stat(pk, "gc_removed", s->stats.gc_removed);
     rpc_reply_end(rc);
 }
 
@@ -355,10 +384,11 @@ method_arity(uint32_t method)
     case SRV_KEEPALIVE: return 0;
     case SRV_RING_PUSH: return 1;
     case SRV_GET: return 3;
-    case SRV_STORE: return 6;
-    case SRV_DELETE: return 1;
-    case SRV_ARITH: return 3;
-    case SRV_TOUCH: return 2;
+    case SRV_STORE: return 7;
+    case SRV_DELETE: return 2;
+    case SRV_ARITH: return 4;
+    case SRV_TOUCH: return 3;
+    case SRV_REPLICATE: return 8;
     case SRV_FLUSH: return 1;
     case SRV_STATS: return 0;
     default: return -1;
@@ -395,6 +425,7 @@ srv_handle_request(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     case SRV_TOUCH: handle_touch(s, rc, msgid, p); break;
     case SRV_FLUSH: handle_flush(s, rc, msgid, p); break;
     case SRV_STATS: handle_stats(s, rc, msgid); break;
+    case SRV_REPLICATE: srv_repl_apply(s, rc, msgid, p); break;
     }
 }
 

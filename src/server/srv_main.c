@@ -4,6 +4,8 @@
  */
 #include "config.h"
 #include "server/srv.h"
+#include "server/srv_gc.h"
+#include "server/srv_repl.h"
 #include "common/conn.h"
 #include "common/log.h"
 #include "common/mpk.h"
@@ -124,6 +126,20 @@ mgr_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
+/* Frequent housekeeping: replication retries now, a GC slice each second. */
+static void
+tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct srv *s = w->data;
+    static ev_tstamp last_gc;
+
+    srv_repl_tick(s);
+    if (ev_now(loop) - last_gc >= 1.0) {
+        last_gc = ev_now(loop);
+        srv_gc_slice(s);
+    }
+}
+
 static void
 signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -151,6 +167,11 @@ main(int argc, char **argv)
     s.cfg.connect_timeout = 2.0;
     s.cfg.keepalive = 1.0;
     long max_ahead = 60;
+    s.cfg.repl_timeout = 2.0;
+    s.cfg.repl_deadline = 3.0;
+    s.cfg.gc_min_age = 60;
+    s.cfg.gc_max_age = 3600;
+    s.cfg.gc_mem_kib = 2048;
 
     const struct opt opts[] = {
         { .name = "-l", .longname = "--listen", .type = OPT_ADDR,
@@ -189,6 +210,21 @@ main(int argc, char **argv)
           .dest = &max_ahead, .argname = "<sec=60>",
           .help = "refuse peer clocks further ahead than this", .min = 0,
           .max = 86400 },
+        { .name = "-Rt", .longname = "--replicate-deadline", .type = OPT_DOUBLE,
+          .dest = &s.cfg.repl_deadline, .argname = "<sec=3>",
+          .help = "give up replicating a write to a live replica after",
+          .dmin = 0.05, .dmax = 600 },
+        { .name = "-gN", .longname = "--garbage-min-time", .type = OPT_INT,
+          .dest = &s.cfg.gc_min_age, .argname = "<sec=60>",
+          .help = "keep tombstones at least this long", .min = 0,
+          .max = 100000000 },
+        { .name = "-gX", .longname = "--garbage-max-time", .type = OPT_INT,
+          .dest = &s.cfg.gc_max_age, .argname = "<sec=3600>",
+          .help = "remove tombstones older than this", .min = 0,
+          .max = 100000000 },
+        { .name = "-gS", .longname = "--garbage-mem-limit", .type = OPT_INT,
+          .dest = &s.cfg.gc_mem_kib, .argname = "<KiB=2048>",
+          .help = "tombstone bytes kept past -gN", .min = 0, .max = 100000000 },
         { .name = "-v", .longname = "--verbose", .type = OPT_BOOL,
           .dest = &s.cfg.verbose, .help = "verbose log (info and debug)" },
         { .name = "-o", .longname = "--log", .type = OPT_STRING,
@@ -200,6 +236,9 @@ main(int argc, char **argv)
                       "-l <addr[:port]> -m <addr[:port]> -s <path.tch> [options]");
     s.cfg.has_mgr2 = has_mgr2;
     s.cfg.max_clock_ahead = (uint32_t)max_ahead;
+    if (s.cfg.gc_min_age > s.cfg.gc_max_age)
+        s.cfg.gc_min_age = s.cfg.gc_max_age;
+    s.cfg.repl_timeout = s.cfg.repl_deadline < 2.0 ? s.cfg.repl_deadline : 2.0;
     if (has_mgr2 && addr_equal(&s.cfg.mgr[0], &s.cfg.mgr[1])) {
         fprintf(stderr, "error: -m and -p must be different\n");
         return 1;
@@ -221,6 +260,7 @@ main(int argc, char **argv)
     s.node_id = kclock_node_id(dump);
     kclock_init(&s.clock, s.node_id);
     ring_init(&s.ring);
+    pool_init(&s.peers, s.loop, s.cfg.connect_timeout);
 
     s.db = srv_db_open(s.cfg.store, (uint64_t)s.cfg.reserve_mib << 20, err,
                        sizeof(err));
@@ -251,6 +291,9 @@ main(int argc, char **argv)
     ev_timer_init(&s.mgr_timer, mgr_timer_cb, s.cfg.keepalive, s.cfg.keepalive);
     s.mgr_timer.data = &s;
     ev_timer_start(s.loop, &s.mgr_timer);
+    ev_timer_init(&s.tick, tick_cb, 0.02, 0.02);
+    s.tick.data = &s;
+    ev_timer_start(s.loop, &s.tick);
 
     ev_signal sigterm, sigint, sighup;
     ev_signal_init(&sigterm, signal_cb, SIGTERM);
@@ -263,7 +306,12 @@ main(int argc, char **argv)
     ev_run(s.loop, 0);
 
     conn_loop_flush();
+    if (srv_repl_pending(&s) > 0)
+        log_warnx("stopping with %zu writes not yet on every replica",
+                  srv_repl_pending(&s));
     rpc_listener_close(s.listener);
+    pool_free(&s.peers);
+    srv_gc_free();
     srv_ops_free(s.ops);
     srv_db_close(s.db);
     ring_free(&s.ring);

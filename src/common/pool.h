@@ -1,0 +1,39 @@
+/*
+ * pool.h - connections to the servers of a ring, one per ring node, made on
+ * first use and re-made after a loss with a capped backoff. The gateway
+ * uses one to reach servers; servers use one to reach their replicas.
+ */
+#ifndef KUMO_COMMON_POOL_H
+#define KUMO_COMMON_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <ev.h>
+
+#include "common/addr.h"
+#include "common/ring.h"
+#include "common/rpc.h"
+
+struct pool_peer {
+    struct kaddr      addr;
+    struct rpc_conn  *rc;          /* NULL while not connected */
+    ev_tstamp         retry_after; /* no new connection before this */
+    int               failures;    /* connections lost in a row */
+};
+
+struct pool {
+    struct ev_loop     *loop;
+    double              connect_timeout;
+    size_t              n;
+    struct pool_peer  **peers;     /* peers[i] is the ring's node i */
+};
+
+void pool_init(struct pool *p, struct ev_loop *loop, double connect_timeout);
+/* Aligns the peers with r's nodes, keeping live connections of nodes that
+ * stay and closing those of nodes that left. */
+void pool_sync(struct pool *p, const struct ring *r);
+/* The connection to node idx, connecting if needed; NULL while in backoff. */
+struct rpc_conn *pool_conn(struct pool *p, uint32_t idx);
+void pool_free(struct pool *p);
+
+#endif

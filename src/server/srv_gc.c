@@ -1,0 +1,124 @@
+/*
+ * srv_gc.c - tombstone garbage collection.
+ *
+ * A delete leaves a tombstone so that an older copy of the value arriving
+ * late (a delayed replication, a bulk copy) cannot bring the key back. A
+ * tombstone is removed once older than -gX seconds, or older than -gN
+ * seconds while the store holds more than -gS KiB of tombstones (as
+ * kumofs's -gN/-gX/-gS). Items expired for longer than -gN are removed too.
+ * After removal, an older copy could resurrect the key: that window is why
+ * the minimum age exists, and why doc/failures.md bounds how long a replica
+ * may stay away.
+ */
+#include "config.h"
+#include "server/srv_gc.h"
+#include "server/srv.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define GC_SLICE 2000          /* records visited per slice */
+
+struct gc_victim {
+    char       *key;
+    size_t      klen;
+    struct kver ver;
+};
+
+static struct {
+    char             *cursor;       /* resume after this key */
+    size_t            cursorlen;
+    uint64_t          tomb_bytes;   /* tombstone bytes seen this sweep */
+    uint64_t          tomb_bytes_last;  /* ... in the previous sweep */
+    struct gc_victim *victims;
+    size_t            nvictims, cap;
+} gc;
+
+struct gc_ctx {
+    struct srv *s;
+    uint32_t    now;
+};
+
+static bool
+gc_visit(void *arg, const void *key, size_t klen, const struct srv_item *it)
+{
+    struct gc_ctx *c = arg;
+    struct srv *s = c->s;
+    uint32_t age;
+    bool drop = false;
+
+    if (it->kind == SRV_ITEM_TOMBSTONE) {
+        gc.tomb_bytes += klen + SRV_DB_HEADER;
+        age = c->now - kclock_seconds(it->ver.clock);
+        if (kclock_seconds(it->ver.clock) > c->now)
+            age = 0;
+        drop = age >= (uint32_t)s->cfg.gc_max_age ||
+               (age >= (uint32_t)s->cfg.gc_min_age &&
+                gc.tomb_bytes_last > (uint64_t)s->cfg.gc_mem_kib * 1024);
+    } else if (it->exptime != 0 && it->exptime <= c->now &&
+               c->now - it->exptime >= (uint32_t)s->cfg.gc_min_age) {
+        drop = true;
+    }
+    if (drop) {
+        if (gc.nvictims == gc.cap) {
+            gc.cap = gc.cap ? gc.cap * 2 : 64;
+            gc.victims = xrealloc(gc.victims, gc.cap * sizeof(*gc.victims));
+        }
+        struct gc_victim *v = &gc.victims[gc.nvictims++];
+        v->key = xmemdup(key, klen);
+        v->klen = klen;
+        v->ver = it->ver;
+    }
+    return true;
+}
+
+void
+srv_gc_slice(struct srv *s)
+{
+    struct gc_ctx c = { s, srv_now(s) };
+    bool done;
+    char *last;
+    size_t lastlen;
+
+    if (srv_db_scan(s->db, gc.cursor, gc.cursorlen, GC_SLICE, gc_visit, &c,
+                    &done, &last, &lastlen, NULL) != SRV_DB_OK)
+        return;
+    /* Remove the victims, unless rewritten since the scan saw them. */
+    for (size_t i = 0; i < gc.nvictims; i++) {
+        struct gc_victim *v = &gc.victims[i];
+        struct srv_item cur;
+
+        if (srv_db_get(s->db, v->key, v->klen, &cur) == SRV_DB_OK &&
+            kver_cmp(&cur.ver, &v->ver) == 0 &&
+            srv_db_remove(s->db, v->key, v->klen) == SRV_DB_OK) {
+            s->stats.gc_removed++;
+            /* The scan must not resume at a key that no longer exists. */
+            if (last != NULL && lastlen == v->klen &&
+                memcmp(last, v->key, lastlen) == 0) {
+                free(last);
+                last = NULL;
+                lastlen = 0;
+            }
+        }
+        free(v->key);
+    }
+    gc.nvictims = 0;
+    free(gc.cursor);
+    gc.cursor = done ? NULL : last;
+    gc.cursorlen = done ? 0 : lastlen;
+    if (done) {
+        free(last);
+        gc.tomb_bytes_last = gc.tomb_bytes;
+        gc.tomb_bytes = 0;
+    }
+}
+
+void
+srv_gc_free(void)
+{
+    free(gc.cursor);
+    free(gc.victims);
+    memset(&gc, 0, sizeof(gc));
+}

@@ -1,0 +1,323 @@
+/*
+ * srv_repl.c - coordinator-to-replica replication of records.
+ */
+#include "config.h"
+#include "server/srv_repl.h"
+#include "server/srv.h"
+#include "common/log.h"
+#include "common/mpk.h"
+#include "common/xmalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define REPL_RETRY_BASE 0.02
+#define REPL_RETRY_MAX  0.5
+
+struct repl_op;
+
+struct repl_target {
+    struct repl_op     *op;
+    struct kaddr        addr;
+    int                 attempts;
+    ev_tstamp           retry_at;
+    struct repl_target *retry_next;
+};
+
+struct repl_op {
+    struct srv         *s;
+    struct rpc_conn    *client;      /* NULL once answered */
+    uint32_t            msgid;
+    struct srv_answer   ans;
+    int                 waiting;     /* targets not yet done */
+    bool                failed;
+    ev_tstamp           deadline;
+    uint64_t            hash;        /* the key's ring hash */
+    char               *params;      /* the packed SRV_REPLICATE params */
+    size_t              plen;
+    struct srv_item     value;       /* ans.is_value: the record to return */
+    char               *value_data;
+    struct repl_target  targets[RING_REPLICAS];
+};
+
+static struct repl_target *retry_head;
+static size_t ops_pending;
+
+static void target_send(struct repl_target *t);
+
+static void
+answer(struct repl_op *op)
+{
+    struct rpc_conn *rc = op->client;
+
+    if (rc == NULL)
+        return;
+    op->client = NULL;
+    if (op->failed) {
+        rpc_reply_error(rc, op->msgid, RPC_EREPLICA,
+                        "replication failed: a live replica did not acknowledge");
+    } else if (op->ans.is_value) {
+        msgpack_packer *pk = rpc_reply_begin(rc, op->msgid);
+        msgpack_pack_array(pk, 4);
+        msgpack_pack_uint32(pk, op->value.flags);
+        mpk_pack_bytes(pk, op->value_data, op->value.len);
+        msgpack_pack_uint64(pk, op->value.ver.clock);
+        msgpack_pack_uint32(pk, op->value.ver.node);
+        rpc_reply_end(rc);
+    } else {
+        msgpack_packer *pk = rpc_reply_begin(rc, op->msgid);
+        msgpack_pack_array(pk, op->ans.with_extra ? 2 : 1);
+        msgpack_pack_uint32(pk, op->ans.result);
+        if (op->ans.with_extra)
+            msgpack_pack_uint64(pk, op->ans.extra);
+        rpc_reply_end(rc);
+    }
+    rpc_unref(rc);
+}
+
+/* Drops one hold on op: each target and the starter hold one. */
+static void
+op_release(struct repl_op *op)
+{
+    if (--op->waiting > 0)
+        return;
+    answer(op);
+    free(op->params);
+    free(op->value_data);
+    free(op);
+    ops_pending--;
+}
+
+static void
+target_done(struct repl_target *t)
+{
+    op_release(t->op);
+}
+
+/* Is addr still a live holder of the op's key under the current ring? */
+static bool
+still_holder(struct srv *s, uint64_t hash, const struct kaddr *addr)
+{
+    uint32_t h[RING_REPLICAS];
+    size_t n = ring_holders(&s->ring, hash, h, RING_REPLICAS);
+
+    for (size_t i = 0; i < n; i++) {
+        if (addr_equal(&s->ring.nodes[h[i]].addr, addr))
+            return s->ring.nodes[h[i]].active;
+    }
+    return false;
+}
+
+static void
+target_retry(struct repl_target *t, int err)
+{
+    struct repl_op *op = t->op;
+    struct srv *s = op->s;
+    ev_tstamp now = ev_now(s->loop);
+    char as[ADDR_STRLEN];
+
+    /* A holder the manager has since marked fault (or removed) no longer
+     * needs the record: the ring now counts it out. */
+    if (!still_holder(s, op->hash, &t->addr)) {
+        target_done(t);
+        return;
+    }
+    if (now >= op->deadline || err == RPC_ECLOCK) {
+        s->stats.repl_errors++;
+        log_warnx("replication to %s failed: %s",
+                  addr_format(&t->addr, as, sizeof(as)), rpc_strerror(err));
+        op->failed = true;
+        target_done(t);
+        return;
+    }
+    double delay = REPL_RETRY_BASE * (double)(1u << (t->attempts < 5 ? t->attempts : 5));
+    t->attempts++;
+    s->stats.repl_retries++;
+    t->retry_at = now + (delay < REPL_RETRY_MAX ? delay : REPL_RETRY_MAX);
+    t->retry_next = retry_head;
+    retry_head = t;
+}
+
+static void
+target_reply(void *arg, int err, const msgpack_object *res)
+{
+    struct repl_target *t = arg;
+
+    if (err != RPC_OK) {
+        target_retry(t, err);
+        return;
+    }
+    target_done(t);
+}
+
+static void
+target_send(struct repl_target *t)
+{
+    struct repl_op *op = t->op;
+    struct srv *s = op->s;
+    long idx = ring_find(&s->ring, &t->addr);
+    struct rpc_conn *rc;
+
+    if (idx < 0 || (rc = pool_conn(&s->peers, (uint32_t)idx)) == NULL) {
+        target_retry(t, RPC_ELOST);
+        return;
+    }
+    msgpack_packer *pk = rpc_call_begin(rc, SRV_REPLICATE, 8, target_reply, t,
+                                        s->cfg.repl_timeout);
+    /* The params were packed once; every target gets the same bytes. */
+    pk->callback(pk->data, op->params, op->plen);
+    rpc_call_end(rc);
+}
+
+void
+srv_repl_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+               const char *key, size_t klen, const struct srv_item *written,
+               const struct srv_answer *ans, bool async)
+{
+    uint32_t h[RING_REPLICAS];
+    size_t n = 0;
+    long self = ring_find(&s->ring, &s->cfg.listen);
+    uint64_t hash = ring_hash_key(key, klen);
+
+    if (written != NULL)
+        n = ring_holders(&s->ring, hash, h, RING_REPLICAS);
+
+    struct repl_op *op = xcalloc(1, sizeof(*op));
+    op->s = s;
+    op->msgid = msgid;
+    op->ans = *ans;
+    op->hash = hash;
+    op->deadline = ev_now(s->loop) + s->cfg.repl_deadline;
+    op->client = rc;
+    rpc_ref(rc);
+    op->waiting = 1;          /* held until every target is started */
+    ops_pending++;
+    if (ans->is_value && written != NULL) {
+        op->value = *written;
+        op->value_data = xmemdup(written->data, written->len ? written->len : 1);
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        if (h[i] == (uint32_t)self || !s->ring.nodes[h[i]].active)
+            continue;
+        if (op->params == NULL) {
+            msgpack_sbuffer sb;
+            msgpack_packer pk;
+
+            msgpack_sbuffer_init(&sb);
+            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+            msgpack_pack_uint64(&pk, s->ring.stamp);
+            mpk_pack_bytes(&pk, key, klen);
+            msgpack_pack_uint32(&pk, written->kind);
+            msgpack_pack_uint64(&pk, written->ver.clock);
+            msgpack_pack_uint32(&pk, written->ver.node);
+            msgpack_pack_uint32(&pk, written->flags);
+            msgpack_pack_uint32(&pk, written->exptime);
+            mpk_pack_bytes(&pk, written->data, written->len);
+            op->params = sb.data;       /* taken over from the sbuffer */
+            op->plen = sb.size;
+        }
+        struct repl_target *t = &op->targets[op->waiting - 1];
+        t->op = op;
+        t->addr = s->ring.nodes[h[i]].addr;
+        op->waiting++;
+        target_send(t);
+    }
+    if (async)
+        answer(op);
+    op_release(op);
+}
+
+void
+srv_repl_tick(struct srv *s)
+{
+    struct repl_target *list = retry_head, *later = NULL;
+    ev_tstamp now = ev_now(s->loop);
+
+    retry_head = NULL;
+    while (list != NULL) {
+        struct repl_target *t = list;
+
+        list = t->retry_next;
+        t->retry_next = NULL;
+        if (t->retry_at <= now) {
+            target_send(t);
+        } else {
+            t->retry_next = later;
+            later = t;
+        }
+    }
+    while (later != NULL) {
+        struct repl_target *t = later;
+        later = t->retry_next;
+        t->retry_next = retry_head;
+        retry_head = t;
+    }
+}
+
+size_t
+srv_repl_pending(const struct srv *s)
+{
+    return ops_pending;
+}
+
+void
+srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+               const msgpack_object *p)
+{
+    uint64_t stamp;
+    const char *key, *data;
+    size_t klen, dlen;
+    uint32_t kind;
+    struct srv_item it;
+    char as[ADDR_STRLEN];
+
+    memset(&it, 0, sizeof(it));
+    if (!mpk_u64(&p[0], &stamp) || !mpk_bytes(&p[1], &key, &klen) ||
+        klen == 0 || klen > 250 || !mpk_u32(&p[2], &kind) ||
+        (kind != SRV_ITEM_LIVE && kind != SRV_ITEM_TOMBSTONE) ||
+        !mpk_u64(&p[3], &it.ver.clock) || !mpk_u32(&p[4], &it.ver.node) ||
+        !mpk_u32(&p[5], &it.flags) || !mpk_u32(&p[6], &it.exptime) ||
+        !mpk_bytes(&p[7], &data, &dlen) || dlen > (size_t)s->cfg.item_max ||
+        (kind == SRV_ITEM_TOMBSTONE && dlen != 0)) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to replicate");
+        return;
+    }
+    it.kind = kind;
+    it.data = data;
+    it.len = (uint32_t)dlen;
+    /* Accept if this server holds the key, or if the coordinator's ring is
+     * newer than ours (ours will follow). */
+    if (s->ring.nnodes == 0 && stamp == 0) {
+        rpc_reply_error(rc, msgid, RPC_ENOTREADY, "server not ready: no ring yet");
+        return;
+    }
+    if (stamp <= s->ring.stamp && !srv_holds(s, key, klen)) {
+        s->stats.not_owner++;
+        rpc_reply_error(rc, msgid, RPC_ENOTOWNER, "not a holder of this key");
+        return;
+    }
+    if (!kclock_merge(&s->clock, it.ver.clock, srv_now(s), s->cfg.max_clock_ahead)) {
+        s->stats.clock_refused++;
+        log_warnx("refusing a record from %s: its clock is %u s ahead of ours",
+                  addr_format(rpc_peer(rc), as, sizeof(as)),
+                  kclock_seconds(it.ver.clock) - srv_now(s));
+        rpc_reply_error(rc, msgid, RPC_ECLOCK, "clock too far ahead");
+        return;
+    }
+    bool applied = false;
+    enum srv_db_status st = srv_db_put_if_newer(s->db, key, klen, &it, &applied);
+    if (st != SRV_DB_OK) {
+        s->stats.store_errors++;
+        rpc_reply_error(rc, msgid, RPC_ESERVER, st == SRV_DB_ENOSPC ?
+                        "out of memory storing object" : "storage error");
+        return;
+    }
+    s->stats.repl_applied += applied;
+    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+    if (applied)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    rpc_reply_end(rc);
+}

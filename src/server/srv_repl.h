@@ -1,0 +1,48 @@
+/*
+ * srv_repl.h - replication: the coordinator of a key sends each record it
+ * writes to the key's other live holders and answers the client when they
+ * all have it (or at once, for asynchronous writes); replicas apply what
+ * they receive only if it is newer than what they hold.
+ */
+#ifndef KUMO_SERVER_SRV_REPL_H
+#define KUMO_SERVER_SRV_REPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <msgpack.h>
+
+#include "server/srv_db.h"
+
+struct srv;
+struct rpc_conn;
+
+/* What to answer the client once replication is done. */
+struct srv_answer {
+    uint32_t result;      /* enum srv_result */
+    uint64_t extra;       /* clock or arith value */
+    bool     with_extra;
+    bool     is_value;    /* gat: answer with the written record itself,
+                             as SRV_GET does */
+};
+
+/*
+ * Replicates written (the record just stored for key) to the key's other
+ * live holders, then replies ans to (rc, msgid). With async, replies now
+ * and replicates in the background. written == NULL: nothing was written,
+ * reply now. If a live holder cannot be reached before the replication
+ * deadline, the reply is an RPC_EREPLICA error (the write is indeterminate).
+ */
+void srv_repl_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                    const char *key, size_t klen,
+                    const struct srv_item *written,
+                    const struct srv_answer *ans, bool async);
+/* Replica side of SRV_REPLICATE (params already checked for arity 8). */
+void srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                    const msgpack_object *p);
+/* Retries due sends; called from the server's tick. */
+void srv_repl_tick(struct srv *s);
+/* Replications still waiting for acknowledgements. */
+size_t srv_repl_pending(const struct srv *s);
+
+#endif
