@@ -116,7 +116,13 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     if (n == 0) {
-        conn_close(c, 0);
+        if (c->ops->on_eof == NULL) {
+            conn_close(c, 0);
+            return;
+        }
+        c->read_paused = true;
+        ev_io_stop(loop, &c->rio);
+        c->ops->on_eof(c);
         return;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)

@@ -26,6 +26,10 @@ struct conn_ops {
     void (*on_read)(struct conn *c);      /* rbuf gained bytes */
     void (*on_connect)(struct conn *c);   /* outgoing connect finished (may be NULL) */
     void (*on_drain)(struct conn *c);     /* wbuf became empty (may be NULL) */
+    /* The peer finished sending (read returned 0); reading has stopped.
+     * NULL: close at once. Otherwise the owner closes when done, so
+     * replies to requests sent before a half-close still go out. */
+    void (*on_eof)(struct conn *c);
     /* After conn_close (or EOF/error): the fd is closed; the owner may free
      * the struct embedding the conn. err is 0 for EOF/local close, else an
      * errno value. */

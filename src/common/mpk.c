@@ -78,6 +78,9 @@ mpk_scan(const char *buf, size_t len, size_t max_frame, size_t *objlen)
                     return MPK_INCOMPLETE;
                 uint64_t n = be_read(p + pos + 1, lenbytes);
                 hdr += lenbytes;
+                /* The cap counts array elements and map pairs alike. */
+                if (t >= 0xdc && t <= 0xdf && n > MPK_MAX_COUNT)
+                    return MPK_INVALID;
                 if (t == 0xdc || t == 0xdd)
                     children = n;
                 else if (t == 0xde || t == 0xdf)

@@ -62,6 +62,7 @@ struct gw_session {
     uint64_t            swallow;     /* bytes of a refused value to skip */
     size_t              need;        /* don't parse before this many bytes */
     bool                close_pending;
+    bool                eof;         /* the client half-closed */
 };
 
 static struct gw_req *req_free_list;
@@ -744,7 +745,8 @@ session_flush(struct gw_session *s)
     }
     if (wrote || s->close_pending)
         conn_mark_dirty(&s->c);
-    if (s->c.read_paused && !s->close_pending && s->nqueued < SESSION_QUEUE_MAX / 2 &&
+    if (s->c.read_paused && !s->close_pending && !s->eof &&
+        s->nqueued < SESSION_QUEUE_MAX / 2 &&
         buf_len(&s->c.wbuf) < SESSION_WBUF_HIGH)
         conn_resume_read(&s->c);
 }
@@ -902,8 +904,18 @@ session_drain(struct conn *c)
 
     if (s->close_pending)
         conn_close(c, 0);
-    else if (c->read_paused && s->nqueued < SESSION_QUEUE_MAX / 2)
+    else if (c->read_paused && !s->eof && s->nqueued < SESSION_QUEUE_MAX / 2)
         conn_resume_read(c);
+}
+
+/* The client half-closed: answer what it sent, then close. */
+static void
+session_eof(struct conn *c)
+{
+    struct gw_session *s = c->udata;
+
+    s->eof = true;
+    session_text(s, NULL, true);
 }
 
 static void
@@ -915,6 +927,7 @@ session_closed(struct conn *c, int err)
 static const struct conn_ops session_ops = {
     .on_read = session_read,
     .on_drain = session_drain,
+    .on_eof = session_eof,
     .on_close = session_closed,
 };
 

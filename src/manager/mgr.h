@@ -33,6 +33,8 @@ struct mgr {
     struct kaddr         listen;
     struct kaddr         partner;
     bool                 has_partner;
+    struct rpc_conn     *partner_rc;    /* our link to the partner, or NULL */
+    ev_tstamp            partner_tried; /* last connection attempt */
     const char          *ring_file;     /* NULL: ring kept in memory only */
     double               fault_timeout; /* silence before a server is lost */
     uint32_t             max_clock_ahead;

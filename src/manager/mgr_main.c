@@ -116,7 +116,23 @@ push_ring(struct mgr *m)
     }
 }
 
-/* Call after changing the ring: new stamp, save, push. */
+/* Sends our ring to the partner manager, which keeps the newer one. */
+static void
+sync_partner(struct mgr *m)
+{
+    uint8_t dump[ADDR_DUMPLEN];
+
+    if (m->partner_rc == NULL || !rpc_is_up(m->partner_rc))
+        return;
+    addr_dump(&m->listen, dump);
+    msgpack_packer *pk = rpc_call_begin(m->partner_rc, MGR_RING_SYNC, 2,
+                                        ignore_reply, NULL, 10.0);
+    mpk_pack_bytes(pk, dump, sizeof(dump));
+    ring_pack(pk, &m->ring);
+    rpc_call_end(m->partner_rc);
+}
+
+/* Call after changing the ring: new stamp, save, push, tell the partner. */
 static void
 ring_changed(struct mgr *m, const char *why)
 {
@@ -126,7 +142,97 @@ ring_changed(struct mgr *m, const char *why)
              (unsigned long long)m->ring.stamp);
     ring_save(m);
     push_ring(m);
+    sync_partner(m);
 }
+
+/* The partner's ring replaces ours if it is newer (equal stamps with other
+ * contents, which two managers could issue at once: the lower manager
+ * address wins, so both pick the same). */
+static void
+handle_ring_sync(struct mgr *m, struct rpc_conn *rc, uint32_t msgid,
+                 const msgpack_object *a)
+{
+    const char *dump;
+    size_t len;
+    struct kaddr from;
+    struct ring nr;
+    char as[ADDR_STRLEN];
+    bool adopt;
+
+    if (!mpk_bytes(&a[0], &dump, &len) || len != ADDR_DUMPLEN) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "bad ring sync");
+        return;
+    }
+    addr_undump((const uint8_t *)dump, &from);
+    if (!m->has_partner || !addr_equal(&from, &m->partner)) {
+        log_warnx("ring sync from unknown partner %s ignored", fmt_addr(&from, as));
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "unknown partner node");
+        return;
+    }
+    ring_init(&nr);
+    if (ring_unpack(&a[1], &nr) < 0) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "bad ring");
+        return;
+    }
+    if (!kclock_merge(&m->clock, nr.stamp, (uint32_t)ev_now(m->loop),
+                      m->max_clock_ahead)) {
+        log_warnx("partner %s: ring stamp too far ahead of our clock; refused",
+                  fmt_addr(&from, as));
+        ring_free(&nr);
+        rpc_reply_error(rc, msgid, RPC_ECLOCK, "clock too far ahead");
+        return;
+    }
+    uint64_t their_stamp = nr.stamp;
+    adopt = nr.stamp > m->ring.stamp ||
+            (nr.stamp == m->ring.stamp && !ring_same_nodes(&nr, &m->ring) &&
+             addr_cmp(&from, &m->listen) < 0);
+    if (adopt) {
+        ring_free(&m->ring);
+        m->ring = nr;
+        log_info("adopted the ring of partner %s: %zu servers, stamp %llu",
+                 fmt_addr(&from, as), m->ring.nnodes,
+                 (unsigned long long)m->ring.stamp);
+        ring_save(m);
+        push_ring(m);
+    } else {
+        ring_free(&nr);
+    }
+    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+    if (adopt)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    rpc_reply_end(rc);
+    /* Ours is strictly newer: make sure the partner gets it. (Equal stamps
+     * need nothing: the partner applies the same tie rule.) */
+    if (!adopt && their_stamp < m->ring.stamp)
+        sync_partner(m);
+}
+
+/* ---- the link to the partner ---- */
+
+static void
+partner_on_connect(struct rpc_conn *rc)
+{
+    struct mgr *m = rpc_udata(rc);
+    char as[ADDR_STRLEN];
+
+    log_info("partner connected %s", fmt_addr(&m->partner, as));
+    sync_partner(m);
+}
+
+static void
+partner_on_close(struct rpc_conn *rc)
+{
+    struct mgr *m = rpc_udata(rc);
+
+    m->partner_rc = NULL;
+}
+
+static const struct rpc_ops partner_ops = {
+    .on_connect = partner_on_connect,
+    .on_close = partner_on_close,
+};
 
 static struct mgr_peer *
 find_server(struct mgr *m, const struct kaddr *addr)
@@ -253,7 +359,7 @@ method_arity(uint32_t method)
     case MGR_KEEPALIVE: case MGR_RING_GET: case MGR_SUBSCRIBE:
     case MGR_STATUS:
         return 0;
-    case MGR_SERVER_HELLO: return 2;
+    case MGR_SERVER_HELLO: case MGR_RING_SYNC: return 2;
     case MGR_ATTACH: case MGR_DETACH: return 1;
     default: return -1;
     }
@@ -292,6 +398,7 @@ mgr_on_request(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
         reply_ring(rc, msgid, &m->ring);
         break;
     case MGR_SERVER_HELLO: handle_hello(m, p, msgid, a); break;
+    case MGR_RING_SYNC: handle_ring_sync(m, rc, msgid, a); break;
     case MGR_STATUS: handle_status(m, rc, msgid); break;
     case MGR_ATTACH: handle_attach(m, rc, msgid); break;
     case MGR_DETACH: handle_detach(m, rc, msgid); break;
@@ -388,6 +495,11 @@ check_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     if (changed)
         ring_changed(m, "fault");
+    /* Keep dialling the partner. */
+    if (m->has_partner && m->partner_rc == NULL && now - m->partner_tried >= 1.0) {
+        m->partner_tried = now;
+        m->partner_rc = rpc_connect(loop, &m->partner, 2.0, &partner_ops, m);
+    }
 }
 
 static void
@@ -470,9 +582,10 @@ main(int argc, char **argv)
             log_info("loaded ring with %zu servers from %s", m.ring.nnodes,
                      m.ring_file);
     }
-    if (m.has_partner)
-        log_warnx("partner %s: the manager pair is not implemented yet; "
-                  "running alone", fmt_addr(&m.partner, as));
+    if (m.has_partner && addr_equal(&m.partner, &m.listen)) {
+        fprintf(stderr, "error: -l and -p must be different\n");
+        return 1;
+    }
 
     m.listener = rpc_listen(m.loop, &m.listen, &mgr_listen_ops, &m, err,
                             sizeof(err));
