@@ -52,15 +52,15 @@ peer_free(struct pool_peer *pp)
     free(pp);
 }
 
-void
-pool_sync(struct pool *p, const struct ring *r)
+/* Rebuilds the peer table for the addresses given, keeping live peers. */
+static void
+pool_sync_addrs(struct pool *p, const struct kaddr *addrs, size_t n)
 {
-    struct pool_peer **np = r->nnodes ? xcalloc(r->nnodes, sizeof(*np)) : NULL;
+    struct pool_peer **np = n ? xcalloc(n, sizeof(*np)) : NULL;
 
-    for (size_t i = 0; i < r->nnodes; i++) {
+    for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < p->n; j++) {
-            if (p->peers[j] != NULL &&
-                addr_equal(&p->peers[j]->addr, &r->nodes[i].addr)) {
+            if (p->peers[j] != NULL && addr_equal(&p->peers[j]->addr, &addrs[i])) {
                 np[i] = p->peers[j];
                 p->peers[j] = NULL;
                 break;
@@ -68,7 +68,7 @@ pool_sync(struct pool *p, const struct ring *r)
         }
         if (np[i] == NULL) {
             np[i] = xcalloc(1, sizeof(**np));
-            np[i]->addr = r->nodes[i].addr;
+            np[i]->addr = addrs[i];
         }
     }
     for (size_t j = 0; j < p->n; j++) {
@@ -77,7 +77,44 @@ pool_sync(struct pool *p, const struct ring *r)
     }
     free(p->peers);
     p->peers = np;
-    p->n = r->nnodes;
+    p->n = n;
+}
+
+void
+pool_sync(struct pool *p, const struct ring *r)
+{
+    struct kaddr *addrs = xcalloc(r->nnodes ? r->nnodes : 1, sizeof(*addrs));
+
+    for (size_t i = 0; i < r->nnodes; i++)
+        addrs[i] = r->nodes[i].addr;
+    pool_sync_addrs(p, addrs, r->nnodes);
+    free(addrs);
+}
+
+void
+pool_sync_hs(struct pool *p, const struct hspace *hs)
+{
+    size_t n = 0, cap = hs->w.nnodes + hs->r.nnodes;
+    struct kaddr *addrs = xcalloc(cap ? cap : 1, sizeof(*addrs));
+
+    for (size_t i = 0; i < hs->w.nnodes; i++)
+        addrs[n++] = hs->w.nodes[i].addr;
+    for (size_t i = 0; i < hs->r.nnodes; i++) {
+        if (ring_find(&hs->w, &hs->r.nodes[i].addr) < 0)
+            addrs[n++] = hs->r.nodes[i].addr;
+    }
+    pool_sync_addrs(p, addrs, n);
+    free(addrs);
+}
+
+struct rpc_conn *
+pool_conn_to(struct pool *p, const struct kaddr *addr)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        if (addr_equal(&p->peers[i]->addr, addr))
+            return pool_conn(p, (uint32_t)i);
+    }
+    return NULL;
 }
 
 struct rpc_conn *

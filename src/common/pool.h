@@ -32,8 +32,12 @@ void pool_init(struct pool *p, struct ev_loop *loop, double connect_timeout);
 /* Aligns the peers with r's nodes, keeping live connections of nodes that
  * stay and closing those of nodes that left. */
 void pool_sync(struct pool *p, const struct ring *r);
+/* The same for the union of a hash space's two rings. */
+void pool_sync_hs(struct pool *p, const struct hspace *hs);
 /* The connection to node idx, connecting if needed; NULL while in backoff. */
 struct rpc_conn *pool_conn(struct pool *p, uint32_t idx);
+/* The same, by address; NULL if addr is not in the pool. */
+struct rpc_conn *pool_conn_to(struct pool *p, const struct kaddr *addr);
 void pool_free(struct pool *p);
 
 #endif

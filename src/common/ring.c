@@ -116,6 +116,8 @@ ring_build(struct ring *r)
             p->node = (uint32_t)n;
         }
     }
+    if (r->npoints == 0)
+        return;     /* qsort(NULL, 0, ...) is undefined behaviour */
     sort_ring = r;
     qsort(r->points, r->npoints, sizeof(*r->points), point_cmp);
     sort_ring = NULL;
@@ -137,6 +139,7 @@ ring_add(struct ring *r, const struct kaddr *addr)
     r->nodes = xrealloc(r->nodes, (r->nnodes + 1) * sizeof(*r->nodes));
     r->nodes[r->nnodes].addr = *addr;
     r->nodes[r->nnodes].active = true;
+    r->nodes[r->nnodes].stream_port = 0;
     r->nnodes++;
     ring_build(r);
     return true;
@@ -150,6 +153,17 @@ ring_set_active(struct ring *r, const struct kaddr *addr, bool active)
     if (i < 0 || r->nodes[i].active == active)
         return false;
     r->nodes[i].active = active;
+    return true;
+}
+
+bool
+ring_set_stream_port(struct ring *r, const struct kaddr *addr, uint16_t port)
+{
+    long i = ring_find(r, addr);
+
+    if (i < 0 || r->nodes[i].stream_port == port)
+        return false;
+    r->nodes[i].stream_port = port;
     return true;
 }
 
@@ -224,12 +238,13 @@ ring_pack(msgpack_packer *pk, const struct ring *r)
     msgpack_pack_array(pk, r->nnodes);
     for (size_t i = 0; i < r->nnodes; i++) {
         addr_dump(&r->nodes[i].addr, dump);
-        msgpack_pack_array(pk, 2);
+        msgpack_pack_array(pk, 3);
         mpk_pack_bytes(pk, dump, sizeof(dump));
         if (r->nodes[i].active)
             msgpack_pack_true(pk);
         else
             msgpack_pack_false(pk);
+        msgpack_pack_uint16(pk, r->nodes[i].stream_port);
     }
 }
 
@@ -248,16 +263,20 @@ ring_unpack(const msgpack_object *o, struct ring *r)
     nr.stamp = stamp;
     nr.nodes = n ? xcalloc(n, sizeof(*nr.nodes)) : NULL;
     for (size_t i = 0; i < n; i++) {
-        const msgpack_object *e = mpk_array(&list[i], 2, NULL);
+        size_t elen;
+        const msgpack_object *e = mpk_array(&list[i], -1, &elen);
         const char *p;
         size_t len;
         bool active;
+        uint32_t port = 0;
 
-        if (e == NULL || !mpk_bytes(&e[0], &p, &len) || len != ADDR_DUMPLEN ||
-            !mpk_bool(&e[1], &active))
+        if (e == NULL || elen < 2 || elen > 3 || !mpk_bytes(&e[0], &p, &len) ||
+            len != ADDR_DUMPLEN || !mpk_bool(&e[1], &active) ||
+            (elen == 3 && (!mpk_u32(&e[2], &port) || port > 65535)))
             goto bad;
         addr_undump((const uint8_t *)p, &nr.nodes[i].addr);
         nr.nodes[i].active = active;
+        nr.nodes[i].stream_port = (uint16_t)port;
         for (size_t j = 0; j < i; j++) {
             if (addr_equal(&nr.nodes[j].addr, &nr.nodes[i].addr))
                 goto bad;       /* duplicate node */
@@ -272,4 +291,81 @@ ring_unpack(const msgpack_object *o, struct ring *r)
 bad:
     ring_free(&nr);
     return -1;
+}
+
+void
+hspace_init(struct hspace *hs)
+{
+    ring_init(&hs->w);
+    ring_init(&hs->r);
+}
+
+void
+hspace_free(struct hspace *hs)
+{
+    ring_free(&hs->w);
+    ring_free(&hs->r);
+}
+
+void
+hspace_copy(struct hspace *dst, const struct hspace *src)
+{
+    ring_copy(&dst->w, &src->w);
+    ring_copy(&dst->r, &src->r);
+}
+
+bool
+hspace_replacing(const struct hspace *hs)
+{
+    return hs->w.stamp != hs->r.stamp || !ring_same_nodes(&hs->w, &hs->r);
+}
+
+bool
+hspace_newer(const struct hspace *a, const struct hspace *b)
+{
+    if (a->w.stamp != b->w.stamp)
+        return a->w.stamp > b->w.stamp;
+    return a->r.stamp > b->r.stamp;
+}
+
+void
+hspace_pack(msgpack_packer *pk, const struct hspace *hs)
+{
+    msgpack_pack_array(pk, 2);
+    ring_pack(pk, &hs->w);
+    ring_pack(pk, &hs->r);
+}
+
+int
+hspace_unpack(const msgpack_object *o, struct hspace *hs)
+{
+    const msgpack_object *a = mpk_array(o, 2, NULL);
+    struct hspace n;
+
+    if (a == NULL)
+        return -1;
+    hspace_init(&n);
+    if (ring_unpack(&a[0], &n.w) < 0 || ring_unpack(&a[1], &n.r) < 0) {
+        hspace_free(&n);
+        return -1;
+    }
+    hspace_free(hs);
+    *hs = n;
+    return 0;
+}
+
+bool
+ring_is_holder(const struct ring *r, uint64_t hash, long idx)
+{
+    uint32_t h[RING_REPLICAS];
+    size_t n;
+
+    if (idx < 0)
+        return false;
+    n = ring_holders(r, hash, h, RING_REPLICAS);
+    for (size_t i = 0; i < n; i++) {
+        if (h[i] == (uint32_t)idx)
+            return true;
+    }
+    return false;
 }

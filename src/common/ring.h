@@ -26,6 +26,7 @@
 struct ring_node {
     struct kaddr addr;
     bool         active;
+    uint16_t     stream_port;   /* the server's bulk-copy port (0: unknown) */
 };
 
 struct ring_point {
@@ -55,6 +56,9 @@ bool ring_set_active(struct ring *r, const struct kaddr *addr, bool active);
 /* Removes every inactive node; true if any was removed. */
 bool ring_remove_inactive(struct ring *r);
 size_t ring_active_count(const struct ring *r);
+/* Records a node's stream port; true if it changed. */
+bool ring_set_stream_port(struct ring *r, const struct kaddr *addr,
+                          uint16_t port);
 
 uint64_t ring_hash_key(const void *key, size_t len);
 uint64_t ring_vnode_hash(const struct kaddr *addr, unsigned i);
@@ -67,9 +71,34 @@ size_t ring_holders(const struct ring *r, uint64_t hash, uint32_t *out,
  * holders, or -1 if none: the key's coordinator. */
 long ring_coordinator(const struct ring *r, uint64_t hash, size_t nreplicas);
 
-/* Wire form: [stamp:u64, [[addr:bin(6), active:bool]...]]. */
+/* Wire form: [stamp:u64, [[addr:bin(6), active:bool, stream_port:u16]...]]
+ * (a node of two elements, without the port, is accepted too). */
 void ring_pack(msgpack_packer *pk, const struct ring *r);
 /* Replaces *r on success; -1 (r untouched) if o is malformed or too big. */
 int ring_unpack(const msgpack_object *o, struct ring *r);
+
+/*
+ * A hash space: the write ring and the read ring (kumofs's whs/rhs). They
+ * are equal (same nodes, same stamp) except while a rebalancing ("replace")
+ * copies data to the write ring's new holders: writes then follow w, reads
+ * still follow r, and r := w when every server has copied.
+ */
+struct hspace {
+    struct ring w;
+    struct ring r;
+};
+
+void hspace_init(struct hspace *hs);
+void hspace_free(struct hspace *hs);
+void hspace_copy(struct hspace *dst, const struct hspace *src);
+/* Is a replace pending (w and r differ)? */
+bool hspace_replacing(const struct hspace *hs);
+/* Is a newer than b ((w.stamp, r.stamp) compared in that order)? */
+bool hspace_newer(const struct hspace *a, const struct hspace *b);
+/* Wire form: [w, r]. */
+void hspace_pack(msgpack_packer *pk, const struct hspace *hs);
+int hspace_unpack(const msgpack_object *o, struct hspace *hs);
+/* Is node idx (of ring r) among key hash's first RING_REPLICAS holders? */
+bool ring_is_holder(const struct ring *r, uint64_t hash, long idx);
 
 #endif

@@ -24,16 +24,17 @@ usage(FILE *fp)
         "\n"
         "commands:\n"
         "  status                 show the ring and servers not yet attached\n"
-        "  attach                 attach every server that is not attached\n"
-        "  attach-noreplace       attach without rebalancing (not implemented yet)\n"
-        "  detach                 remove fault servers from the ring\n"
+        "  attach                 attach every server that is not attached, then rebalance\n"
+        "  attach-noreplace       attach without rebalancing (run replace later)\n"
+        "  detach                 remove fault servers from the ring, then rebalance\n"
         "  remove                 alias of detach\n"
-        "  detach-noreplace       detach without rebalancing (not implemented yet)\n"
-        "  replace                rebalance (not implemented yet)\n"
-        "  full-replace           rebalance everything (not implemented yet)\n"
-        "  backup [suffix]        back up every server (not implemented yet)\n"
-        "  enable-auto-replace    (not implemented yet)\n"
-        "  disable-auto-replace   (not implemented yet)\n"
+        "  detach-noreplace       detach without rebalancing (run replace later)\n"
+        "  replace                rebalance: copy keys to their holders\n"
+        "  full-replace           rebalance, copying every key to all its holders\n"
+        "  backup [suffix]        every server copies its store to <store>-<suffix>\n"
+        "                         (default suffix: today, YYYYMMDD)\n"
+        "  enable-auto-replace    attach, detach and rebalance automatically\n"
+        "  disable-auto-replace   stop doing that\n"
         "\n"
         "  kumo %s\n", KUMO_VERSION);
 }
@@ -69,7 +70,7 @@ cmd_status(struct ctl_client *c)
         return 1;
     }
     ring_init(&r);
-    if ((a = mpk_array(reply.result, 2, NULL)) == NULL ||
+    if ((a = mpk_array(reply.result, 4, NULL)) == NULL ||
         ring_unpack(&a[0], &r) < 0 || (list = mpk_array(&a[1], -1, &n)) == NULL) {
         fprintf(stderr, "error: malformed status reply\n");
         return 1;
@@ -96,30 +97,103 @@ cmd_status(struct ctl_client *c)
 }
 
 static int
-cmd_simple(struct ctl_client *c, uint32_t method)
+call_checked(struct ctl_client *c, struct rpc_msg *reply)
+{
+    char err[256];
+
+    if (ctl_call(c, reply, err, sizeof(err)) < 0) {
+        fprintf(stderr, "error: %s\n", err);
+        return -1;
+    }
+    if (reply->err != RPC_OK) {
+        fprintf(stderr, "error: %s\n", ctl_remote_error(reply, err, sizeof(err)));
+        return -1;
+    }
+    return 0;
+}
+
+/* A command with one boolean argument; prints kumofs's "nil". */
+static int
+cmd_bool(struct ctl_client *c, uint32_t method, bool arg)
 {
     struct rpc_msg reply;
-    char err[256];
     msgpack_packer *pk = ctl_begin(c, method, 1);
 
-    msgpack_pack_true(pk);
-    if (ctl_call(c, &reply, err, sizeof(err)) < 0) {
-        fprintf(stderr, "error: %s\n", err);
+    if (arg)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    if (call_checked(c, &reply) < 0)
         return 1;
-    }
-    if (reply.err != RPC_OK) {
-        fprintf(stderr, "error: %s\n", ctl_remote_error(&reply, err, sizeof(err)));
-        return 1;
-    }
-    /* kumofs printed the RPC result with Ruby's p. */
     printf("nil\n");
     return 0;
 }
 
-static const char *const later_commands[] = {
-    "attach-noreplace", "detach-noreplace", "replace", "full-replace",
-    "backup", "enable-auto-replace", "disable-auto-replace", NULL,
-};
+static int
+cmd_auto_replace(struct ctl_client *c, bool enable)
+{
+    struct rpc_msg reply;
+    bool changed = false;
+    msgpack_packer *pk = ctl_begin(c, MGR_AUTO_REPLACE, 1);
+
+    if (enable)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    if (call_checked(c, &reply) < 0)
+        return 1;
+    mpk_bool(reply.result, &changed);
+    /* kumofs: the new state if it changed, else nil. */
+    printf("%s\n", changed ? (enable ? "true" : "false") : "nil");
+    return 0;
+}
+
+static int
+cmd_backup(struct ctl_client *c, const char *suffix)
+{
+    struct rpc_msg reply;
+    char today[16], as[ADDR_STRLEN];
+    const msgpack_object *list;
+    size_t n;
+    int failed = 0;
+
+    if (suffix == NULL) {
+        time_t t = time(NULL);
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(today, sizeof(today), "%Y%m%d", &tm);
+        suffix = today;
+    }
+    printf("suffix=%s\n", suffix);
+    fflush(stdout);
+    msgpack_packer *pk = ctl_begin(c, MGR_BACKUP, 1);
+    mpk_pack_cstr(pk, suffix);
+    c->timeout = 900.0;          /* every server copies its whole store */
+    if (call_checked(c, &reply) < 0)
+        return 1;
+    if ((list = mpk_array(reply.result, -1, &n)) == NULL) {
+        fprintf(stderr, "error: malformed backup reply\n");
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const msgpack_object *e = mpk_array(&list[i], 3, NULL);
+        const char *p, *msg;
+        size_t len, mlen;
+        bool ok;
+        struct kaddr addr;
+
+        if (e == NULL || !mpk_bytes(&e[0], &p, &len) || len != ADDR_DUMPLEN ||
+            !mpk_bool(&e[1], &ok) || !mpk_bytes(&e[2], &msg, &mlen))
+            continue;
+        addr_undump((const uint8_t *)p, &addr);
+        printf("  %s  %s%.*s\n", addr_format(&addr, as, sizeof(as)),
+               ok ? "" : "failed: ", (int)mlen, msg);
+        failed += !ok;
+    }
+    if (n == 0)
+        fprintf(stderr, "error: no server is connected to this manager\n");
+    return failed > 0 || n == 0 ? 1 : 0;
+}
 
 int
 main(int argc, char **argv)
@@ -128,7 +202,7 @@ main(int argc, char **argv)
     struct ctl_client c;
     char err[256];
     const char *cmd;
-    int rv;
+    int rv, maxargs = 3;
 
     if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
         usage(stdout);
@@ -141,21 +215,21 @@ main(int argc, char **argv)
         return 1;
     }
     cmd = argv[2];
-    bool known = strcmp(cmd, "status") == 0 || strcmp(cmd, "stat") == 0 ||
-                 strcmp(cmd, "attach") == 0 || strcmp(cmd, "detach") == 0 ||
-                 strcmp(cmd, "remove") == 0;
-    for (int i = 0; later_commands[i] != NULL && !known; i++) {
-        if (strcmp(cmd, later_commands[i]) == 0) {
-            fprintf(stderr, "kumoctl: %s: not implemented yet\n", cmd);
-            return 2;
-        }
-    }
+    static const char *const commands[] = {
+        "status", "stat", "attach", "attach-noreplace", "detach", "remove",
+        "detach-noreplace", "replace", "full-replace", "backup",
+        "enable-auto-replace", "disable-auto-replace", NULL,
+    };
+    bool known = false;
+    for (int i = 0; commands[i] != NULL; i++)
+        known |= strcmp(cmd, commands[i]) == 0;
     if (!known) {
         usage(stdout);
         fprintf(stderr, "error: unknown command: %s\n", cmd);
         return 1;
     }
-    int maxargs = 3;
+    if (strcmp(cmd, "backup") == 0)
+        maxargs = 4;
     if (argc > maxargs) {
         usage(stdout);
         fprintf(stderr, "error: unexpected argument: %s\n", argv[maxargs]);
@@ -172,9 +246,21 @@ main(int argc, char **argv)
     if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stat") == 0)
         rv = cmd_status(&c);
     else if (strcmp(cmd, "attach") == 0)
-        rv = cmd_simple(&c, MGR_ATTACH);
+        rv = cmd_bool(&c, MGR_ATTACH, true);
+    else if (strcmp(cmd, "attach-noreplace") == 0)
+        rv = cmd_bool(&c, MGR_ATTACH, false);
+    else if (strcmp(cmd, "detach") == 0 || strcmp(cmd, "remove") == 0)
+        rv = cmd_bool(&c, MGR_DETACH, true);
+    else if (strcmp(cmd, "detach-noreplace") == 0)
+        rv = cmd_bool(&c, MGR_DETACH, false);
+    else if (strcmp(cmd, "replace") == 0)
+        rv = cmd_bool(&c, MGR_REPLACE, false);
+    else if (strcmp(cmd, "full-replace") == 0)
+        rv = cmd_bool(&c, MGR_REPLACE, true);
+    else if (strcmp(cmd, "backup") == 0)
+        rv = cmd_backup(&c, argc > 3 ? argv[3] : NULL);
     else
-        rv = cmd_simple(&c, MGR_DETACH);
+        rv = cmd_auto_replace(&c, strcmp(cmd, "enable-auto-replace") == 0);
     ctl_close(&c);
     return rv;
 }

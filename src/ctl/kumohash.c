@@ -50,13 +50,18 @@ fetch_ring(const struct kaddr *mgr, struct ring *r)
         return -1;
     }
     ctl_begin(&c, MGR_RING_GET, 0);
+    struct hspace hs;
+    hspace_init(&hs);
     if (ctl_call(&c, &reply, err, sizeof(err)) < 0 || reply.err != RPC_OK ||
-        ring_unpack(reply.result, r) < 0) {
+        hspace_unpack(reply.result, &hs) < 0) {
         fprintf(stderr, "error: cannot get the ring: %s\n",
                 reply.err != RPC_OK ? ctl_remote_error(&reply, err, sizeof(err)) : err);
         ctl_close(&c);
         return -1;
     }
+    /* Placement follows the write ring, as kumofs's kumohash did. */
+    ring_copy(r, &hs.w);
+    hspace_free(&hs);
     ctl_close(&c);
     return 0;
 }

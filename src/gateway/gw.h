@@ -58,7 +58,7 @@ struct gw_mgr_link {
 struct gw {
     struct ev_loop     *loop;
     struct gw_config    cfg;
-    struct ring         ring;
+    struct hspace       hs;         /* writes follow w, reads follow r */
     struct pool         servers;    /* connections to the ring's servers */
     struct gw_mgr_link  mgr[2];
     int                 nmgr;
@@ -72,9 +72,9 @@ struct gw {
 };
 
 /* gw_main.c */
-/* The connection to ring node idx, connecting if needed; NULL if it is in
- * reconnect backoff or cannot connect. */
-struct rpc_conn *gw_server_conn(struct gw *g, uint32_t idx);
+/* The connection to a server, connecting if needed; NULL if it is in
+ * reconnect backoff or not in the hash space. */
+struct rpc_conn *gw_server_conn(struct gw *g, const struct kaddr *addr);
 /* Asks the managers for a fresh ring (after an owner error). */
 void gw_want_ring(struct gw *g);
 

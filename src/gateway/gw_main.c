@@ -23,35 +23,36 @@
 /* ---- servers ---- */
 
 struct rpc_conn *
-gw_server_conn(struct gw *g, uint32_t idx)
+gw_server_conn(struct gw *g, const struct kaddr *addr)
 {
-    return pool_conn(&g->servers, idx);
+    return pool_conn_to(&g->servers, addr);
 }
 
 static void
-adopt_ring(struct gw *g, const msgpack_object *o, const char *from)
+adopt_hs(struct gw *g, const msgpack_object *o, const char *from)
 {
-    struct ring nr;
+    struct hspace nh;
 
-    ring_init(&nr);
-    if (ring_unpack(o, &nr) < 0) {
-        log_warnx("malformed ring from %s", from);
+    hspace_init(&nh);
+    if (hspace_unpack(o, &nh) < 0) {
+        log_warnx("malformed hash space from %s", from);
         return;
     }
-    if (g->ring.nnodes != 0 && nr.stamp <= g->ring.stamp) {
+    if (g->hs.w.nnodes != 0 && !hspace_newer(&nh, &g->hs)) {
         /* Same or older: nothing to do, but the question was answered. */
-        if (nr.stamp == g->ring.stamp)
+        if (!hspace_newer(&g->hs, &nh))
             g->ring_wanted = false;
-        ring_free(&nr);
+        hspace_free(&nh);
         return;
     }
-    pool_sync(&g->servers, &nr);
-    ring_free(&g->ring);
-    g->ring = nr;
+    pool_sync_hs(&g->servers, &nh);
+    hspace_free(&g->hs);
+    g->hs = nh;
     g->ring_wanted = false;
-    log_info("adopted ring from %s: %zu servers (%zu active), stamp %llu",
-             from, g->ring.nnodes, ring_active_count(&g->ring),
-             (unsigned long long)g->ring.stamp);
+    log_info("adopted hash space from %s: %zu servers (%zu active), stamp %llu%s",
+             from, g->hs.w.nnodes, ring_active_count(&g->hs.w),
+             (unsigned long long)g->hs.w.stamp,
+             hspace_replacing(&g->hs) ? " (replace in progress)" : "");
 }
 
 /* ---- managers ---- */
@@ -66,7 +67,7 @@ mgr_ring_reply(void *arg, int err, const msgpack_object *result)
 
     if (err != RPC_OK)
         return;
-    adopt_ring(m->gw, result, addr_format(&m->addr, as, sizeof(as)));
+    adopt_hs(m->gw, result, addr_format(&m->addr, as, sizeof(as)));
 }
 
 static void
@@ -81,7 +82,7 @@ mgr_on_request(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
         rpc_reply_error(rc, msgid, RPC_EPROTO, "unknown method");
         return;
     }
-    adopt_ring(m->gw, &a[0], addr_format(&m->addr, as, sizeof(as)));
+    adopt_hs(m->gw, &a[0], addr_format(&m->addr, as, sizeof(as)));
     msgpack_packer *pk = rpc_reply_begin(rc, msgid);
     msgpack_pack_true(pk);
     rpc_reply_end(rc);
@@ -273,7 +274,7 @@ main(int argc, char **argv)
     rpc_init(g.loop);
     g.started = time(NULL);
     g.scratch = xmalloc(sizeof(*g.scratch));
-    ring_init(&g.ring);
+    hspace_init(&g.hs);
     pool_init(&g.servers, g.loop, g.cfg.connect_timeout);
 
     g.listen_fd = conn_listen(&g.cfg.listen, err, sizeof(err));

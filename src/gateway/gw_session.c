@@ -493,37 +493,40 @@ store_op(enum memtext_cmd cmd)
 /* The server for r's next attempt: writes go to the key's coordinator;
  * reads start there and fail over along the key's other active holders,
  * one per attempt, without waiting for the manager to notice a fault. */
-static long
+static const struct kaddr *
 req_target(struct gw *g, const struct gw_req *r)
 {
     uint64_t h = ring_hash_key(r->key, r->klen);
+    long idx;
 
     if (cmd_is_read(r->cmd)) {
+        const struct ring *rr = &g->hs.r;
         uint32_t holders[RING_REPLICAS];
         uint32_t active[RING_REPLICAS];
-        size_t n = ring_holders(&g->ring, h, holders, RING_REPLICAS), na = 0;
+        size_t n = ring_holders(rr, h, holders, RING_REPLICAS), na = 0;
 
         for (size_t i = 0; i < n; i++) {
-            if (g->ring.nodes[holders[i]].active)
+            if (rr->nodes[holders[i]].active)
                 active[na++] = holders[i];
         }
-        return na == 0 ? -1 : (long)active[r->attempts % na];
+        return na == 0 ? NULL : &rr->nodes[active[r->attempts % na]].addr;
     }
-    return ring_coordinator(&g->ring, h, RING_REPLICAS);
+    idx = ring_coordinator(&g->hs.w, h, RING_REPLICAS);
+    return idx < 0 ? NULL : &g->hs.w.nodes[idx].addr;
 }
 
 static void
 req_send(struct gw_req *r)
 {
     struct gw *g = r->gw;
-    long idx = req_target(g, r);
+    const struct kaddr *to = req_target(g, r);
     struct rpc_conn *rc;
     msgpack_packer *pk;
 
-    if (idx < 0 || (rc = gw_server_conn(g, (uint32_t)idx)) == NULL) {
-        if (idx < 0)
+    if (to == NULL || (rc = gw_server_conn(g, to)) == NULL) {
+        if (to == NULL)
             gw_want_ring(g);
-        req_retry(r, idx < 0 ? RPC_ENOTREADY : RPC_ELOST);
+        req_retry(r, to == NULL ? RPC_ENOTREADY : RPC_ELOST);
         return;
     }
     double t = g->cfg.timeout;
@@ -633,8 +636,8 @@ fan_done(struct gw_req *r)
     req_printf(r, "STAT threads 1\r\n");
     req_printf(r, "STAT retries %" PRIu64 "\r\n", st->retries);
     req_printf(r, "STAT server_errors %" PRIu64 "\r\n", st->server_errors);
-    req_printf(r, "STAT servers %zu\r\n", g->ring.nnodes);
-    req_printf(r, "STAT servers_active %zu\r\n", ring_active_count(&g->ring));
+    req_printf(r, "STAT servers %zu\r\n", g->hs.w.nnodes);
+    req_printf(r, "STAT servers_active %zu\r\n", ring_active_count(&g->hs.w));
     /* Records stored on the servers that answered, tombstones included,
      * every copy counted (see doc/kumo-gateway.md). */
     req_printf(r, "STAT curr_items %" PRIu64 "\r\n", r->agg_items);
@@ -673,12 +676,12 @@ fan_out(struct gw_req *r, int64_t delay)
     struct gw *g = r->gw;
 
     r->waiting = 1;     /* held until every call is out */
-    for (size_t i = 0; i < g->ring.nnodes; i++) {
+    for (size_t i = 0; i < g->hs.w.nnodes; i++) {
         struct rpc_conn *rc;
 
-        if (!g->ring.nodes[i].active)
+        if (!g->hs.w.nodes[i].active)
             continue;
-        if ((rc = gw_server_conn(g, (uint32_t)i)) == NULL) {
+        if ((rc = gw_server_conn(g, &g->hs.w.nodes[i].addr)) == NULL) {
             r->fan_failed = true;
             continue;
         }
@@ -694,7 +697,7 @@ fan_out(struct gw_req *r, int64_t delay)
         }
         rpc_call_end(rc);
     }
-    if (r->cmd == MT_FLUSH_ALL && g->ring.nnodes == 0)
+    if (r->cmd == MT_FLUSH_ALL && g->hs.w.nnodes == 0)
         r->fan_failed = true;
     if (--r->waiting == 0)
         fan_done(r);

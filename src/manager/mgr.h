@@ -1,5 +1,7 @@
 /*
- * mgr.h - kumo-manager's process context.
+ * mgr.h - kumo-manager's process context, shared by its files:
+ * mgr_main.c (start-up, persistence, timers), mgr_net.c (connections and
+ * requests), mgr_replace.c (rebalancing).
  */
 #ifndef KUMO_MANAGER_MGR_H
 #define KUMO_MANAGER_MGR_H
@@ -12,8 +14,6 @@
 #include "common/clock.h"
 #include "common/ring.h"
 #include "common/rpc.h"
-
-#define MGR_SERVERS_MAX RING_NODES_MAX
 
 /* What a connection to the manager turned out to be. */
 enum mgr_peer_kind { MGR_PEER_UNKNOWN = 0, MGR_PEER_SERVER, MGR_PEER_SUBSCRIBER };
@@ -28,6 +28,25 @@ struct mgr_peer {
     struct mgr_peer    *next;
 };
 
+/* One server's part in a replace. */
+struct mgr_part {
+    struct kaddr addr;
+    bool         done;
+    bool         ok;
+};
+
+enum mgr_rep_phase { REP_IDLE = 0, REP_COPY, REP_DELETE };
+
+struct mgr_replace {
+    enum mgr_rep_phase  phase;
+    uint64_t            id;            /* the w stamp being copied for */
+    bool                full;
+    struct mgr_part    *parts;
+    size_t              nparts;
+    ev_tstamp           started;
+    int                 attempts;      /* copy rounds for this id */
+};
+
 struct mgr {
     struct ev_loop      *loop;
     struct kaddr         listen;
@@ -35,15 +54,53 @@ struct mgr {
     bool                 has_partner;
     struct rpc_conn     *partner_rc;    /* our link to the partner, or NULL */
     ev_tstamp            partner_tried; /* last connection attempt */
-    const char          *ring_file;     /* NULL: ring kept in memory only */
+    const char          *ring_file;     /* NULL: hash space in memory only */
     double               fault_timeout; /* silence before a server is lost */
     uint32_t             max_clock_ahead;
     struct kclock        clock;
-    struct ring          ring;
+    struct hspace        hs;
     struct mgr_peer     *peers;
     struct rpc_listener *listener;
     ev_timer             check_timer;
     ev_tstamp            started;
+    /* rebalancing */
+    bool                 auto_replace;  /* -a */
+    double               replace_delay; /* -Rs */
+    double               replace_timeout; /* -Rt */
+    ev_tstamp            auto_at;       /* scheduled auto attach/detach, 0 none */
+    bool                 hold;          /* -noreplace: wait for "replace" */
+    bool                 full_pending;  /* the next replace copies everything */
+    struct mgr_replace   rep;
 };
+
+/* mgr_main.c */
+void mgr_save(struct mgr *m);
+
+/* mgr_net.c */
+extern const struct rpc_ops mgr_listen_ops;
+void mgr_push(struct mgr *m);
+void mgr_sync_partner(struct mgr *m);
+/* After changing hs.w: new stamp (and r := w if keep_equal), save, push,
+ * sync the partner. */
+void mgr_changed(struct mgr *m, const char *why, bool keep_equal);
+struct mgr_peer *mgr_find_server(struct mgr *m, const struct kaddr *addr);
+bool mgr_attach(struct mgr *m);
+bool mgr_detach(struct mgr *m);
+void mgr_check(struct mgr *m);
+void mgr_partner_dial(struct mgr *m);
+/* Sends method with [id, hs(, full)] to a connected server. */
+bool mgr_send_replace(struct mgr *m, const struct kaddr *to, uint32_t method,
+                      uint64_t id, bool full);
+
+/* mgr_replace.c */
+/* Drives rebalancing; called from the manager's timer. */
+void mgr_replace_tick(struct mgr *m);
+void mgr_replace_copy_end(struct mgr *m, uint64_t id, const struct kaddr *from,
+                          bool ok);
+void mgr_replace_delete_end(struct mgr *m, uint64_t id, const struct kaddr *from);
+/* A server was lost or joined: auto-replace scheduling. */
+void mgr_replace_event(struct mgr *m);
+const char *mgr_replace_state(const struct mgr *m);
+bool mgr_is_runner(const struct mgr *m);
 
 #endif

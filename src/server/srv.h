@@ -32,6 +32,7 @@ struct srv_config {
     long          gc_min_age;      /* -gN: tombstones kept at least (s) */
     long          gc_max_age;      /* -gX: tombstones dropped after (s) */
     long          gc_mem_kib;      /* -gS: tombstone bytes kept past -gN */
+    long          replace_mem_mib; /* -M: unacknowledged copy bytes per peer */
     bool          verbose;
     const char   *logfile;
 };
@@ -43,6 +44,7 @@ struct srv_stats {
     uint64_t store_errors;
     uint64_t repl_errors, repl_retries, repl_applied, clock_refused;
     uint64_t gc_removed;
+    uint64_t replace_deleted;
 };
 
 struct srv_mgr_link {
@@ -58,7 +60,7 @@ struct srv {
     struct srv_db       *db;
     struct srv_ops      *ops;
     struct kclock        clock;
-    struct ring          ring;
+    struct hspace        hs;           /* w: writes, r: reads */
     uint32_t             node_id;
     time_t               started;
     struct rpc_listener *listener;
@@ -75,10 +77,10 @@ extern const struct rpc_ops srv_rpc_ops;   /* udata: struct srv */
 /* Serves one request (any connection, including those to the managers). */
 void srv_handle_request(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                         uint32_t method, const msgpack_object *params);
-/* Adopts ring if newer than the current one; true if adopted. */
-bool srv_adopt_ring(struct srv *s, const struct ring *r);
+/* Adopts hs if newer than the current one; true if adopted. */
+bool srv_adopt_hs(struct srv *s, const struct hspace *hs);
 uint32_t srv_now(const struct srv *s);
-/* Is this server one of key's holders under its ring? */
+/* Is this server one of key's holders under the write or the read ring? */
 bool srv_holds(struct srv *s, const char *key, size_t klen);
 
 #endif

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "server/srv.h"
 #include "server/srv_repl.h"
+#include "server/srv_replace.h"
 #include "common/log.h"
 #include "common/mpk.h"
 
@@ -20,35 +21,29 @@ srv_now(const struct srv *s)
 }
 
 bool
-srv_adopt_ring(struct srv *s, const struct ring *r)
+srv_adopt_hs(struct srv *s, const struct hspace *hs)
 {
-    if (s->ring.nnodes != 0 && r->stamp <= s->ring.stamp)
+    if (s->hs.w.nnodes != 0 && !hspace_newer(hs, &s->hs))
         return false;
-    ring_copy(&s->ring, r);
-    pool_sync(&s->peers, &s->ring);
-    /* The ring's stamp came from a manager clock: merge it, so this
-     * server's writes are never older than the ring that placed them. */
-    kclock_merge(&s->clock, r->stamp, srv_now(s), s->cfg.max_clock_ahead);
-    log_info("adopted ring with %zu servers (%zu active), stamp %llu",
-             r->nnodes, ring_active_count(r), (unsigned long long)r->stamp);
+    hspace_copy(&s->hs, hs);
+    pool_sync_hs(&s->peers, &s->hs);
+    /* The stamp came from a manager clock: merge it, so this server's
+     * writes are never older than the ring that placed them. */
+    kclock_merge(&s->clock, hs->w.stamp, srv_now(s), s->cfg.max_clock_ahead);
+    log_info("adopted hash space: %zu servers (%zu active), stamp %llu%s",
+             hs->w.nnodes, ring_active_count(&hs->w),
+             (unsigned long long)hs->w.stamp,
+             hspace_replacing(hs) ? " (replace in progress)" : "");
     return true;
 }
 
 bool
 srv_holds(struct srv *s, const char *key, size_t klen)
 {
-    long self = ring_find(&s->ring, &s->cfg.listen);
-    uint32_t holders[RING_REPLICAS];
-    size_t n;
+    uint64_t h = ring_hash_key(key, klen);
 
-    if (self < 0)
-        return false;
-    n = ring_holders(&s->ring, ring_hash_key(key, klen), holders, RING_REPLICAS);
-    for (size_t i = 0; i < n; i++) {
-        if (holders[i] == (uint32_t)self)
-            return true;
-    }
-    return false;
+    return ring_is_holder(&s->hs.w, h, ring_find(&s->hs.w, &s->cfg.listen)) ||
+           ring_is_holder(&s->hs.r, h, ring_find(&s->hs.r, &s->cfg.listen));
 }
 
 /* Why this server may not serve key: RPC_OK, RPC_ENOTREADY or
@@ -59,15 +54,15 @@ check_owner(struct srv *s, const char *key, size_t klen, bool write)
 {
     long self;
 
-    if (s->ring.nnodes == 0)
+    if (s->hs.w.nnodes == 0)
         return RPC_ENOTREADY;
-    self = ring_find(&s->ring, &s->cfg.listen);
-    if (self < 0 || !s->ring.nodes[self].active)
+    if (!write)
+        return srv_holds(s, key, klen) ? RPC_OK : RPC_ENOTOWNER;
+    self = ring_find(&s->hs.w, &s->cfg.listen);
+    if (self < 0 || !s->hs.w.nodes[self].active)
         return RPC_ENOTOWNER;
-    if (write)
-        return ring_coordinator(&s->ring, ring_hash_key(key, klen),
-                                RING_REPLICAS) == self ? RPC_OK : RPC_ENOTOWNER;
-    return srv_holds(s, key, klen) ? RPC_OK : RPC_ENOTOWNER;
+    return ring_coordinator(&s->hs.w, ring_hash_key(key, klen),
+                            RING_REPLICAS) == self ? RPC_OK : RPC_ENOTOWNER;
 }
 
 static void
@@ -330,7 +325,9 @@ handle_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid)
 {
     msgpack_packer *pk = rpc_reply_begin(rc, msgid);
 
-    msgpack_pack_map(pk, 21);
+    uint64_t sent_records, sent_bytes, recv_records;
+    srv_replace_stats(s, &sent_records, &sent_bytes, &recv_records);
+    msgpack_pack_map(pk, 27);
     pack_stat(pk, "pid", (uint64_t)getpid());
     pack_stat(pk, "uptime", (uint64_t)(time(NULL) - s->started));
     pack_stat(pk, "time", (uint64_t)time(NULL));
@@ -345,13 +342,24 @@ handle_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid)
     pack_stat(pk, "db_bytes", srv_db_size(s->db));
     pack_stat(pk, "not_owner", s->stats.not_owner);
     pack_stat(pk, "store_errors", s->stats.store_errors);
-    pack_stat(pk, "ring_stamp", s->ring.stamp);
+    pack_stat(pk, "ring_stamp", s->hs.w.stamp);
     pack_stat(pk, "repl_pending", srv_repl_pending(s));
     pack_stat(pk, "repl_errors", s->stats.repl_errors);
     pack_stat(pk, "repl_retries", s->stats.repl_retries);
     pack_stat(pk, "repl_applied", s->stats.repl_applied);
     pack_stat(pk, "clock_refused", s->stats.clock_refused);
     pack_stat(pk, "gc_removed", s->stats.gc_removed);
+    pack_stat(pk, "replace_sent_records", sent_records);
+    pack_stat(pk, "replace_sent_bytes", sent_bytes);
+    pack_stat(pk, "replace_recv_records", recv_records);
+    pack_stat(pk, "replace_deleted", s->stats.replace_deleted);
+    mpk_pack_cstr(pk, "replace_state");
+    mpk_pack_cstr(pk, srv_replace_state(s));
+    mpk_pack_cstr(pk, "hscheck");
+    if (hspace_replacing(&s->hs))
+        msgpack_pack_false(pk);
+    else
+        msgpack_pack_true(pk);
     rpc_reply_end(rc);
 }
 
@@ -359,15 +367,15 @@ static void
 handle_ring_push(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                  const msgpack_object *p)
 {
-    struct ring r;
+    struct hspace hs;
 
-    ring_init(&r);
-    if (ring_unpack(&p[0], &r) < 0) {
-        rpc_reply_error(rc, msgid, RPC_EPROTO, "bad ring");
+    hspace_init(&hs);
+    if (hspace_unpack(&p[0], &hs) < 0) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "bad hash space");
         return;
     }
-    bool adopted = srv_adopt_ring(s, &r);
-    ring_free(&r);
+    bool adopted = srv_adopt_hs(s, &hs);
+    hspace_free(&hs);
     msgpack_packer *pk = rpc_reply_begin(rc, msgid);
     if (adopted)
         msgpack_pack_true(pk);
@@ -389,6 +397,8 @@ method_arity(uint32_t method)
     case SRV_ARITH: return 4;
     case SRV_TOUCH: return 3;
     case SRV_REPLICATE: return 8;
+    case SRV_REPLACE_COPY: return 3;
+    case SRV_REPLACE_DELETE: return 2;
     case SRV_FLUSH: return 1;
     case SRV_STATS: return 0;
     default: return -1;
@@ -426,6 +436,8 @@ srv_handle_request(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     case SRV_FLUSH: handle_flush(s, rc, msgid, p); break;
     case SRV_STATS: handle_stats(s, rc, msgid); break;
     case SRV_REPLICATE: srv_repl_apply(s, rc, msgid, p); break;
+    case SRV_REPLACE_COPY: srv_replace_copy_start(s, rc, msgid, p); break;
+    case SRV_REPLACE_DELETE: srv_replace_delete_start(s, rc, msgid, p); break;
     }
 }
 

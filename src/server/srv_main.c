@@ -6,6 +6,7 @@
 #include "server/srv.h"
 #include "server/srv_gc.h"
 #include "server/srv_repl.h"
+#include "server/srv_replace.h"
 #include "common/conn.h"
 #include "common/log.h"
 #include "common/mpk.h"
@@ -24,7 +25,7 @@ static void
 mgr_hello_reply(void *arg, int err, const msgpack_object *result)
 {
     struct srv_mgr_link *m = arg;
-    struct ring r;
+    struct hspace hs;
     char as[ADDR_STRLEN];
 
     if (err != RPC_OK) {
@@ -32,15 +33,15 @@ mgr_hello_reply(void *arg, int err, const msgpack_object *result)
                   addr_format(&m->addr, as, sizeof(as)), rpc_strerror(err));
         return;
     }
-    ring_init(&r);
-    if (ring_unpack(result, &r) < 0) {
+    hspace_init(&hs);
+    if (hspace_unpack(result, &hs) < 0) {
         log_warnx("manager %s sent a malformed ring",
                   addr_format(&m->addr, as, sizeof(as)));
         return;
     }
     m->hello_done = true;
-    srv_adopt_ring(m->srv, &r);
-    ring_free(&r);
+    srv_adopt_hs(m->srv, &hs);
+    hspace_free(&hs);
 }
 
 static void
@@ -134,6 +135,7 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     static ev_tstamp last_gc;
 
     srv_repl_tick(s);
+    srv_replace_tick(s);
     if (ev_now(loop) - last_gc >= 1.0) {
         last_gc = ev_now(loop);
         srv_gc_slice(s);
@@ -172,6 +174,7 @@ main(int argc, char **argv)
     s.cfg.gc_min_age = 60;
     s.cfg.gc_max_age = 3600;
     s.cfg.gc_mem_kib = 2048;
+    s.cfg.replace_mem_mib = 8;
 
     const struct opt opts[] = {
         { .name = "-l", .longname = "--listen", .type = OPT_ADDR,
@@ -225,6 +228,10 @@ main(int argc, char **argv)
         { .name = "-gS", .longname = "--garbage-mem-limit", .type = OPT_INT,
           .dest = &s.cfg.gc_mem_kib, .argname = "<KiB=2048>",
           .help = "tombstone bytes kept past -gN", .min = 0, .max = 100000000 },
+        { .name = "-M", .longname = "--replace-memory-limit", .type = OPT_INT,
+          .dest = &s.cfg.replace_mem_mib, .argname = "<MiB=8>",
+          .help = "unacknowledged bulk-copy data kept per destination",
+          .min = 1, .max = 65536 },
         { .name = "-v", .longname = "--verbose", .type = OPT_BOOL,
           .dest = &s.cfg.verbose, .help = "verbose log (info and debug)" },
         { .name = "-o", .longname = "--log", .type = OPT_STRING,
@@ -259,7 +266,7 @@ main(int argc, char **argv)
     addr_dump(&s.cfg.listen, dump);
     s.node_id = kclock_node_id(dump);
     kclock_init(&s.clock, s.node_id);
-    ring_init(&s.ring);
+    hspace_init(&s.hs);
     pool_init(&s.peers, s.loop, s.cfg.connect_timeout);
 
     s.db = srv_db_open(s.cfg.store, (uint64_t)s.cfg.reserve_mib << 20, err,
@@ -275,6 +282,13 @@ main(int argc, char **argv)
     if (s.listener == NULL) {
         log_error("%s", err);
         fprintf(stderr, "error: %s\n", err);
+        srv_ops_free(s.ops);
+        srv_db_close(s.db);
+        return 1;
+    }
+    if (srv_replace_init(&s, err, sizeof(err)) < 0) {
+        log_error("stream port: %s", err);
+        fprintf(stderr, "error: stream port: %s\n", err);
         srv_ops_free(s.ops);
         srv_db_close(s.db);
         return 1;
@@ -310,11 +324,12 @@ main(int argc, char **argv)
         log_warnx("stopping with %zu writes not yet on every replica",
                   srv_repl_pending(&s));
     rpc_listener_close(s.listener);
+    srv_replace_shutdown(&s);
     pool_free(&s.peers);
     srv_gc_free();
     srv_ops_free(s.ops);
     srv_db_close(s.db);
-    ring_free(&s.ring);
+    hspace_free(&s.hs);
     log_info("server stopped");
     log_close();
     return 0;

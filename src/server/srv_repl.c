@@ -22,6 +22,7 @@ struct repl_target {
     int                 attempts;
     ev_tstamp           retry_at;
     struct repl_target *retry_next;
+    bool                optional;    /* read-ring holder: failure is fine */
 };
 
 struct repl_op {
@@ -37,7 +38,8 @@ struct repl_op {
     size_t              plen;
     struct srv_item     value;       /* ans.is_value: the record to return */
     char               *value_data;
-    struct repl_target  targets[RING_REPLICAS];
+    struct repl_target  targets[2 * RING_REPLICAS];
+    int                 ntargets;
 };
 
 static struct repl_target *retry_head;
@@ -94,18 +96,21 @@ target_done(struct repl_target *t)
     op_release(t->op);
 }
 
-/* Is addr still a live holder of the op's key under the current ring? */
+static bool
+live_holder_in(const struct ring *r, uint64_t hash, const struct kaddr *addr)
+{
+    long i = ring_find(r, addr);
+
+    return i >= 0 && r->nodes[i].active && ring_is_holder(r, hash, i);
+}
+
+/* Must addr still get the op's record: a live holder under the write ring
+ * (or the read ring, during a replace)? */
 static bool
 still_holder(struct srv *s, uint64_t hash, const struct kaddr *addr)
 {
-    uint32_t h[RING_REPLICAS];
-    size_t n = ring_holders(&s->ring, hash, h, RING_REPLICAS);
-
-    for (size_t i = 0; i < n; i++) {
-        if (addr_equal(&s->ring.nodes[h[i]].addr, addr))
-            return s->ring.nodes[h[i]].active;
-    }
-    return false;
+    return live_holder_in(&s->hs.w, hash, addr) ||
+           live_holder_in(&s->hs.r, hash, addr);
 }
 
 static void
@@ -126,7 +131,8 @@ target_retry(struct repl_target *t, int err)
         s->stats.repl_errors++;
         log_warnx("replication to %s failed: %s",
                   addr_format(&t->addr, as, sizeof(as)), rpc_strerror(err));
-        op->failed = true;
+        if (!t->optional)
+            op->failed = true;
         target_done(t);
         return;
     }
@@ -155,10 +161,9 @@ target_send(struct repl_target *t)
 {
     struct repl_op *op = t->op;
     struct srv *s = op->s;
-    long idx = ring_find(&s->ring, &t->addr);
-    struct rpc_conn *rc;
+    struct rpc_conn *rc = pool_conn_to(&s->peers, &t->addr);
 
-    if (idx < 0 || (rc = pool_conn(&s->peers, (uint32_t)idx)) == NULL) {
+    if (rc == NULL) {
         target_retry(t, RPC_ELOST);
         return;
     }
@@ -169,18 +174,47 @@ target_send(struct repl_target *t)
     rpc_call_end(rc);
 }
 
+/* Adds addr to the op's targets unless it is there already. */
+static void
+add_target(struct repl_op *op, const struct kaddr *addr, bool by_read_ring)
+{
+    for (int i = 0; i < op->ntargets; i++) {
+        if (addr_equal(&op->targets[i].addr, addr))
+            return;
+    }
+    struct repl_target *t = &op->targets[op->ntargets++];
+    t->op = op;
+    t->addr = *addr;
+    t->optional = by_read_ring;
+}
+
+static void
+pack_params(struct repl_op *op, struct srv *s, const char *key, size_t klen,
+            const struct srv_item *written)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_uint64(&pk, s->hs.w.stamp);
+    mpk_pack_bytes(&pk, key, klen);
+    msgpack_pack_uint32(&pk, written->kind);
+    msgpack_pack_uint64(&pk, written->ver.clock);
+    msgpack_pack_uint32(&pk, written->ver.node);
+    msgpack_pack_uint32(&pk, written->flags);
+    msgpack_pack_uint32(&pk, written->exptime);
+    mpk_pack_bytes(&pk, written->data, written->len);
+    op->params = sb.data;       /* taken over from the sbuffer */
+    op->plen = sb.size;
+}
+
 void
 srv_repl_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                const char *key, size_t klen, const struct srv_item *written,
                const struct srv_answer *ans, bool async)
 {
-    uint32_t h[RING_REPLICAS];
-    size_t n = 0;
-    long self = ring_find(&s->ring, &s->cfg.listen);
     uint64_t hash = ring_hash_key(key, klen);
-
-    if (written != NULL)
-        n = ring_holders(&s->ring, hash, h, RING_REPLICAS);
 
     struct repl_op *op = xcalloc(1, sizeof(*op));
     op->s = s;
@@ -196,33 +230,26 @@ srv_repl_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         op->value = *written;
         op->value_data = xmemdup(written->data, written->len ? written->len : 1);
     }
-
-    for (size_t i = 0; i < n; i++) {
-        if (h[i] == (uint32_t)self || !s->ring.nodes[h[i]].active)
-            continue;
-        if (op->params == NULL) {
-            msgpack_sbuffer sb;
-            msgpack_packer pk;
-
-            msgpack_sbuffer_init(&sb);
-            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-            msgpack_pack_uint64(&pk, s->ring.stamp);
-            mpk_pack_bytes(&pk, key, klen);
-            msgpack_pack_uint32(&pk, written->kind);
-            msgpack_pack_uint64(&pk, written->ver.clock);
-            msgpack_pack_uint32(&pk, written->ver.node);
-            msgpack_pack_uint32(&pk, written->flags);
-            msgpack_pack_uint32(&pk, written->exptime);
-            mpk_pack_bytes(&pk, written->data, written->len);
-            op->params = sb.data;       /* taken over from the sbuffer */
-            op->plen = sb.size;
+    if (written != NULL) {
+        /* The write ring's live holders must have it; during a replace the
+         * read ring's live holders get it too (they serve reads until the
+         * copy ends), but a failure there does not fail the write. */
+        const struct ring *rings[2] = { &s->hs.w, &s->hs.r };
+        for (int k = 0; k < 2; k++) {
+            uint32_t h[RING_REPLICAS];
+            size_t n = ring_holders(rings[k], hash, h, RING_REPLICAS);
+            for (size_t i = 0; i < n; i++) {
+                const struct ring_node *node = &rings[k]->nodes[h[i]];
+                if (node->active && !addr_equal(&node->addr, &s->cfg.listen))
+                    add_target(op, &node->addr, k == 1);
+            }
         }
-        struct repl_target *t = &op->targets[op->waiting - 1];
-        t->op = op;
-        t->addr = s->ring.nodes[h[i]].addr;
-        op->waiting++;
-        target_send(t);
+        if (op->ntargets > 0)
+            pack_params(op, s, key, klen, written);
     }
+    op->waiting += op->ntargets;
+    for (int i = 0; i < op->ntargets; i++)
+        target_send(&op->targets[i]);
     if (async)
         answer(op);
     op_release(op);
@@ -288,11 +315,11 @@ srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     it.len = (uint32_t)dlen;
     /* Accept if this server holds the key, or if the coordinator's ring is
      * newer than ours (ours will follow). */
-    if (s->ring.nnodes == 0 && stamp == 0) {
+    if (s->hs.w.nnodes == 0 && stamp == 0) {
         rpc_reply_error(rc, msgid, RPC_ENOTREADY, "server not ready: no ring yet");
         return;
     }
-    if (stamp <= s->ring.stamp && !srv_holds(s, key, klen)) {
+    if (stamp <= s->hs.w.stamp && !srv_holds(s, key, klen)) {
         s->stats.not_owner++;
         rpc_reply_error(rc, msgid, RPC_ENOTOWNER, "not a holder of this key");
         return;

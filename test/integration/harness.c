@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -235,8 +236,11 @@ static bool
 port_owned_by(uint16_t port, pid_t pid)
 {
     FILE *fp = fopen("/proc/net/tcp", "r");
-    char line[512], want[64];
+    char line[512], want[64], dirpath[64];
     unsigned long inode = 0;
+    struct dirent *de;
+    bool found = false;
+    DIR *dir;
 
     if (fp == NULL) {
         return true;    /* no procfs: cannot check */
@@ -260,21 +264,27 @@ port_owned_by(uint16_t port, pid_t pid)
         return false;
     }
     snprintf(want, sizeof(want), "socket:[%lu]", inode);
-    for (int fd = 0; fd < 4096; fd++) {
-        char path[64], target[128];
+    snprintf(dirpath, sizeof(dirpath), "/proc/%d/fd", (int)pid);
+    if ((dir = opendir(dirpath)) == NULL) {
+        return false;
+    }
+    while ((de = readdir(dir)) != NULL) {
+        char path[PATH_MAX], target[128];
         ssize_t n;
 
-        snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+        snprintf(path, sizeof(path), "%s/%s", dirpath, de->d_name);
         n = readlink(path, target, sizeof(target) - 1);
         if (n < 0) {
             continue;
         }
         target[n] = '\0';
         if (strcmp(target, want) == 0) {
-            return true;
+            found = true;
+            break;
         }
     }
-    return false;
+    closedir(dir);
+    return found;
 }
 
 /* ---- cluster description ---- */
@@ -1499,8 +1509,8 @@ h_recv_until(int fd, char *buf, size_t cap, const char *tail, double timeout)
         if (left <= 0) {
             return -1;
         }
-        /* One byte at a time would be slow; peeking keeps later replies
-         * in the socket. Read what is there, stop at the tail. */
+        /* Callers wait for one reply only, so reading whatever is there
+         * cannot swallow the start of another. */
         r = h_recv(fd, buf + got, cap - 1 - got, left);
         if (r <= 0) {
             return -1;
@@ -1556,35 +1566,33 @@ h_quiet(int fd, double wait)
 }
 
 void
-h_chatn(int fd, const void *req, size_t reqlen, const void *want,
-        size_t wantlen)
+h_chat_at(const char *file, int line, int fd, const void *req, size_t reqlen,
+          const void *want, size_t wantlen)
 {
     char *got = malloc(wantlen + 1);
     char e1[512], e2[512], e3[512];
     size_t n;
 
-    assert_non_null(got);
+    if (got == NULL) {
+        abort();
+    }
     if (h_send(fd, req, reqlen, H_IO_TIMEOUT) < 0) {
+        print_error("ERROR: send \"%s\": %s\n",
+                    h_escape(req, reqlen, e1, sizeof(e1)), strerror(errno));
         free(got);
-        fail_msg("send %s: %s", h_escape(req, reqlen, e1, sizeof(e1)),
-                 strerror(errno));
+        _fail(file, line);
     }
     n = h_recv_n(fd, got, wantlen, H_IO_TIMEOUT);
     if (n != wantlen || memcmp(got, want, wantlen) != 0) {
         h_escape(req, reqlen, e1, sizeof(e1));
         h_escape(want, wantlen, e2, sizeof(e2));
         h_escape(got, n, e3, sizeof(e3));
+        print_error("ERROR: request \"%s\": expected \"%s\", got \"%s\"%s\n",
+                    e1, e2, e3, n < wantlen ? " (short: timeout or EOF)" : "");
         free(got);
-        fail_msg("request \"%s\": expected \"%s\", got \"%s\"%s", e1, e2, e3,
-                 n < wantlen ? " (short: timeout or EOF)" : "");
+        _fail(file, line);
     }
     free(got);
-}
-
-void
-h_chat(int fd, const char *req, const char *want)
-{
-    h_chatn(fd, req, strlen(req), want, strlen(want));
 }
 
 /* ---- the gateway ---- */

@@ -48,7 +48,7 @@ struct h_daemon {
 };
 
 struct h_cluster {
-    char             dir[PATH_MAX];     /* mkdtemp under /tmp */
+    char             dir[128];          /* mkdtemp under /tmp */
     char             builddir[PATH_MAX];
     int              nmgr, nsrv;
     bool             ring_file;         /* managers get -s DIR/ringN */
@@ -159,12 +159,16 @@ bool h_wait_eof(int fd, double timeout);
 bool h_quiet(int fd, double wait);
 /*
  * cmocka assertion: sends req (reqlen bytes), reads wantlen bytes, and
- * fails the test with both texts escaped if they differ.
+ * fails the test (at file:line) with both texts escaped if they differ.
+ * Use the macros h_chatn / h_chat (C strings).
  */
-void h_chatn(int fd, const void *req, size_t reqlen, const void *want,
-             size_t wantlen);
-/* h_chatn on C strings. */
-void h_chat(int fd, const char *req, const char *want);
+void h_chat_at(const char *file, int line, int fd, const void *req,
+               size_t reqlen, const void *want, size_t wantlen);
+#define h_chatn(fd, req, reqlen, want, wantlen)                             \
+    h_chat_at(__FILE__, __LINE__, (fd), (req), (reqlen), (want), (wantlen))
+#define h_chat(fd, req, want)                                               \
+    h_chat_at(__FILE__, __LINE__, (fd), (req), strlen(req), (want),         \
+              strlen(want))
 /* Escapes p[0..n) ("\r\n", "\x00"...) into buf for messages; returns buf. */
 const char *h_escape(const void *p, size_t n, char *buf, size_t cap);
 

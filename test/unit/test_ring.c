@@ -143,7 +143,7 @@ test_empty_ring(void **state)
     assert_int_equal(ring_active_count(&r), 0);
     assert_false(ring_remove_inactive(&r));
     ring_free(&r);
-    ring_free(&r);      /* ring_free leaves an empty ring: freeing twice is ok */
+    ring_free(&r);      /* leaves an empty ring: freeing twice is ok */
 }
 
 static void

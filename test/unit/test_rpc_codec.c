@@ -114,6 +114,16 @@ hex(const char *s, unsigned char *out, size_t max)
     return n;
 }
 
+/* mpk_scan's verdict on the bytes of a hex string. */
+static enum mpk_scan
+scan_hex(const char *h, size_t max_frame)
+{
+    unsigned char b[64];
+    size_t len = hex(h, b, sizeof(b)), objlen;
+
+    return mpk_scan((const char *)b, len, max_frame, &objlen);
+}
+
 /* ---- RPC round trips ---- */
 
 static void
@@ -579,34 +589,22 @@ static const char *const invalid_hex[] = {
 static void
 test_scan_invalid(void **state)
 {
-    unsigned char b[64];
     size_t objlen;
 
     for (size_t i = 0; i < sizeof(invalid_hex) / sizeof(invalid_hex[0]); i++) {
-        size_t len = hex(invalid_hex[i], b, sizeof(b));
-
-        if (mpk_scan((const char *)b, len, MPK_MAX_FRAME, &objlen) !=
-            MPK_INVALID) {
+        if (scan_hex(invalid_hex[i], MPK_MAX_FRAME) != MPK_INVALID) {
             fail_msg("invalid case %zu (%s) not rejected", i, invalid_hex[i]);
         }
     }
     /* The caps themselves are allowed: MPK_MAX_COUNT elements or pairs,
-     * MPK_MAX_FRAME bytes in all. */
-    {
-        size_t len = hex("dd 00 01 00 00", b, sizeof(b));
-        assert_int_equal(mpk_scan((const char *)b, len, MPK_MAX_FRAME,
-                                  &objlen), MPK_INCOMPLETE);
-        len = hex("df 00 01 00 00", b, sizeof(b));
-        assert_int_equal(mpk_scan((const char *)b, len, MPK_MAX_FRAME,
-                                  &objlen), MPK_INCOMPLETE);
-        /* 5 header bytes + body = MPK_MAX_FRAME */
-        len = hex("c6 04 0f ff fb", b, sizeof(b));
-        assert_int_equal(mpk_scan((const char *)b, len, MPK_MAX_FRAME,
-                                  &objlen), MPK_INCOMPLETE);
-        len = hex("c6 04 0f ff fc", b, sizeof(b));
-        assert_int_equal(mpk_scan((const char *)b, len, MPK_MAX_FRAME,
-                                  &objlen), MPK_INVALID);
-    }
+     * MPK_MAX_FRAME bytes in all (5 header bytes + body). */
+    assert_int_equal(scan_hex("dd 00 01 00 00", MPK_MAX_FRAME),
+                     MPK_INCOMPLETE);
+    assert_int_equal(scan_hex("df 00 01 00 00", MPK_MAX_FRAME),
+                     MPK_INCOMPLETE);
+    assert_int_equal(scan_hex("c6 04 0f ff fb", MPK_MAX_FRAME),
+                     MPK_INCOMPLETE);
+    assert_int_equal(scan_hex("c6 04 0f ff fc", MPK_MAX_FRAME), MPK_INVALID);
     /* A length field cut short is only incomplete: nothing declared yet. */
     assert_int_equal(mpk_scan("\xdd\xff\xff", 3, MPK_MAX_FRAME, &objlen),
                      MPK_INCOMPLETE);
@@ -642,14 +640,10 @@ test_scan_frame_cap(void **state)
         { "ce", 4, MPK_INVALID },
         { "", 0, MPK_INCOMPLETE },                  /* nothing declared */
     };
-    unsigned char b[64];
     size_t objlen;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        size_t len = hex(cases[i].hex, b, sizeof(b));
-
-        if (mpk_scan((const char *)b, len, cases[i].max_frame, &objlen) !=
-            cases[i].want) {
+        if (scan_hex(cases[i].hex, cases[i].max_frame) != cases[i].want) {
             fail_msg("frame cap case %zu (%s, max %zu) wrong", i,
                      cases[i].hex, cases[i].max_frame);
         }
