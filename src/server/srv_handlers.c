@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include "server/srv.h"
+#include "server/srv_backup.h"
 #include "server/srv_repl.h"
 #include "server/srv_replace.h"
 #include "common/log.h"
@@ -398,6 +399,7 @@ method_arity(uint32_t method)
     case SRV_TOUCH: return 3;
     case SRV_REPLICATE: return 8;
     case SRV_REPLACE_COPY: return 3;
+    case SRV_BACKUP: return 1;
     case SRV_REPLACE_DELETE: return 2;
     case SRV_FLUSH: return 1;
     case SRV_STATS: return 0;
@@ -437,6 +439,7 @@ srv_handle_request(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     case SRV_STATS: handle_stats(s, rc, msgid); break;
     case SRV_REPLICATE: srv_repl_apply(s, rc, msgid, p); break;
     case SRV_REPLACE_COPY: srv_replace_copy_start(s, rc, msgid, p); break;
+    case SRV_BACKUP: srv_backup_start(s, rc, msgid, p); break;
     case SRV_REPLACE_DELETE: srv_replace_delete_start(s, rc, msgid, p); break;
     }
 }

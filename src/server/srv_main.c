@@ -4,6 +4,7 @@
  */
 #include "config.h"
 #include "server/srv.h"
+#include "server/srv_backup.h"
 #include "server/srv_gc.h"
 #include "server/srv_repl.h"
 #include "server/srv_replace.h"
@@ -136,6 +137,7 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
     srv_repl_tick(s);
     srv_replace_tick(s);
+    srv_backup_tick(s);
     if (ev_now(loop) - last_gc >= 1.0) {
         last_gc = ev_now(loop);
         srv_gc_slice(s);
@@ -325,6 +327,8 @@ main(int argc, char **argv)
                   srv_repl_pending(&s));
     rpc_listener_close(s.listener);
     srv_replace_shutdown(&s);
+    srv_backup_abort(&s);
+    conn_loop_flush();
     pool_free(&s.peers);
     srv_gc_free();
     srv_ops_free(s.ops);
