@@ -401,7 +401,7 @@ for op in $OPS_LIST; do
 done
 
 MCVER=$(memcached -V 2>/dev/null | head -n 1)
-NCVER=$(nutcracker -V 2>&1 | head -n 1)
+NCVER=$(nutcracker -V 2>&1 | head -n 1 | sed 's/^This is //')
 NRUNS=$(( ${#CASES[@]} * REPS * ${#TARGETS[@]} ))
 echo "run.sh: ${#CASES[@]} cases x $REPS reps x ${#TARGETS[@]} targets (${TARGETS[*]}), ${SECS}s each: about $(awk -v n=$NRUNS -v s="$SECS" 'BEGIN { printf "%d", n * (s + 0.3) }')s" >&2
 

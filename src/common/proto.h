@@ -53,8 +53,11 @@
     X(SRV_REPLICATE,   40, "[w.stamp:u64, key, kind:u32, clock:u64, "         \
                            "node:u32, flags:u32, exptime:u32, data:bin] -> "  \
                            "applied:bool  (coordinator to replica)")          \
+    X(SRV_HS_GET,      95, "[] -> hs  (the server's own hash space)")         \
     X(SRV_BACKUP,      96, "[suffix:str] -> true")                            \
-    X(SRV_STATS,       97, "[] -> {name: value...}")
+    X(SRV_STATS,       97, "[] -> {name: value...}")                          \
+    X(SRV_SET_CONFIG,  98, "[code:u32 (0 = TCP_NODELAY), on:bool] -> "         \
+                           "sockets changed:u32")
 
 /* Methods served by kumo-gateway on its manager connection. */
 #define GW_METHODS(X)                                                         \

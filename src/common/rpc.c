@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -351,6 +353,20 @@ bool
 rpc_is_up(const struct rpc_conn *rc)
 {
     return !rc->c.closing && !rc->c.connecting;
+}
+
+unsigned
+rpc_set_nodelay_all(bool on)
+{
+    unsigned n = 0;
+    int v = on ? 1 : 0;
+
+    for (struct rpc_conn *rc = all_conns; rc != NULL; rc = rc->nextc) {
+        if (rc->c.fd >= 0 &&
+            setsockopt(rc->c.fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)) == 0)
+            n++;
+    }
+    return n;
 }
 
 void

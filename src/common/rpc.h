@@ -59,6 +59,9 @@ const struct kaddr *rpc_peer(const struct rpc_conn *rc);
 size_t rpc_pending(const struct rpc_conn *rc);     /* outstanding calls */
 size_t rpc_out_bytes(const struct rpc_conn *rc);   /* unsent output */
 
+/* Sets TCP_NODELAY on every open RPC socket; returns how many changed. */
+unsigned rpc_set_nodelay_all(bool on);
+
 /* Keeps rc allocated (not usable) after close, for deferred replies. */
 void rpc_ref(struct rpc_conn *rc);
 void rpc_unref(struct rpc_conn *rc);

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 #include "gateway/gw.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/mpk.h"
 #include "common/opt.h"
@@ -197,6 +198,7 @@ main(int argc, char **argv)
 {
     static struct gw g;
     char err[256], as[ADDR_STRLEN];
+    const char *pidfile = NULL;
     bool has_mgr2 = false;
 
     g.cfg.item_max = MEMTEXT_ITEM_MAX_DEFAULT;
@@ -251,6 +253,9 @@ main(int argc, char **argv)
           .help = "connect timeout", .dmin = 0.01, .dmax = 600 },
         { .name = "-v", .longname = "--verbose", .type = OPT_BOOL,
           .dest = &g.cfg.verbose, .help = "verbose log (info and debug)" },
+        { .name = "-d", .longname = "--daemon", .type = OPT_STRING,
+          .dest = &pidfile, .argname = "<pidfile>",
+          .help = "run in the background and write the pid to this file" },
         { .name = "-o", .longname = "--log", .type = OPT_STRING,
           .dest = &g.cfg.logfile, .argname = "<path>",
           .help = "append the log to a file ('-' for stdout)" },
@@ -269,6 +274,8 @@ main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (pidfile != NULL)
+        daemon_begin();
     g.loop = EV_DEFAULT;
     conn_loop_init(g.loop);
     rpc_init(g.loop);
@@ -307,11 +314,17 @@ main(int argc, char **argv)
     ev_signal_start(g.loop, &sigint);
     ev_signal_start(g.loop, &sighup);
 
+    if (daemon_ready(pidfile, g.cfg.logfile != NULL, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        fprintf(stderr, "error: %s\n", err);
+        return 1;
+    }
     ev_run(g.loop, 0);
 
     conn_loop_flush();
     close(g.listen_fd);
     log_info("gateway stopped");
+    daemon_cleanup();
     log_close();
     return 0;
 }

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "manager/mgr.h"
 #include "common/conn.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/mpk.h"
 #include "common/opt.h"
@@ -111,6 +112,7 @@ main(int argc, char **argv)
 {
     static struct mgr m;
     char err[256], as[ADDR_STRLEN];
+    const char *pidfile = NULL;
     bool verbose = false;
     const char *logfile = NULL;
     long max_ahead = 60;
@@ -151,6 +153,9 @@ main(int argc, char **argv)
           .max = 86400 },
         { .name = "-v", .longname = "--verbose", .type = OPT_BOOL,
           .dest = &verbose, .help = "verbose log (info and debug)" },
+        { .name = "-d", .longname = "--daemon", .type = OPT_STRING,
+          .dest = &pidfile, .argname = "<pidfile>",
+          .help = "run in the background and write the pid to this file" },
         { .name = "-o", .longname = "--log", .type = OPT_STRING,
           .dest = &logfile, .argname = "<path>",
           .help = "append the log to a file ('-' for stdout)" },
@@ -169,6 +174,8 @@ main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (pidfile != NULL)
+        daemon_begin();
     m.loop = EV_DEFAULT;
     conn_loop_init(m.loop);
     rpc_init(m.loop);
@@ -209,6 +216,11 @@ main(int argc, char **argv)
     ev_signal_start(m.loop, &sigint);
     ev_signal_start(m.loop, &sighup);
 
+    if (daemon_ready(pidfile, logfile != NULL, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        fprintf(stderr, "error: %s\n", err);
+        return 1;
+    }
     ev_run(m.loop, 0);
 
     conn_loop_flush();
@@ -216,6 +228,7 @@ main(int argc, char **argv)
     hspace_free(&m.hs);
     free(m.rep.parts);
     log_info("manager stopped");
+    daemon_cleanup();
     log_close();
     return 0;
 }

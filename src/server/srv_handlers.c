@@ -328,7 +328,10 @@ handle_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid)
 
     uint64_t sent_records, sent_bytes, recv_records;
     srv_replace_stats(s, &sent_records, &sent_bytes, &recv_records);
-    msgpack_pack_map(pk, 27);
+    msgpack_pack_map(pk, 29);
+    mpk_pack_cstr(pk, "version");
+    mpk_pack_cstr(pk, KUMO_VERSION);
+    pack_stat(pk, "stream_port", (uint64_t)s->cfg.stream_port);
     pack_stat(pk, "pid", (uint64_t)getpid());
     pack_stat(pk, "uptime", (uint64_t)(time(NULL) - s->started));
     pack_stat(pk, "time", (uint64_t)time(NULL));
@@ -385,6 +388,22 @@ handle_ring_push(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     rpc_reply_end(rc);
 }
 
+/* kumostat set_delay / unset_delay: Nagle on or off on every socket. */
+static void
+handle_set_config(struct rpc_conn *rc, uint32_t msgid, const msgpack_object *p)
+{
+    uint32_t code;
+    bool on;
+
+    if (!mpk_u32(&p[0], &code) || code != 0 || !mpk_bool(&p[1], &on)) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "unknown config");
+        return;
+    }
+    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+    msgpack_pack_uint32(pk, rpc_set_nodelay_all(on));
+    rpc_reply_end(rc);
+}
+
 /* Arity of each method's params. */
 static long
 method_arity(uint32_t method)
@@ -400,6 +419,8 @@ method_arity(uint32_t method)
     case SRV_REPLICATE: return 8;
     case SRV_REPLACE_COPY: return 3;
     case SRV_BACKUP: return 1;
+    case SRV_HS_GET: return 0;
+    case SRV_SET_CONFIG: return 2;
     case SRV_REPLACE_DELETE: return 2;
     case SRV_FLUSH: return 1;
     case SRV_STATS: return 0;
@@ -440,6 +461,13 @@ srv_handle_request(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     case SRV_REPLICATE: srv_repl_apply(s, rc, msgid, p); break;
     case SRV_REPLACE_COPY: srv_replace_copy_start(s, rc, msgid, p); break;
     case SRV_BACKUP: srv_backup_start(s, rc, msgid, p); break;
+    case SRV_HS_GET: {
+        msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+        hspace_pack(pk, &s->hs);
+        rpc_reply_end(rc);
+        break;
+    }
+    case SRV_SET_CONFIG: handle_set_config(rc, msgid, p); break;
     case SRV_REPLACE_DELETE: srv_replace_delete_start(s, rc, msgid, p); break;
     }
 }

@@ -9,6 +9,7 @@
 #include "server/srv_repl.h"
 #include "server/srv_replace.h"
 #include "common/conn.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/mpk.h"
 #include "common/opt.h"
@@ -163,6 +164,7 @@ main(int argc, char **argv)
 {
     static struct srv s;
     char err[256], as[ADDR_STRLEN];
+    const char *pidfile = NULL;
     bool has_mgr2 = false;
 
     s.cfg.stream_port = KUMO_STREAM_PORT;
@@ -236,6 +238,9 @@ main(int argc, char **argv)
           .min = 1, .max = 65536 },
         { .name = "-v", .longname = "--verbose", .type = OPT_BOOL,
           .dest = &s.cfg.verbose, .help = "verbose log (info and debug)" },
+        { .name = "-d", .longname = "--daemon", .type = OPT_STRING,
+          .dest = &pidfile, .argname = "<pidfile>",
+          .help = "run in the background and write the pid to this file" },
         { .name = "-o", .longname = "--log", .type = OPT_STRING,
           .dest = &s.cfg.logfile, .argname = "<path>",
           .help = "append the log to a file ('-' for stdout)" },
@@ -258,6 +263,8 @@ main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (pidfile != NULL)
+        daemon_begin();
 
     s.loop = EV_DEFAULT;
     conn_loop_init(s.loop);
@@ -319,6 +326,11 @@ main(int argc, char **argv)
     ev_signal_start(s.loop, &sigint);
     ev_signal_start(s.loop, &sighup);
 
+    if (daemon_ready(pidfile, s.cfg.logfile != NULL, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        fprintf(stderr, "error: %s\n", err);
+        return 1;
+    }
     ev_run(s.loop, 0);
 
     conn_loop_flush();
@@ -335,6 +347,7 @@ main(int argc, char **argv)
     srv_db_close(s.db);
     hspace_free(&s.hs);
     log_info("server stopped");
+    daemon_cleanup();
     log_close();
     return 0;
 }

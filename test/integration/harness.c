@@ -490,6 +490,9 @@ build_argv(struct h_daemon *d)
     add_arg(d, "-v");
     add_arg(d, "-o");
     add_arg(d, "%s", d->log);
+    for (int i = 0; i < H_EXTRA_MAX && d->extra[i] != NULL; i++) {
+        add_arg(d, "%s", d->extra[i]);
+    }
 }
 
 /* In a child: nothing of ours leaks into it, and it dies with us. */
@@ -794,23 +797,20 @@ h_server_by_addr(const struct h_cluster *c, const char *addr)
 #define KUMOHASH_BATCH 400
 
 int
-h_kumohash_owners(struct h_cluster *c, char *const *keys, size_t n,
-                  int *owner)
+h_kumohash_assign(struct h_cluster *c, char *const *keys, size_t n,
+                  struct h_place *place)
 {
     char path[PATH_MAX + 32], mgr[32];
     char *argv[KUMOHASH_BATCH + 6];
 
     snprintf(path, sizeof(path), "%s/src/ctl/kumohash", c->builddir);
     snprintf(mgr, sizeof(mgr), "127.0.0.1:%u", c->mgr[0].port);
-    for (size_t i = 0; i < n; i++) {
-        owner[i] = -1;
-    }
+    memset(place, 0, n * sizeof(*place));
     for (size_t base = 0; base < n; base += KUMOHASH_BATCH) {
         size_t cnt = n - base < KUMOHASH_BATCH ? n - base : KUMOHASH_BATCH;
         size_t a = 0;
         char *out = NULL;
         long cur = -1;
-        bool have = false;
 
         argv[a++] = path;
         argv[a++] = (char *)"-m";
@@ -829,25 +829,31 @@ h_kumohash_owners(struct h_cluster *c, char *const *keys, size_t n,
         /* "<hash>  KEY" then "  K: ip:port[  (fault)]" per holder. */
         for (char *line = strtok(out, "\n"); line != NULL;
              line = strtok(NULL, "\n")) {
-            if (line[0] != ' ') {
-                cur++;
-                have = false;
-                continue;
-            }
-            if (cur < 0 || (size_t)cur >= cnt || have) {
-                continue;
-            }
-            char *colon = strchr(line, ':');
-            if (colon == NULL) {
-                continue;
-            }
+            struct h_place *p;
             char addr[64];
-            if (sscanf(colon + 1, " %63s", addr) != 1 ||
-                strstr(line, "(fault)") != NULL) {
+            char *colon;
+
+            if (line[0] != ' ') {
+                if (++cur < (long)cnt) {
+                    place[base + (size_t)cur].owner = -1;
+                }
                 continue;
             }
-            owner[base + (size_t)cur] = h_server_by_addr(c, addr);
-            have = true;
+            if (cur < 0 || (size_t)cur >= cnt) {
+                continue;
+            }
+            p = &place[base + (size_t)cur];
+            if ((colon = strchr(line, ':')) == NULL ||
+                sscanf(colon + 1, " %63s", addr) != 1 ||
+                p->n >= H_HOLDERS_MAX) {
+                continue;
+            }
+            p->srv[p->n] = h_server_by_addr(c, addr);
+            p->fault[p->n] = strstr(line, "(fault)") != NULL;
+            if (p->owner < 0 && !p->fault[p->n]) {
+                p->owner = p->srv[p->n];
+            }
+            p->n++;
         }
         free(out);
         if ((size_t)(cur + 1) != cnt) {
@@ -856,6 +862,24 @@ h_kumohash_owners(struct h_cluster *c, char *const *keys, size_t n,
         }
     }
     return 0;
+}
+
+int
+h_kumohash_owners(struct h_cluster *c, char *const *keys, size_t n,
+                  int *owner)
+{
+    struct h_place *place = calloc(n ? n : 1, sizeof(*place));
+    int rv;
+
+    if (place == NULL) {
+        return -1;
+    }
+    rv = h_kumohash_assign(c, keys, n, place);
+    for (size_t i = 0; i < n; i++) {
+        owner[i] = rv == 0 ? place[i].owner : -1;
+    }
+    free(place);
+    return rv;
 }
 
 /* ---- manager status ---- */
@@ -908,28 +932,30 @@ read_status(struct h_cluster *c, enum srv_state *state)
     return 0;
 }
 
-/* The ring stamp manager 0 holds, via MGR_RING_GET. */
+/* The write ring's stamp manager 0 holds, via MGR_RING_GET, and whether
+ * a rebalancing is still under way (read ring != write ring). */
 static int
-manager_stamp(struct h_cluster *c, uint64_t *stamp)
+manager_stamp(struct h_cluster *c, uint64_t *stamp, bool *replacing)
 {
     struct ctl_client cc;
     struct rpc_msg reply;
     struct kaddr a = { htonl(INADDR_LOOPBACK), c->mgr[0].port };
-    struct ring r;
+    struct hspace hs;
     char err[256];
     int rv = -1;
 
-    ring_init(&r);
+    hspace_init(&hs);
     if (ctl_connect(&cc, &a, 5.0, err, sizeof(err)) == 0) {
         ctl_begin(&cc, MGR_RING_GET, 0);
         if (ctl_call(&cc, &reply, err, sizeof(err)) == 0 &&
-            reply.err == RPC_OK && ring_unpack(reply.result, &r) == 0) {
-            *stamp = r.stamp;
+            reply.err == RPC_OK && hspace_unpack(reply.result, &hs) == 0) {
+            *stamp = hs.w.stamp;
+            *replacing = hspace_replacing(&hs);
             rv = 0;
         }
     }
     ctl_close(&cc);
-    ring_free(&r);
+    hspace_free(&hs);
     return rv;
 }
 
@@ -951,10 +977,12 @@ h_wait_attached(struct h_cluster *c, double timeout)
                 newcomer = newcomer || state[i] == ST_NEWCOMER;
             }
             if (all) {
-                /* Active at the manager; now wait for every server to
-                 * adopt that ring. */
+                /* Active at the manager; now wait for the rebalancing to
+                 * end and for every server to adopt that ring. */
                 uint64_t stamp, s_stamp;
-                bool adopted = manager_stamp(c, &stamp) == 0;
+                bool replacing = true;
+                bool adopted = manager_stamp(c, &stamp, &replacing) == 0 &&
+                               !replacing;
                 for (int i = 0; i < c->nsrv && adopted; i++) {
                     if (c->srv[i].pid > 0) {
                         adopted = h_server_stat(c, i, "ring_stamp",
@@ -1709,6 +1737,25 @@ h_rpc_manager_ping(uint16_t port)
     }
     ctl_close(&cc);
     return rv;
+}
+
+int
+h_fd_count(pid_t pid)
+{
+    char path[64];
+    struct dirent *de;
+    int n = 0;
+    DIR *dir;
+
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    if ((dir = opendir(path)) == NULL) {
+        return -1;
+    }
+    while ((de = readdir(dir)) != NULL) {
+        n += de->d_name[0] != '.';
+    }
+    closedir(dir);
+    return n;
 }
 
 long

@@ -19,6 +19,8 @@
 #define H_SRV_MAX     8
 #define H_ARGS_MAX    40
 #define H_MOUNT_MAX   2
+#define H_EXTRA_MAX   8
+#define H_HOLDERS_MAX 8
 
 /* Default deadlines, seconds. */
 #define H_READY_TIMEOUT 15.0    /* a daemon becomes ready */
@@ -43,6 +45,8 @@ struct h_daemon {
     /* Server settings; change them between h_cluster_new and the start. */
     char         store[PATH_MAX];   /* -s: Tokyo Cabinet file */
     long         reserve_mib;       /* -r; < 0: the daemon's default */
+    /* Any daemon: more arguments, appended as given (static strings). */
+    const char  *extra[H_EXTRA_MAX + 1];
     int          argc;              /* argv is built at the first start and */
     char        *argv[H_ARGS_MAX];  /* reused as is by every restart */
 };
@@ -128,11 +132,20 @@ int h_server_by_addr(const struct h_cluster *c, const char *addr);
 int h_run(char *const argv[], double timeout, char **out, char **err);
 /* kumoctl MANAGER0 <cmd>; as h_run. */
 int h_kumoctl(struct h_cluster *c, const char *cmd, char **out);
+/* Where one key lives, as kumohash prints it. */
+struct h_place {
+    int  n;                         /* holders listed */
+    int  srv[H_HOLDERS_MAX];        /* server index of holder k, -1 unknown */
+    bool fault[H_HOLDERS_MAX];      /* listed "(fault)" */
+    int  owner;                     /* first holder not in fault, or -1 */
+};
 /*
- * Where keys live: runs "kumohash -m MANAGER0 assign" on them (in batches)
- * and sets owner[i] to the server index of keys[i]'s coordinator (the
- * line "  0: ip:port"), -1 if unknown. Returns 0 or -1.
+ * Runs "kumohash -m MANAGER0 assign" on keys (in batches) and fills
+ * place[i] for keys[i]. Returns 0 or -1.
  */
+int h_kumohash_assign(struct h_cluster *c, char *const *keys, size_t n,
+                      struct h_place *place);
+/* h_kumohash_assign, keeping only each key's coordinator (-1 if none). */
 int h_kumohash_owners(struct h_cluster *c, char *const *keys, size_t n,
                       int *owner);
 
@@ -194,6 +207,8 @@ int h_server_stat(struct h_cluster *c, int i, const char *name,
 int h_rpc_manager_ping(uint16_t port);
 /* VmRSS of pid in KiB, or -1. */
 long h_rss_kib(pid_t pid);
+/* Open file descriptors of pid, or -1. */
+int h_fd_count(pid_t pid);
 
 /* ---- environment ---- */
 
