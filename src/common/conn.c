@@ -21,6 +21,7 @@
 static ev_prepare conn_prepare;
 static struct conn *flush_head;
 static struct conn *reap_head;
+static struct conn *reread_head;   /* resumed with input already buffered */
 static bool (*deferred_hook)(void);
 
 static void conn_try_write(struct conn *c);
@@ -47,6 +48,22 @@ run_flushes(void)
         c->queued_flush = false;
         if (!c->closing && !c->connecting)
             conn_try_write(c);
+    }
+}
+
+/* Input read before a pause is still in rbuf: the socket will not signal
+ * it again, so resumed connections get on_read from here. */
+static void
+run_rereads(void)
+{
+    while (reread_head != NULL) {
+        struct conn *c = reread_head;
+
+        reread_head = c->next_reread;
+        c->next_reread = NULL;
+        c->queued_reread = false;
+        if (!c->closing && !c->read_paused && buf_len(&c->rbuf) > 0)
+            c->ops->on_read(c);
     }
 }
 
@@ -92,8 +109,10 @@ conn_loop_flush(void)
     for (;;) {
         bool more = deferred_hook != NULL && deferred_hook();
 
-        if (!more && flush_head == NULL && reap_head == NULL)
+        if (!more && flush_head == NULL && reap_head == NULL &&
+            reread_head == NULL)
             break;
+        run_rereads();
         run_flushes();
         run_reaps();
     }
@@ -271,6 +290,11 @@ conn_resume_read(struct conn *c)
     c->read_paused = false;
     if (!c->connecting && !c->closing)
         ev_io_start(c->loop, &c->rio);
+    if (buf_len(&c->rbuf) > 0 && !c->queued_reread && !c->closing) {
+        c->queued_reread = true;
+        c->next_reread = reread_head;
+        reread_head = c;
+    }
 }
 
 void
@@ -285,6 +309,17 @@ conn_close(struct conn *c, int err)
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
+    }
+    /* A closed connection must not be offered input after its owner
+     * frees it. */
+    if (c->queued_reread) {
+        for (struct conn **pp = &reread_head; *pp != NULL; pp = &(*pp)->next_reread) {
+            if (*pp == c) {
+                *pp = c->next_reread;
+                break;
+            }
+        }
+        c->queued_reread = false;
     }
     /* Every callback returns to the loop, whose prepare hook reaps. */
     c->next_reap = reap_head;

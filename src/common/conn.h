@@ -52,6 +52,8 @@ struct conn {
     bool                   queued_flush; /* on the flush list */
     struct conn           *next_flush;
     struct conn           *next_reap;
+    bool                   queued_reread;
+    struct conn           *next_reread;
 };
 
 /* Sets up the per-loop flush and reap hooks; call once after creating the loop. */
@@ -73,6 +75,8 @@ void conn_write(struct conn *c, const void *p, size_t n);
 /* Marks the output buffer as dirty after appending to c->wbuf directly. */
 void conn_mark_dirty(struct conn *c);
 void conn_pause_read(struct conn *c);
+/* Resumes reading; input already buffered is offered to on_read again
+ * from the loop (not from inside this call). */
 void conn_resume_read(struct conn *c);
 /* Stops I/O, closes the fd, and schedules on_close. Idempotent. */
 void conn_close(struct conn *c, int err);

@@ -369,3 +369,15 @@ ring_is_holder(const struct ring *r, uint64_t hash, long idx)
     }
     return false;
 }
+
+const struct kaddr *
+hspace_write_coordinator(const struct hspace *hs, uint64_t hash)
+{
+    long c;
+
+    if (hspace_replacing(hs) && (c = ring_coordinator(&hs->r, hash,
+                                                      RING_REPLICAS)) >= 0)
+        return &hs->r.nodes[c].addr;
+    c = ring_coordinator(&hs->w, hash, RING_REPLICAS);
+    return c < 0 ? NULL : &hs->w.nodes[c].addr;
+}

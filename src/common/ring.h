@@ -98,6 +98,15 @@ bool hspace_newer(const struct hspace *a, const struct hspace *b);
 /* Wire form: [w, r]. */
 void hspace_pack(msgpack_packer *pk, const struct hspace *hs);
 int hspace_unpack(const msgpack_object *o, struct hspace *hs);
+/*
+ * The server that coordinates writes to key hash: normally the write
+ * ring's coordinator, but while a replace runs the read ring's (it holds
+ * the key's current value; a new holder may not have it yet, and add, cas,
+ * incr or delete there would act on nothing). It replicates to the live
+ * holders of both rings. NULL if no holder is live.
+ */
+const struct kaddr *hspace_write_coordinator(const struct hspace *hs,
+                                             uint64_t hash);
 /* Is node idx (of ring r) among key hash's first RING_REPLICAS holders? */
 bool ring_is_holder(const struct ring *r, uint64_t hash, long idx);
 

@@ -123,9 +123,11 @@ ctl_call(struct ctl_client *c, struct rpc_msg *reply, char *err, size_t errlen)
         return -1;
     }
     /* Drop the previous reply's bytes. */
-    memmove(c->in, c->in + c->consumed, c->inlen - c->consumed);
-    c->inlen -= c->consumed;
-    c->consumed = 0;
+    if (c->consumed > 0) {
+        memmove(c->in, c->in + c->consumed, c->inlen - c->consumed);
+        c->inlen -= c->consumed;
+        c->consumed = 0;
+    }
     msgpack_zone_clear(&c->zone);
     for (;;) {
         size_t objlen, off = 0;

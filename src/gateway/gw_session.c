@@ -497,7 +497,6 @@ static const struct kaddr *
 req_target(struct gw *g, const struct gw_req *r)
 {
     uint64_t h = ring_hash_key(r->key, r->klen);
-    long idx;
 
     if (cmd_is_read(r->cmd)) {
         const struct ring *rr = &g->hs.r;
@@ -511,8 +510,7 @@ req_target(struct gw *g, const struct gw_req *r)
         }
         return na == 0 ? NULL : &rr->nodes[active[r->attempts % na]].addr;
     }
-    idx = ring_coordinator(&g->hs.w, h, RING_REPLICAS);
-    return idx < 0 ? NULL : &g->hs.w.nodes[idx].addr;
+    return hspace_write_coordinator(&g->hs, h);
 }
 
 static void

@@ -48,22 +48,21 @@ srv_holds(struct srv *s, const char *key, size_t klen)
 }
 
 /* Why this server may not serve key: RPC_OK, RPC_ENOTREADY or
- * RPC_ENOTOWNER. Writes need this server to be the key's coordinator (the
- * first active holder), reads need it to be one of the key's holders. */
+ * RPC_ENOTOWNER. Writes need this server to be the key's write
+ * coordinator (see hspace_write_coordinator), reads need it to be one of
+ * the key's holders. */
 static int
 check_owner(struct srv *s, const char *key, size_t klen, bool write)
 {
-    long self;
+    const struct kaddr *coord;
 
     if (s->hs.w.nnodes == 0)
         return RPC_ENOTREADY;
     if (!write)
         return srv_holds(s, key, klen) ? RPC_OK : RPC_ENOTOWNER;
-    self = ring_find(&s->hs.w, &s->cfg.listen);
-    if (self < 0 || !s->hs.w.nodes[self].active)
-        return RPC_ENOTOWNER;
-    return ring_coordinator(&s->hs.w, ring_hash_key(key, klen),
-                            RING_REPLICAS) == self ? RPC_OK : RPC_ENOTOWNER;
+    coord = hspace_write_coordinator(&s->hs, ring_hash_key(key, klen));
+    return coord != NULL && addr_equal(coord, &s->cfg.listen) ?
+           RPC_OK : RPC_ENOTOWNER;
 }
 
 static void
@@ -328,9 +327,12 @@ handle_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid)
 
     uint64_t sent_records, sent_bytes, recv_records;
     srv_replace_stats(s, &sent_records, &sent_bytes, &recv_records);
-    msgpack_pack_map(pk, 29);
+    char self[ADDR_STRLEN];
+    msgpack_pack_map(pk, 30);
     mpk_pack_cstr(pk, "version");
     mpk_pack_cstr(pk, KUMO_VERSION);
+    mpk_pack_cstr(pk, "address");
+    mpk_pack_cstr(pk, addr_format(&s->cfg.listen, self, sizeof(self)));
     pack_stat(pk, "stream_port", (uint64_t)s->cfg.stream_port);
     pack_stat(pk, "pid", (uint64_t)getpid());
     pack_stat(pk, "uptime", (uint64_t)(time(NULL) - s->started));

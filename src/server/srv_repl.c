@@ -22,7 +22,6 @@ struct repl_target {
     int                 attempts;
     ev_tstamp           retry_at;
     struct repl_target *retry_next;
-    bool                optional;    /* read-ring holder: failure is fine */
 };
 
 struct repl_op {
@@ -131,8 +130,7 @@ target_retry(struct repl_target *t, int err)
         s->stats.repl_errors++;
         log_warnx("replication to %s failed: %s",
                   addr_format(&t->addr, as, sizeof(as)), rpc_strerror(err));
-        if (!t->optional)
-            op->failed = true;
+        op->failed = true;
         target_done(t);
         return;
     }
@@ -176,7 +174,7 @@ target_send(struct repl_target *t)
 
 /* Adds addr to the op's targets unless it is there already. */
 static void
-add_target(struct repl_op *op, const struct kaddr *addr, bool by_read_ring)
+add_target(struct repl_op *op, const struct kaddr *addr)
 {
     for (int i = 0; i < op->ntargets; i++) {
         if (addr_equal(&op->targets[i].addr, addr))
@@ -185,7 +183,6 @@ add_target(struct repl_op *op, const struct kaddr *addr, bool by_read_ring)
     struct repl_target *t = &op->targets[op->ntargets++];
     t->op = op;
     t->addr = *addr;
-    t->optional = by_read_ring;
 }
 
 static void
@@ -231,9 +228,8 @@ srv_repl_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         op->value_data = xmemdup(written->data, written->len ? written->len : 1);
     }
     if (written != NULL) {
-        /* The write ring's live holders must have it; during a replace the
-         * read ring's live holders get it too (they serve reads until the
-         * copy ends), but a failure there does not fail the write. */
+        /* The write ring's live holders must have it, and during a replace
+         * so must the read ring's (they serve reads until the copy ends). */
         const struct ring *rings[2] = { &s->hs.w, &s->hs.r };
         for (int k = 0; k < 2; k++) {
             uint32_t h[RING_REPLICAS];
@@ -241,7 +237,7 @@ srv_repl_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
             for (size_t i = 0; i < n; i++) {
                 const struct ring_node *node = &rings[k]->nodes[h[i]];
                 if (node->active && !addr_equal(&node->addr, &s->cfg.listen))
-                    add_target(op, &node->addr, k == 1);
+                    add_target(op, &node->addr);
             }
         }
         if (op->ntargets > 0)

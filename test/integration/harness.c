@@ -1103,9 +1103,16 @@ wait_ready(struct h_daemon *d, double timeout)
                 ok = h_rpc_manager_ping(d->port) == 0;
             }
             break;
-        case H_SERVER:
-            ok = read_status(c, state) == 0 && state[d->index] != ST_ABSENT;
+        case H_SERVER: {
+            /* The process itself answers (a ring file may list the server
+             * before it runs), and the manager has heard from it. */
+            uint64_t pid = 0;
+            ok = h_rpc_stat(d->port, "pid", &pid) == 0 &&
+                 pid == (uint64_t)d->pid && read_status(c, state) == 0 &&
+                 (state[d->index] == ST_NEWCOMER ||
+                  state[d->index] == ST_ACTIVE);
             break;
+        }
         case H_GATEWAY:
             ok = gateway_version(d->port);
             break;

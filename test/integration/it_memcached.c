@@ -278,9 +278,26 @@ test_version_verbosity_quit(void **state)
     assert_true(h_wait_eof(fd, H_IO_TIMEOUT));
     close(fd);
 
-    assert_mc(mc, memcached_version(mc), MEMCACHED_SUCCESS);
     assert_mc(mc, memcached_verbosity(mc, 1), MEMCACHED_SUCCESS);
     assert_mc(mc, memcached_verbosity(mc, 0), MEMCACHED_SUCCESS);
+    memcached_free(mc);
+}
+
+/* libmemcached 1.1.4 parses the VERSION reply and refuses a major number
+ * of 0 (measured with a fake server: "VERSION 0.1.0" and "VERSION 0.9" give
+ * MEMCACHED_SOME_ERRORS, "VERSION 1.1.0" works). */
+static void
+test_libmemcached_version(void **state)
+{
+    memcached_st *mc = mc_new();
+    memcached_return_t rc = memcached_version(mc);
+
+    if (rc != MEMCACHED_SUCCESS) {
+        memcached_free(mc);
+        fail_msg("memcached_version: %s (the gateway answers \"VERSION %s\"; "
+                 "libmemcached refuses major version 0)",
+                 memcached_strerror(NULL, rc), KUMO_VERSION);
+    }
     memcached_free(mc);
 }
 
@@ -1206,6 +1223,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version_verbosity_quit),
+        cmocka_unit_test(test_libmemcached_version),
         cmocka_unit_test(test_storage_replies),
         cmocka_unit_test(test_error_replies),
         cmocka_unit_test(test_cas),
