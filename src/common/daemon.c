@@ -3,6 +3,7 @@
  */
 #include "config.h"
 #include "common/daemon.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -122,4 +123,53 @@ daemon_cleanup(void)
         close(pid_fd);
         pid_fd = -1;
     }
+}
+
+void
+daemon_start(const char *prog, const struct daemon_opts *d)
+{
+    if (log_init(prog, d->verbose ? LOG_LVL_DEBUG : LOG_LVL_WARN,
+                 d->logfile) < 0) {
+        fprintf(stderr, "error: cannot open log file %s: %s\n", d->logfile,
+                strerror(errno));
+        exit(1);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (d->pidfile != NULL)
+        daemon_begin();
+}
+
+static void
+stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    log_info("signal %d: shutting down", w->signum);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    if (log_reopen() < 0)
+        log_warn("cannot reopen the log file");
+}
+
+int
+daemon_run(struct ev_loop *loop, const struct daemon_opts *d)
+{
+    static ev_signal sigterm, sigint, sighup;
+    char err[256];
+
+    ev_signal_init(&sigterm, stop_cb, SIGTERM);
+    ev_signal_init(&sigint, stop_cb, SIGINT);
+    ev_signal_init(&sighup, hup_cb, SIGHUP);
+    ev_signal_start(loop, &sigterm);
+    ev_signal_start(loop, &sigint);
+    ev_signal_start(loop, &sighup);
+    if (daemon_ready(d->pidfile, d->logfile != NULL, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        fprintf(stderr, "error: %s\n", err);
+        return 1;
+    }
+    ev_run(loop, 0);
+    return 0;
 }

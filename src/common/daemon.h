@@ -9,6 +9,32 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <ev.h>
+
+/* The options every daemon shares: -v, -d, -o. */
+struct daemon_opts {
+    bool        verbose;
+    const char *pidfile;
+    const char *logfile;
+};
+
+#define DAEMON_OPTIONS(d)                                                   \
+    { .name = "-v", .longname = "--verbose", .type = OPT_BOOL,              \
+      .dest = &(d)->verbose, .help = "verbose log (info and debug)" },      \
+    { .name = "-d", .longname = "--daemon", .type = OPT_STRING,             \
+      .dest = &(d)->pidfile, .argname = "<pidfile>",                        \
+      .help = "run in the background and write the pid to this file" },     \
+    { .name = "-o", .longname = "--log", .type = OPT_STRING,                \
+      .dest = &(d)->logfile, .argname = "<path>",                           \
+      .help = "append the log to a file ('-' for stdout)" }
+
+/* After option parsing: opens the log, ignores SIGPIPE, and with -d goes
+ * to the background (daemon_begin). Exits 1 with a message on failure. */
+void daemon_start(const char *prog, const struct daemon_opts *d);
+/* When everything is open: SIGTERM/SIGINT end the loop, SIGHUP reopens
+ * the log; tells a waiting parent we are ready; runs the loop. Returns 0
+ * when the loop ends, 1 if the pid file could not be written. */
+int daemon_run(struct ev_loop *loop, const struct daemon_opts *d);
 
 /* Detaches (setsid) into a grandchild; the original process waits for
  * daemon_ready and exits 0, or 1 if the daemon exits first. */

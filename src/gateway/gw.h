@@ -31,8 +31,6 @@ struct gw_config {
     long          max_conns;       /* -c */
     bool          async_set;       /* -As: answer sets before replication */
     bool          async_delete;    /* -Ad: answer deletes before replication */
-    bool          verbose;
-    const char   *logfile;
 };
 
 struct gw_stats {

@@ -11,7 +11,6 @@
 #include "common/xmalloc.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,26 +178,12 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-static void
-signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    log_info("signal %d: shutting down", w->signum);
-    ev_break(loop, EVBREAK_ALL);
-}
-
-static void
-hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    if (log_reopen() < 0)
-        log_warn("cannot reopen the log file");
-}
-
 int
 main(int argc, char **argv)
 {
     static struct gw g;
     char err[256], as[ADDR_STRLEN];
-    const char *pidfile = NULL;
+    struct daemon_opts dopts = { 0 };
     bool has_mgr2 = false;
 
     g.cfg.item_max = MEMTEXT_ITEM_MAX_DEFAULT;
@@ -251,14 +236,7 @@ main(int argc, char **argv)
         { .name = "-Ys", .longname = "--connect-timeout", .type = OPT_DOUBLE,
           .dest = &g.cfg.connect_timeout, .argname = "<sec=1>",
           .help = "connect timeout", .dmin = 0.01, .dmax = 600 },
-        { .name = "-v", .longname = "--verbose", .type = OPT_BOOL,
-          .dest = &g.cfg.verbose, .help = "verbose log (info and debug)" },
-        { .name = "-d", .longname = "--daemon", .type = OPT_STRING,
-          .dest = &pidfile, .argname = "<pidfile>",
-          .help = "run in the background and write the pid to this file" },
-        { .name = "-o", .longname = "--log", .type = OPT_STRING,
-          .dest = &g.cfg.logfile, .argname = "<path>",
-          .help = "append the log to a file ('-' for stdout)" },
+        DAEMON_OPTIONS(&dopts),
         { .name = NULL },
     };
     opt_parse_or_exit(opts, argc, argv, "kumo-gateway",
@@ -268,14 +246,7 @@ main(int argc, char **argv)
         fprintf(stderr, "error: -m and -p must be different\n");
         return 1;
     }
-    if (log_init("kumo-gateway", g.cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_WARN,
-                 g.cfg.logfile) < 0) {
-        fprintf(stderr, "error: cannot open log file %s\n", g.cfg.logfile);
-        return 1;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    if (pidfile != NULL)
-        daemon_begin();
+    daemon_start("kumo-gateway", &dopts);
     g.loop = EV_DEFAULT;
     conn_loop_init(g.loop);
     rpc_init(g.loop);
@@ -306,25 +277,12 @@ main(int argc, char **argv)
     g.tick.data = &g;
     ev_timer_start(g.loop, &g.tick);
 
-    ev_signal sigterm, sigint, sighup;
-    ev_signal_init(&sigterm, signal_cb, SIGTERM);
-    ev_signal_init(&sigint, signal_cb, SIGINT);
-    ev_signal_init(&sighup, hup_cb, SIGHUP);
-    ev_signal_start(g.loop, &sigterm);
-    ev_signal_start(g.loop, &sigint);
-    ev_signal_start(g.loop, &sighup);
-
-    if (daemon_ready(pidfile, g.cfg.logfile != NULL, err, sizeof(err)) < 0) {
-        log_error("%s", err);
-        fprintf(stderr, "error: %s\n", err);
-        return 1;
-    }
-    ev_run(g.loop, 0);
+    int rv = daemon_run(g.loop, &dopts);
 
     conn_loop_flush();
     close(g.listen_fd);
     log_info("gateway stopped");
     daemon_cleanup();
     log_close();
-    return 0;
+    return rv;
 }

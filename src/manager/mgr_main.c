@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,28 +92,12 @@ check_cb(struct ev_loop *loop, ev_timer *w, int revents)
     mgr_replace_tick(m);
 }
 
-static void
-signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    log_info("signal %d: shutting down", w->signum);
-    ev_break(loop, EVBREAK_ALL);
-}
-
-static void
-hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    if (log_reopen() < 0)
-        log_warn("cannot reopen the log file");
-}
-
 int
 main(int argc, char **argv)
 {
     static struct mgr m;
     char err[256], as[ADDR_STRLEN];
-    const char *pidfile = NULL;
-    bool verbose = false;
-    const char *logfile = NULL;
+    struct daemon_opts dopts = { 0 };
     long max_ahead = 60;
 
     m.fault_timeout = 5.0;
@@ -151,14 +134,7 @@ main(int argc, char **argv)
           .dest = &max_ahead, .argname = "<sec=60>",
           .help = "refuse peer clocks further ahead than this", .min = 0,
           .max = 86400 },
-        { .name = "-v", .longname = "--verbose", .type = OPT_BOOL,
-          .dest = &verbose, .help = "verbose log (info and debug)" },
-        { .name = "-d", .longname = "--daemon", .type = OPT_STRING,
-          .dest = &pidfile, .argname = "<pidfile>",
-          .help = "run in the background and write the pid to this file" },
-        { .name = "-o", .longname = "--log", .type = OPT_STRING,
-          .dest = &logfile, .argname = "<path>",
-          .help = "append the log to a file ('-' for stdout)" },
+        DAEMON_OPTIONS(&dopts),
         { .name = NULL },
     };
     opt_parse_or_exit(opts, argc, argv, "kumo-manager",
@@ -168,14 +144,7 @@ main(int argc, char **argv)
         fprintf(stderr, "error: -l and -p must be different\n");
         return 1;
     }
-    if (log_init("kumo-manager", verbose ? LOG_LVL_DEBUG : LOG_LVL_WARN,
-                 logfile) < 0) {
-        fprintf(stderr, "error: cannot open log file %s\n", logfile);
-        return 1;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    if (pidfile != NULL)
-        daemon_begin();
+    daemon_start("kumo-manager", &dopts);
     m.loop = EV_DEFAULT;
     conn_loop_init(m.loop);
     rpc_init(m.loop);
@@ -208,20 +177,7 @@ main(int argc, char **argv)
     ev_timer_init(&m.check_timer, check_cb, 0.1, 0.25);
     m.check_timer.data = &m;
     ev_timer_start(m.loop, &m.check_timer);
-    ev_signal sigterm, sigint, sighup;
-    ev_signal_init(&sigterm, signal_cb, SIGTERM);
-    ev_signal_init(&sigint, signal_cb, SIGINT);
-    ev_signal_init(&sighup, hup_cb, SIGHUP);
-    ev_signal_start(m.loop, &sigterm);
-    ev_signal_start(m.loop, &sigint);
-    ev_signal_start(m.loop, &sighup);
-
-    if (daemon_ready(pidfile, logfile != NULL, err, sizeof(err)) < 0) {
-        log_error("%s", err);
-        fprintf(stderr, "error: %s\n", err);
-        return 1;
-    }
-    ev_run(m.loop, 0);
+    int rv = daemon_run(m.loop, &dopts);
 
     conn_loop_flush();
     rpc_listener_close(m.listener);
@@ -230,5 +186,5 @@ main(int argc, char **argv)
     log_info("manager stopped");
     daemon_cleanup();
     log_close();
-    return 0;
+    return rv;
 }

@@ -33,8 +33,6 @@ struct srv_config {
     long          gc_max_age;      /* -gX: tombstones dropped after (s) */
     long          gc_mem_kib;      /* -gS: tombstone bytes kept past -gN */
     long          replace_mem_mib; /* -M: unacknowledged copy bytes per peer */
-    bool          verbose;
-    const char   *logfile;
 };
 
 struct srv_stats {

@@ -14,7 +14,6 @@
 #include "common/mpk.h"
 #include "common/opt.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,26 +144,12 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
-static void
-signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    log_info("signal %d: shutting down", w->signum);
-    ev_break(loop, EVBREAK_ALL);
-}
-
-static void
-hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    if (log_reopen() < 0)
-        log_warn("cannot reopen the log file");
-}
-
 int
 main(int argc, char **argv)
 {
     static struct srv s;
     char err[256], as[ADDR_STRLEN];
-    const char *pidfile = NULL;
+    struct daemon_opts dopts = { 0 };
     bool has_mgr2 = false;
 
     s.cfg.stream_port = KUMO_STREAM_PORT;
@@ -236,14 +221,7 @@ main(int argc, char **argv)
           .dest = &s.cfg.replace_mem_mib, .argname = "<MiB=8>",
           .help = "unacknowledged bulk-copy data kept per destination",
           .min = 1, .max = 65536 },
-        { .name = "-v", .longname = "--verbose", .type = OPT_BOOL,
-          .dest = &s.cfg.verbose, .help = "verbose log (info and debug)" },
-        { .name = "-d", .longname = "--daemon", .type = OPT_STRING,
-          .dest = &pidfile, .argname = "<pidfile>",
-          .help = "run in the background and write the pid to this file" },
-        { .name = "-o", .longname = "--log", .type = OPT_STRING,
-          .dest = &s.cfg.logfile, .argname = "<path>",
-          .help = "append the log to a file ('-' for stdout)" },
+        DAEMON_OPTIONS(&dopts),
         { .name = NULL },
     };
     opt_parse_or_exit(opts, argc, argv, "kumo-server",
@@ -257,14 +235,7 @@ main(int argc, char **argv)
         fprintf(stderr, "error: -m and -p must be different\n");
         return 1;
     }
-    if (log_init("kumo-server", s.cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_WARN,
-                 s.cfg.logfile) < 0) {
-        fprintf(stderr, "error: cannot open log file %s\n", s.cfg.logfile);
-        return 1;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    if (pidfile != NULL)
-        daemon_begin();
+    daemon_start("kumo-server", &dopts);
 
     s.loop = EV_DEFAULT;
     conn_loop_init(s.loop);
@@ -318,20 +289,7 @@ main(int argc, char **argv)
     s.tick.data = &s;
     ev_timer_start(s.loop, &s.tick);
 
-    ev_signal sigterm, sigint, sighup;
-    ev_signal_init(&sigterm, signal_cb, SIGTERM);
-    ev_signal_init(&sigint, signal_cb, SIGINT);
-    ev_signal_init(&sighup, hup_cb, SIGHUP);
-    ev_signal_start(s.loop, &sigterm);
-    ev_signal_start(s.loop, &sigint);
-    ev_signal_start(s.loop, &sighup);
-
-    if (daemon_ready(pidfile, s.cfg.logfile != NULL, err, sizeof(err)) < 0) {
-        log_error("%s", err);
-        fprintf(stderr, "error: %s\n", err);
-        return 1;
-    }
-    ev_run(s.loop, 0);
+    int rv = daemon_run(s.loop, &dopts);
 
     conn_loop_flush();
     if (srv_repl_pending(&s) > 0)
@@ -349,5 +307,5 @@ main(int argc, char **argv)
     log_info("server stopped");
     daemon_cleanup();
     log_close();
-    return 0;
+    return rv;
 }
