@@ -46,13 +46,6 @@ buf_reserve(struct buf *b, size_t n)
 }
 
 void
-buf_append(struct buf *b, const void *p, size_t n)
-{
-    memcpy(buf_reserve(b, n), p, n);
-    b->wpos += n;
-}
-
-void
 buf_consume(struct buf *b, size_t n)
 {
     b->rpos += n;

@@ -6,6 +6,7 @@
 #define KUMO_COMMON_BUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 struct buf {
     char   *data;   /* allocation (NULL until first use) */
@@ -21,7 +22,19 @@ static inline char *buf_head(const struct buf *b) { return b->data + b->rpos; }
 /* Makes room for at least n more bytes at the end; returns the write pointer. */
 char *buf_reserve(struct buf *b, size_t n);
 static inline void buf_commit(struct buf *b, size_t n) { b->wpos += n; }
-void buf_append(struct buf *b, const void *p, size_t n);
+/* Appends n bytes (the common case, room already there, stays inline: the
+ * msgpack packer calls this once per field). */
+static inline void
+buf_append(struct buf *b, const void *p, size_t n)
+{
+    char *dst;
+
+    if (n == 0)
+        return;
+    dst = b->cap - b->wpos >= n ? b->data + b->wpos : buf_reserve(b, n);
+    memcpy(dst, p, n);
+    b->wpos += n;
+}
 void buf_consume(struct buf *b, size_t n);
 /* Releases memory of a large, now empty buffer (keeps idle connections cheap). */
 void buf_shrink(struct buf *b, size_t keep);

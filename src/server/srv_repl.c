@@ -4,6 +4,7 @@
 #include "config.h"
 #include "server/srv_repl.h"
 #include "server/srv.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/mpk.h"
 #include "common/xmalloc.h"
@@ -189,11 +190,13 @@ static void
 pack_params(struct repl_op *op, struct srv *s, const char *key, size_t klen,
             const struct srv_item *written)
 {
-    msgpack_sbuffer sb;
+    /* Packed once into a reusable buffer, kept (exactly sized) for
+     * retries: no 8 KiB msgpack_sbuffer per write. */
+    static struct buf scratch;
     msgpack_packer pk;
 
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    scratch.rpos = scratch.wpos = 0;
+    msgpack_packer_init(&pk, &scratch, buf_msgpack_write);
     msgpack_pack_uint64(&pk, s->hs.w.stamp);
     mpk_pack_bytes(&pk, key, klen);
     msgpack_pack_uint32(&pk, written->kind);
@@ -202,8 +205,9 @@ pack_params(struct repl_op *op, struct srv *s, const char *key, size_t klen,
     msgpack_pack_uint32(&pk, written->flags);
     msgpack_pack_uint32(&pk, written->exptime);
     mpk_pack_bytes(&pk, written->data, written->len);
-    op->params = sb.data;       /* taken over from the sbuffer */
-    op->plen = sb.size;
+    op->plen = buf_len(&scratch);
+    op->params = xmemdup(buf_head(&scratch), op->plen);
+    buf_shrink(&scratch, 256 * 1024);
 }
 
 void

@@ -35,7 +35,7 @@ struct h_daemon {
     struct h_cluster *cluster;
     enum h_kind  kind;
     int          index;
-    char         name[16];          /* "manager0", "server2", "gateway" */
+    char         name[24];          /* "manager0", "server2", "gateway" */
     pid_t        pid;               /* 0 when not running */
     int          last_status;       /* wait status of the last exit, or -1 */
     uint16_t     port;              /* -l (manager, server) or -t (gateway) */
