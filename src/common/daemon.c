@@ -134,6 +134,12 @@ daemon_start(const char *prog, const struct daemon_opts *d)
                 strerror(errno));
         exit(1);
     }
+    if (d->threads_set)
+        log_warnx("-TR/-TW ignored: kumo daemons run one event loop");
+    if (d->clock_interval_set)
+        log_warnx("-Ci ignored: kumo timeouts are set in seconds");
+    if (d->retry_limit_set)
+        log_warnx("-Yn ignored: kumo reconnects with a capped backoff");
     signal(SIGPIPE, SIG_IGN);
     if (d->pidfile != NULL)
         daemon_begin();

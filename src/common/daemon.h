@@ -16,6 +16,13 @@ struct daemon_opts {
     bool        verbose;
     const char *pidfile;
     const char *logfile;
+    /* kumofs's thread and timing knobs, accepted so its command lines keep
+     * working; kumo's daemons are single-threaded event loops, so they are
+     * reported and ignored. */
+    long        threads;
+    double      clock_interval;
+    long        retry_limit;
+    bool        threads_set, clock_interval_set, retry_limit_set;
 };
 
 #define DAEMON_OPTIONS(d)                                                   \
@@ -26,7 +33,21 @@ struct daemon_opts {
       .help = "run in the background and write the pid to this file" },     \
     { .name = "-o", .longname = "--log", .type = OPT_STRING,                \
       .dest = &(d)->logfile, .argname = "<path>",                           \
-      .help = "append the log to a file ('-' for stdout)" }
+      .help = "append the log to a file ('-' for stdout)" },                \
+    { .name = "-TR", .longname = "--read-threads", .type = OPT_INT,         \
+      .dest = &(d)->threads, .argname = "<n>", .isset = &(d)->threads_set,  \
+      .help = "kumofs compatibility; ignored (one event loop)" },           \
+    { .name = "-TW", .longname = "--write-threads", .type = OPT_INT,        \
+      .dest = &(d)->threads, .argname = "<n>", .isset = &(d)->threads_set,  \
+      .help = "kumofs compatibility; ignored (one event loop)" },           \
+    { .name = "-Ci", .longname = "--clock-interval", .type = OPT_DOUBLE,    \
+      .dest = &(d)->clock_interval, .argname = "<sec>",                     \
+      .isset = &(d)->clock_interval_set,                                    \
+      .help = "kumofs compatibility; ignored (timeouts are in seconds)" },  \
+    { .name = "-Yn", .longname = "--connect-retry-limit", .type = OPT_INT,  \
+      .dest = &(d)->retry_limit, .argname = "<n>",                          \
+      .isset = &(d)->retry_limit_set,                                       \
+      .help = "kumofs compatibility; ignored (reconnects back off forever)" }
 
 /* After option parsing: opens the log, ignores SIGPIPE, and with -d goes
  * to the background (daemon_begin). Exits 1 with a message on failure. */

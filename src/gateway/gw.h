@@ -28,7 +28,9 @@ struct gw_config {
     long          delete_retry;    /* -D */
     double        timeout;         /* -Ts: one server call */
     double        connect_timeout; /* -Ys */
-    long          max_conns;       /* -c */
+    long          max_conns;       /* -Mc (kumofs's -c was its "cloudy" port) */
+    const char   *key_prefix;      /* -k */
+    size_t        prefix_len;
     bool          async_set;       /* -As: answer sets before replication */
     bool          async_delete;    /* -Ad: answer deletes before replication */
 };

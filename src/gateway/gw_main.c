@@ -185,6 +185,7 @@ main(int argc, char **argv)
     char err[256], as[ADDR_STRLEN];
     struct daemon_opts dopts = { 0 };
     bool has_mgr2 = false;
+    bool compat_flag = false;
 
     g.cfg.item_max = MEMTEXT_ITEM_MAX_DEFAULT;
     g.cfg.get_retry = 5;
@@ -212,9 +213,18 @@ main(int argc, char **argv)
         { .name = "-I", .longname = "--item-size-max", .type = OPT_INT,
           .dest = &g.cfg.item_max, .argname = "<bytes=1048576>",
           .help = "largest value accepted", .min = 1, .max = 64 * 1024 * 1024 },
-        { .name = "-c", .longname = "--max-connections", .type = OPT_INT,
+        { .name = "-Mc", .longname = "--max-connections", .type = OPT_INT,
           .dest = &g.cfg.max_conns, .argname = "<n=4096>",
           .help = "most client connections at once", .min = 1, .max = 1000000 },
+        { .name = "-k", .longname = "--key-prefix", .type = OPT_STRING,
+          .dest = &g.cfg.key_prefix, .argname = "<prefix>",
+          .help = "prepended to every key, hidden from clients" },
+        { .name = "-F", .longname = "--memproto-save-flag", .type = OPT_BOOL,
+          .dest = &compat_flag,
+          .help = "kumofs compatibility: flags are always stored" },
+        { .name = "-E", .longname = "--memproto-save-expire", .type = OPT_BOOL,
+          .dest = &compat_flag,
+          .help = "kumofs compatibility: expiry is always stored" },
         { .name = "-As", .longname = "--async-replicate-set", .type = OPT_BOOL,
           .dest = &g.cfg.async_set,
           .help = "answer set before the replicas have it" },
@@ -242,6 +252,12 @@ main(int argc, char **argv)
     opt_parse_or_exit(opts, argc, argv, "kumo-gateway",
                       "-m <addr[:port]> [-p <addr[:port]>] [-t <[addr:]port>] [options]");
     g.cfg.has_mgr2 = has_mgr2;
+    g.cfg.prefix_len = g.cfg.key_prefix ? strlen(g.cfg.key_prefix) : 0;
+    if (g.cfg.prefix_len >= MEMTEXT_KEY_MAX) {
+        fprintf(stderr, "error: -k: the key prefix must be shorter than %d bytes\n",
+                MEMTEXT_KEY_MAX);
+        return 1;
+    }
     if (has_mgr2 && addr_equal(&g.cfg.mgr[0], &g.cfg.mgr[1])) {
         fprintf(stderr, "error: -m and -p must be different\n");
         return 1;

@@ -123,11 +123,27 @@ req_release(struct gw_req *r)
     req_free_list = r;
 }
 
+/* The stored key: the gateway's -k prefix, then the client's key (the
+ * caller checked the sum fits, see keys_fit). */
 static void
 req_set_key(struct gw_req *r, const struct memtext_key *k)
 {
-    memcpy(r->key, k->ptr, k->len);
-    r->klen = k->len;
+    const struct gw_config *cfg = &r->gw->cfg;
+
+    memcpy(r->key, cfg->key_prefix, cfg->prefix_len);
+    memcpy(r->key + cfg->prefix_len, k->ptr, k->len);
+    r->klen = cfg->prefix_len + k->len;
+}
+
+/* With a -k prefix a client key can become too long to store. */
+static bool
+keys_fit(const struct gw *g, const struct memtext_req *m)
+{
+    for (size_t i = 0; i < m->nkeys; i++) {
+        if (g->cfg.prefix_len + m->keys[i].len > MEMTEXT_KEY_MAX)
+            return false;
+    }
+    return true;
 }
 
 /* Where r's reply goes: straight to the socket buffer when r is first in
@@ -352,8 +368,10 @@ reply_get(struct gw_req *r, const msgpack_object *res)
     if (b != NULL) {
         char *p = buf_reserve(b, r->klen + len + 64);
         memcpy(p, "VALUE ", 6);
-        memcpy(p + 6, r->key, r->klen);
-        size_t n = 6 + r->klen;
+        /* Clients never see the -k prefix. */
+        size_t plen = g->cfg.prefix_len;
+        memcpy(p + 6, r->key + plen, r->klen - plen);
+        size_t n = 6 + r->klen - plen;
         if (r->cmd == MT_GETS || r->cmd == MT_GATS)
             n += (size_t)sprintf(p + n, " %" PRIu32 " %zu %" PRIu64 "\r\n",
                                  flags, len, clock);
@@ -771,6 +789,11 @@ dispatch(struct gw_session *s, const struct memtext_req *m)
     struct gw_req *r;
     char line[128];
 
+    if (m->nkeys > 0 && m->cmd != MT_STATS && !keys_fit(g, m)) {
+        session_text(s, m->noreply ? NULL :
+                     "CLIENT_ERROR bad command line format\r\n", false);
+        return;
+    }
     switch (m->cmd) {
     case MT_GET: case MT_GETS: case MT_GAT: case MT_GATS:
         for (size_t i = 0; i < m->nkeys; i++) {
