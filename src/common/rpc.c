@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #define RPC_TICK          0.05   /* seconds between deadline scans */
+#define RPC_WBUF_HIGH     (16u * 1024 * 1024)  /* stop reading a peer that
+                                                  does not read its replies */
 #define RPC_WINDOW_MIN    64
 
 struct rpc_slot {
@@ -70,10 +72,12 @@ static msgpack_packer discard_pk;
 static void rpc_conn_read(struct conn *c);
 static void rpc_conn_connected(struct conn *c);
 static void rpc_conn_closed(struct conn *c, int err);
+static void rpc_conn_drained(struct conn *c);
 
 static const struct conn_ops rpc_conn_ops = {
     .on_read = rpc_conn_read,
     .on_connect = rpc_conn_connected,
+    .on_drain = rpc_conn_drained,
     .on_close = rpc_conn_closed,
 };
 
@@ -471,6 +475,11 @@ rpc_conn_read(struct conn *c)
 
     while (!c->closing && buf_len(&c->rbuf) > 0) {
         size_t objlen, off = 0;
+
+        if (buf_len(&c->wbuf) > RPC_WBUF_HIGH) {
+            conn_pause_read(c);     /* resumed by rpc_conn_drained */
+            return;
+        }
         msgpack_object obj;
         struct rpc_msg m;
 
@@ -503,6 +512,13 @@ rpc_conn_read(struct conn *c)
         buf_consume(&c->rbuf, objlen);
         rpc_conn_release(rc);
     }
+}
+
+static void
+rpc_conn_drained(struct conn *c)
+{
+    if (c->read_paused)
+        conn_resume_read(c);
 }
 
 /* ---- listener ---- */

@@ -21,7 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SESSION_QUEUE_MAX  (2 * MEMTEXT_KEYS_MAX)  /* requests in flight */
+#define SESSION_QUEUE_MAX  1024                     /* requests in flight
+                                                       (one get may add up
+                                                       to MEMTEXT_KEYS_MAX) */
+#define SESSION_DATA_MAX   (8u * 1024 * 1024)       /* values in flight */
 #define SESSION_WBUF_HIGH  (4u * 1024 * 1024)       /* stop reading above */
 #define REQ_BUF_KEEP       (64 * 1024)
 #define RETRY_BASE         0.02                     /* seconds */
@@ -63,6 +66,7 @@ struct gw_session {
     size_t              need;        /* don't parse before this many bytes */
     bool                close_pending;
     bool                eof;         /* the client half-closed */
+    size_t              data_bytes;  /* values held by queued requests */
 };
 
 static struct gw_req *req_free_list;
@@ -758,6 +762,7 @@ session_flush(struct gw_session *s)
         if (s->head == NULL)
             s->tail = NULL;
         s->nqueued--;
+        s->data_bytes -= buf_len(&r->data);
         req_release(r);
         /* The new head may write directly from now on: it had no reply
          * yet, or its held reply was just appended in order. */
@@ -765,7 +770,7 @@ session_flush(struct gw_session *s)
     if (wrote || s->close_pending)
         conn_mark_dirty(&s->c);
     if (s->c.read_paused && !s->close_pending && !s->eof &&
-        s->nqueued < SESSION_QUEUE_MAX / 2 &&
+        s->nqueued < SESSION_QUEUE_MAX / 2 && s->data_bytes < SESSION_DATA_MAX / 2 &&
         buf_len(&s->c.wbuf) < SESSION_WBUF_HIGH)
         conn_resume_read(&s->c);
 }
@@ -816,6 +821,7 @@ dispatch(struct gw_session *s, const struct memtext_req *m)
         r->exptime = m->exptime;
         r->cas = m->cas;
         buf_append(&r->data, m->data, m->bytes);
+        s->data_bytes += m->bytes;
         g->stats.cmd_set++;
         req_send(r);
         break;
@@ -884,7 +890,7 @@ session_read(struct conn *c)
         }
         if (len == 0 || len < s->need)
             return;
-        if (s->nqueued >= SESSION_QUEUE_MAX ||
+        if (s->nqueued >= SESSION_QUEUE_MAX || s->data_bytes >= SESSION_DATA_MAX ||
             buf_len(&c->wbuf) >= SESSION_WBUF_HIGH) {
             conn_pause_read(c);
             return;
@@ -928,7 +934,8 @@ session_drain(struct conn *c)
 
     if (s->close_pending)
         conn_close(c, 0);
-    else if (c->read_paused && !s->eof && s->nqueued < SESSION_QUEUE_MAX / 2)
+    else if (c->read_paused && !s->eof && s->nqueued < SESSION_QUEUE_MAX / 2 &&
+             s->data_bytes < SESSION_DATA_MAX / 2)
         conn_resume_read(c);
 }
 
