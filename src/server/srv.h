@@ -66,6 +66,7 @@ struct srv {
     int                  nmgr;
     ev_timer             mgr_timer;
     ev_timer             tick;         /* replication retries, GC slices */
+    ev_idle              idle;         /* more background slices when idle */
     struct pool          peers;        /* connections to the other servers */
     struct srv_stats     stats;
 };

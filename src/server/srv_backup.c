@@ -143,6 +143,12 @@ srv_backup_tick(struct srv *s)
         finish(s, NULL);
 }
 
+bool
+srv_backup_busy(const struct srv *s)
+{
+    return bk.db != NULL;
+}
+
 void
 srv_backup_abort(struct srv *s)
 {

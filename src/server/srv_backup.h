@@ -6,6 +6,7 @@
 #ifndef KUMO_SERVER_SRV_BACKUP_H
 #define KUMO_SERVER_SRV_BACKUP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <msgpack.h>
 
@@ -16,6 +17,7 @@ struct rpc_conn;
 void srv_backup_start(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                       const msgpack_object *p);
 void srv_backup_tick(struct srv *s);
+bool srv_backup_busy(const struct srv *s);
 void srv_backup_abort(struct srv *s);
 
 #endif

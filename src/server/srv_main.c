@@ -128,7 +128,12 @@ mgr_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
-/* Frequent housekeeping: replication retries now, a GC slice each second. */
+/*
+ * Background work (bulk copy, delete, backup) runs in slices: one from this
+ * timer every 20 ms whatever the load, so it always progresses, and more
+ * from an idle watcher, which libev runs only when no client request is
+ * waiting. Clients come first; an idle server copies at full speed.
+ */
 static void
 tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -142,6 +147,23 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
         last_gc = ev_now(loop);
         srv_gc_slice(s);
     }
+    if (srv_replace_busy(s) || srv_backup_busy(s)) {
+        if (!ev_is_active(&s->idle))
+            ev_idle_start(loop, &s->idle);
+    }
+}
+
+static void
+idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    struct srv *s = w->data;
+
+    if (!srv_replace_busy(s) && !srv_backup_busy(s)) {
+        ev_idle_stop(loop, w);
+        return;
+    }
+    srv_replace_tick(s);
+    srv_backup_tick(s);
 }
 
 int
@@ -285,6 +307,8 @@ main(int argc, char **argv)
     ev_timer_init(&s.mgr_timer, mgr_timer_cb, s.cfg.keepalive, s.cfg.keepalive);
     s.mgr_timer.data = &s;
     ev_timer_start(s.loop, &s.mgr_timer);
+    ev_idle_init(&s.idle, idle_cb);
+    s.idle.data = &s;
     ev_timer_init(&s.tick, tick_cb, 0.02, 0.02);
     s.tick.data = &s;
     ev_timer_start(s.loop, &s.tick);

@@ -633,6 +633,12 @@ srv_replace_tick(struct srv *s)
         delete_slice(s);
 }
 
+bool
+srv_replace_busy(const struct srv *s)
+{
+    return rep.job.kind != JOB_NONE && !rep.job.done;
+}
+
 const char *
 srv_replace_state(const struct srv *s)
 {

@@ -24,6 +24,8 @@ void srv_replace_delete_start(struct srv *s, struct rpc_conn *rc,
                               uint32_t msgid, const msgpack_object *p);
 /* One slice of the running job; reports to the managers when done. */
 void srv_replace_tick(struct srv *s);
+/* Is a copy or delete job unfinished? */
+bool srv_replace_busy(const struct srv *s);
 /* "idle", "copying", "deleting"... for stats. */
 const char *srv_replace_state(const struct srv *s);
 void srv_replace_stats(const struct srv *s, uint64_t *sent_records,

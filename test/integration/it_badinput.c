@@ -280,38 +280,42 @@ test_abandoned_requests(void **state)
 }
 
 /*
- * A client that sends 200 gets of a 100 KB value and never reads: 20 MB
+ * A client that sends 200 gets of a 500 KB value and never reads: 100 MB
  * of replies. memcached stops executing a client's commands while its
  * socket is full; the gateway must bound what it holds for one client
  * likewise (its queue allows thousands of requests in flight).
  */
+#define UNREAD_VALUE 500000
+#define UNREAD_GETS  200
+
 static void
 test_unread_replies(void **state)
 {
     long rss, stalled;
-    char *data = malloc(100000);
+    char *data = malloc(UNREAD_VALUE), hdr[64];
     int fd;
 
+    assert_non_null(data);
     /* A fresh gateway: freed memory earlier tests left in its heap would
      * hide the growth. */
     assert_int_equal(h_restart(&cl->gw), 0);
     fd_base[0] = -1;
     rss = h_rss_kib(cl->gw.pid);
-
-    assert_non_null(data);
-    memset(data, 'u', 100000);
+    memset(data, 'u', UNREAD_VALUE);
     fd = h_connect(cl->gw.port, H_IO_TIMEOUT);
     assert_true(fd >= 0);
-    send_some(fd, "set ur:big 0 0 100000\r\n", 23);
-    send_some(fd, data, 100000);
+    int hl = snprintf(hdr, sizeof(hdr), "set ur:big 0 0 %d\r\n", UNREAD_VALUE);
+    send_some(fd, hdr, (size_t)hl);
+    send_some(fd, data, UNREAD_VALUE);
     h_chat(fd, "\r\n", "STORED\r\n");
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < UNREAD_GETS; i++) {
         send_some(fd, "get ur:big\r\n", 12);
     }
-    h_sleep(1.0);
+    h_sleep(1.5);
     stalled = h_rss_kib(cl->gw.pid);
-    fprintf(stderr, "# gateway RSS %ld KiB before, %ld KiB with 20 MB of "
-            "unread replies\n", rss, stalled);
+    fprintf(stderr, "# gateway RSS %ld KiB before, %ld KiB with %d MB of "
+            "unread replies\n", rss, stalled,
+            UNREAD_VALUE / 1000 * UNREAD_GETS / 1000);
     close(fd);
     free(data);
     gateway_serves();

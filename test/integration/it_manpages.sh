@@ -87,14 +87,14 @@ for p in $programs; do
         ok "$p: every option of -h is in the page's OPTIONS"
     else
         not_ok "$p: every option of -h is in the page's OPTIONS"
-        echo "not in $page: $missing" | diag
+        echo "not in $page:" $missing | diag
     fi
     extra=$(comm -13 "$tmp/help.opts" "$tmp/page.opts")
     if [ -z "$extra" ]; then
         ok "$p: every option in the page's OPTIONS is printed by -h"
     else
         not_ok "$p: every option in the page's OPTIONS is printed by -h"
-        echo "not printed by $p -h: $extra" | diag
+        echo "not printed by $p -h:" $extra | diag
     fi
 
     help_commands < "$tmp/help" > "$tmp/help.cmds"

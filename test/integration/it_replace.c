@@ -689,9 +689,22 @@ wait_replaced(struct h_cluster *c, long from, double timeout)
             return h_now() - t0;
         }
         if (h_now() - t0 > timeout) {
-            fprintf(stderr, "# replace not finished after %.1f s (manager "
-                    "stamp %" PRIu64 ", %s)\n", timeout, stamp,
-                    replacing ? "w != r" : "w == r");
+            snprintf(needle, sizeof(needle), "replace finished for stamp %"
+                     PRIu64 "\n", stamp);
+            fprintf(stderr, "# replace not finished after %.1f s: manager "
+                    "stamp %" PRIu64 ", %s, %s\n", timeout, stamp,
+                    replacing ? "w != r" : "w == r",
+                    log_has(c->mgr[0].log, from, needle) ?
+                    "logged finished" : "not logged finished");
+            for (int i = 0; i < c->nsrv; i++) {
+                uint64_t s = 0;
+                if (c->srv[i].pid > 0) {
+                    h_server_stat(c, i, "ring_stamp", &s);
+                    fprintf(stderr, "#   server%d: ring_stamp %" PRIu64
+                            ", hscheck %s\n", i, s,
+                            hscheck(c, i) ? "true" : "false");
+                }
+            }
             return -1;
         }
         h_sleep(0.05);

@@ -1,0 +1,10 @@
+/*
+ * it_managers.c - placeholder.
+ */
+#include "config.h"
+
+int
+main(void)
+{
+    return 77;
+}
