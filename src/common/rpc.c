@@ -92,6 +92,8 @@ rpc_strerror(int err)
     case RPC_ESERVER: return "server error";
     case RPC_ENOTOWNER: return "not owner of the key";
     case RPC_ENOTREADY: return "server not ready";
+    case RPC_EREPLICA: return "not written on every live replica";
+    case RPC_ECLOCK: return "clock too far ahead";
     default: return "unknown error";
     }
 }

@@ -78,7 +78,7 @@ usage(FILE *fp)
         "  uptime           seconds since the server started\n"
         "  time             the server's UNIX time\n"
         "  version          the server's version\n"
-        "  cmd_get          gets processed as coordinator\n"
+        "  cmd_get          gets served (by any holder)\n"
         "  cmd_set          sets processed as coordinator\n"
         "  cmd_delete       deletes processed as coordinator\n"
         "  items            records stored (curr_items)\n"

@@ -74,7 +74,8 @@ struct mgr {
 };
 
 /* mgr_main.c */
-void mgr_save(struct mgr *m);
+/* Saves the hash space to the ring file (-s); -1 (logged) on failure. */
+int mgr_save(struct mgr *m);
 
 /* mgr_net.c */
 extern const struct rpc_ops mgr_listen_ops;

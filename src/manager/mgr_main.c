@@ -24,16 +24,18 @@
 
 /* Writes the hash space to ring_file atomically (temp file, fsync,
  * rename), so a restarted manager needs no re-attach. */
-void
+int
 mgr_save(struct mgr *m)
 {
+    int rv = 0;
+
     msgpack_sbuffer sb;
     msgpack_packer pk;
     char tmp[4096];
     int fd;
 
     if (m->ring_file == NULL)
-        return;
+        return 0;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     hspace_pack(&pk, &m->hs);
@@ -44,8 +46,10 @@ mgr_save(struct mgr *m)
         log_warn("cannot save the hash space to %s", m->ring_file);
         if (fd >= 0)
             close(fd);
+        rv = -1;
     }
     msgpack_sbuffer_destroy(&sb);
+    return rv;
 }
 
 static int
@@ -164,6 +168,13 @@ main(int argc, char **argv)
         if (m.hs.w.nnodes > 0)
             log_info("loaded hash space with %zu servers from %s",
                      m.hs.w.nnodes, m.ring_file);
+        /* A ring file that cannot be written would lose every change: say
+         * so now, not at the first attach. */
+        if (mgr_save(&m) < 0) {
+            fprintf(stderr, "error: cannot write ring file %s: %s\n",
+                    m.ring_file, strerror(errno));
+            return 1;
+        }
     }
     m.listener = rpc_listen(m.loop, &m.listen, &mgr_listen_ops, &m, err,
                             sizeof(err));

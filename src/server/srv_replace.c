@@ -717,7 +717,16 @@ stream_batch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         it.kind = kind;
         it.data = data;
         it.len = (uint32_t)dlen;
-        kclock_merge(&s->clock, it.ver.clock, srv_now(s), s->cfg.max_clock_ahead);
+        /* A far-future version would win every later write: refuse it, as
+         * replication does. */
+        if (!kclock_merge(&s->clock, it.ver.clock, srv_now(s),
+                          s->cfg.max_clock_ahead)) {
+            s->stats.clock_refused++;
+            log_warnx("replace: refusing a record whose clock is %u s ahead of ours",
+                      kclock_seconds(it.ver.clock) - srv_now(s));
+            msgpack_zone_clear(&zone);
+            continue;
+        }
         enum srv_db_status st = srv_db_put_if_newer(s->db, key, klen, &it, &ok);
         msgpack_zone_clear(&zone);
         if (st != SRV_DB_OK) {

@@ -600,6 +600,28 @@ it_log_count(const char *path, const char *needle)
 }
 
 int
+it_log_line(const char *path, const char *needle, char *buf, size_t cap)
+{
+    FILE *fp = fopen(path, "r");
+    char line[4096];
+    int rv = -1;
+
+    if (fp == NULL) {
+        return -1;
+    }
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        if (strstr(line, needle) != NULL) {
+            line[strcspn(line, "\n")] = '\0';
+            snprintf(buf, cap, "%s", line);
+            rv = 0;
+            break;
+        }
+    }
+    fclose(fp);
+    return rv;
+}
+
+int
 it_wait_log(const char *path, const char *needle, int n, double timeout)
 {
     double deadline = h_now() + timeout;
