@@ -24,6 +24,7 @@ MC_THREADS=""       # empty: memcached's default (-t 4)
 DO_MC=1
 DO_TW=1
 DO_KUMO=1
+KUMO_SERVERS=3
 KEEP=0
 OUT=""
 BUILDDIR=${KUMO_BUILDDIR:-$PWD}
@@ -42,6 +43,8 @@ usage: bench/run.sh [options]
   --ops "get set"   operations (default "$OPS_LIST")
   --mc-threads N    memcached -t N (default: memcached's own default, 4)
   --no-memcached | --no-twemproxy | --no-kumo    skip a target
+  --kumo-servers N  kumo storage servers, 1..3 (default 3: three copies;
+                    1 gives the single-copy comparison)
   --out FILE        markdown results (default: \$KUMO_BUILDDIR/bench-results.md)
   --bench PATH      kumo-bench binary (default: \$KUMO_BUILDDIR/bench/kumo-bench)
   --keep            keep the temp dir (logs, configs, raw results)
@@ -68,6 +71,7 @@ while [ $# -gt 0 ]; do
     --no-memcached) DO_MC=0 ;;
     --no-twemproxy) DO_TW=0 ;;
     --no-kumo) DO_KUMO=0 ;;
+    --kumo-servers) KUMO_SERVERS=${2:?}; shift ;;
     --out) OUT=${2:?}; shift ;;
     --bench) BENCH=${2:?}; shift ;;
     --keep) KEEP=1 ;;
@@ -303,7 +307,7 @@ start_kumo() {
         show_log kumo-manager
         return 1
     fi
-    for i in 1 2 3; do
+    for i in $(seq 1 "$KUMO_SERVERS"); do
         sp=${P[6 + i]}
         ss=${P[9 + i]}
         start "kumo-server$i" "$BUILDDIR/src/server/kumo-server" -l "127.0.0.1:$sp" -L "$ss" \
@@ -311,7 +315,7 @@ start_kumo() {
         pids="$pids $LAST_PID"
     done
     TPIDS[kumo]=$pids
-    for i in 1 2 3; do
+    for i in $(seq 1 "$KUMO_SERVERS"); do
         if ! wait_port "${P[6 + i]}" 10 $pids; then
             echo "run.sh: kumo-server$i did not come up" >&2
             show_log "kumo-server$i"
@@ -330,12 +334,12 @@ start_kumo() {
     deadline=$((SECONDS + 30))
     while [ $SECONDS -lt $deadline ]; do
         n=$(kumo_unattached "$mgr")
-        [ "$n" -ge 3 ] && break
+        [ "$n" -ge "$KUMO_SERVERS" ] && break
         alive $pids || break
         sleep 0.2
     done
-    if [ "$n" -lt 3 ]; then
-        echo "run.sh: kumoctl status lists $n of 3 servers under 'not attached node:'" >&2
+    if [ "$n" -lt "$KUMO_SERVERS" ]; then
+        echo "run.sh: kumoctl status lists $n of $KUMO_SERVERS servers under 'not attached node:'" >&2
         timeout 5 "$BUILDDIR/src/ctl/kumoctl" "127.0.0.1:$mgr" status >&2
         return 1
     fi
@@ -570,7 +574,7 @@ echo "targets:$STATES; $MCDESC; ${SECS}s x $REPS reps per case, median shown; ra
     echo "- targets:$STATES"
     echo "- memcached: $MCVER, one instance, $MCDESC"
     echo "- twemproxy: $NCVER, ketama/fnv1a_64 over three memcached like the above, one server connection each"
-    echo "- kumo: 1 manager, 3 servers, 1 gateway from $BUILDDIR"
+    echo "- kumo: 1 manager, $KUMO_SERVERS server(s) ($KUMO_SERVERS copies of each key), 1 gateway from $BUILDDIR"
     echo "- workload: kumo-bench, keys key:0..$((KEYS - 1)), $SIZE-byte values, uniform keys, gets verified, prefilled"
     echo "- each case ${SECS}s, $REPS runs interleaved across targets, median of ops/s, p50 and p99 each"
     echo "- ratios are of ops/s; P = requests in flight per connection"
