@@ -25,6 +25,8 @@
                                                        (one get may add up
                                                        to MEMTEXT_KEYS_MAX) */
 #define SESSION_DATA_MAX   (8u * 1024 * 1024)       /* values in flight */
+#define SESSION_WINDOW_MIN 16                       /* requests in flight */
+#define SESSION_REPLY_EST  (256 * 1024)             /* before any reply */
 #define SESSION_WBUF_HIGH  (4u * 1024 * 1024)       /* stop reading above */
 #define REQ_BUF_KEEP       (64 * 1024)
 #define RETRY_BASE         0.02                     /* seconds */
@@ -43,7 +45,9 @@ struct gw_req {
     bool                noreply;
     bool                end_after;   /* last key of a get: append END */
     bool                close_after; /* quit / protocol error: close after */
+    bool                sent;        /* handed to a server (see session_pump) */
     uint8_t             attempts;
+    size_t              reply_len;   /* value bytes in the reply (gets) */
     int                 waiting;     /* fan-out calls still out */
     bool                fan_failed;
     uint64_t            agg_items;
@@ -67,6 +71,9 @@ struct gw_session {
     bool                close_pending;
     bool                eof;         /* the client half-closed */
     size_t              data_bytes;  /* values held by queued requests */
+    struct gw_req      *unsent;      /* first keyed request not yet sent */
+    unsigned            inflight;    /* keyed requests sent, not finished */
+    size_t              reply_est;   /* recent largest reply (decaying) */
 };
 
 static struct gw_req *req_free_list;
@@ -94,8 +101,9 @@ req_new(struct gw_session *s, enum memtext_cmd cmd)
     r->next = NULL;
     r->retry_next = NULL;
     r->cmd = cmd;
-    r->done = r->noreply = r->end_after = r->close_after = false;
+    r->done = r->noreply = r->end_after = r->close_after = r->sent = false;
     r->attempts = 0;
+    r->reply_len = 0;
     r->waiting = 0;
     r->fan_failed = false;
     r->agg_items = 0;
@@ -134,7 +142,8 @@ req_set_key(struct gw_req *r, const struct memtext_key *k)
 {
     const struct gw_config *cfg = &r->gw->cfg;
 
-    memcpy(r->key, cfg->key_prefix, cfg->prefix_len);
+    if (cfg->prefix_len > 0)
+        memcpy(r->key, cfg->key_prefix, cfg->prefix_len);
     memcpy(r->key + cfg->prefix_len, k->ptr, k->len);
     r->klen = cfg->prefix_len + k->len;
 }
@@ -197,14 +206,23 @@ req_printf(struct gw_req *r, const char *fmt, ...)
 static void
 req_complete(struct gw_req *r)
 {
+    struct gw_session *s = r->sess;
+
     r->done = true;
-    if (r->sess == NULL) {
+    if (s == NULL) {
         req_release(r);
         return;
     }
+    if (r->sent) {
+        /* The reply size estimate jumps up at once and decays slowly. */
+        s->inflight--;
+        s->reply_est = s->reply_est - s->reply_est / 8;
+        if (r->reply_len > s->reply_est)
+            s->reply_est = r->reply_len;
+    }
     if (r->end_after)
         req_puts(r, "END\r\n");
-    session_flush(r->sess);
+    session_flush(s);
 }
 
 /* ---- retries ---- */
@@ -213,6 +231,19 @@ static bool
 cmd_is_read(enum memtext_cmd cmd)
 {
     return cmd == MT_GET || cmd == MT_GETS;
+}
+
+/* Commands that address one key (sent to its server by session_pump). */
+static bool
+cmd_is_keyed(enum memtext_cmd cmd)
+{
+    switch (cmd) {
+    case MT_FLUSH_ALL: case MT_VERSION: case MT_VERBOSITY: case MT_STATS:
+    case MT_QUIT:
+        return false;
+    default:
+        return true;
+    }
 }
 
 /* Commands that may safely run twice (a lost reply leaves it unknown
@@ -368,6 +399,7 @@ reply_get(struct gw_req *r, const msgpack_object *res)
         return;
     }
     g->stats.get_hits++;
+    r->reply_len = len;
     struct buf *b = req_outbuf(r);
     if (b != NULL) {
         char *p = buf_reserve(b, r->klen + len + 64);
@@ -725,6 +757,46 @@ fan_out(struct gw_req *r, int64_t delay)
 
 /* ---- the session ---- */
 
+/* Keyed requests wait in the FIFO until session_pump sends them. */
+static void
+session_queue(struct gw_session *s, struct gw_req *r)
+{
+    if (s->unsent == NULL)
+        s->unsent = r;
+}
+
+/*
+ * Sends queued requests to the servers while the client keeps up: at most
+ * a window of requests in flight, sized so that their replies (judged by
+ * the recent largest one) fit under SESSION_WBUF_HIGH, and none while the
+ * output buffer is full. Like memcached, which stops executing a client's
+ * commands while it does not read, this bounds the memory one slow reader
+ * can pin (a pipelined burst of gets of large values would otherwise all
+ * land in the gateway at once).
+ */
+static void
+session_pump(struct gw_session *s)
+{
+    size_t window = SESSION_WBUF_HIGH / (s->reply_est ? s->reply_est : 1);
+
+    if (window < SESSION_WINDOW_MIN)
+        window = SESSION_WINDOW_MIN;
+    if (window > SESSION_QUEUE_MAX)
+        window = SESSION_QUEUE_MAX;
+    while (s->unsent != NULL && s->inflight < window &&
+           buf_len(&s->c.wbuf) < SESSION_WBUF_HIGH && !s->c.closing) {
+        struct gw_req *r = s->unsent;
+
+        s->unsent = r->next;
+        while (s->unsent != NULL && (s->unsent->done || s->unsent->sent ||
+                                     !cmd_is_keyed(s->unsent->cmd)))
+            s->unsent = s->unsent->next;
+        r->sent = true;
+        s->inflight++;
+        req_send(r);
+    }
+}
+
 static void
 session_free(struct gw_session *s)
 {
@@ -732,11 +804,13 @@ session_free(struct gw_session *s)
 
     while (r != NULL) {
         struct gw_req *next = r->next;
-        /* In-flight requests finish on their own and free themselves. */
-        if (r->done)
-            req_release(r);
-        else
+        /* Requests out with a server (keyed ones sent, and fan-outs) finish
+         * on their own and free themselves; the rest go now. */
+        bool out = r->sent || (!r->done && !cmd_is_keyed(r->cmd));
+        if (out && !r->done)
             r->sess = NULL;
+        else
+            req_release(r);
         r = next;
     }
     s->gw->stats.curr_connections--;
@@ -769,6 +843,7 @@ session_flush(struct gw_session *s)
     }
     if (wrote || s->close_pending)
         conn_mark_dirty(&s->c);
+    session_pump(s);
     if (s->c.read_paused && !s->close_pending && !s->eof &&
         s->nqueued < SESSION_QUEUE_MAX / 2 && s->data_bytes < SESSION_DATA_MAX / 2 &&
         buf_len(&s->c.wbuf) < SESSION_WBUF_HIGH)
@@ -809,7 +884,7 @@ dispatch(struct gw_session *s, const struct memtext_req *m)
             g->stats.cmd_get++;
             if (m->cmd == MT_GAT || m->cmd == MT_GATS)
                 g->stats.cmd_touch++;
-            req_send(r);
+            session_queue(s, r);
         }
         break;
     case MT_SET: case MT_ADD: case MT_REPLACE: case MT_APPEND:
@@ -823,7 +898,7 @@ dispatch(struct gw_session *s, const struct memtext_req *m)
         buf_append(&r->data, m->data, m->bytes);
         s->data_bytes += m->bytes;
         g->stats.cmd_set++;
-        req_send(r);
+        session_queue(s, r);
         break;
     case MT_DELETE: case MT_INCR: case MT_DECR: case MT_TOUCH:
         r = req_new(s, m->cmd);
@@ -833,7 +908,7 @@ dispatch(struct gw_session *s, const struct memtext_req *m)
         r->exptime = m->exptime;
         if (m->cmd == MT_TOUCH)
             g->stats.cmd_touch++;
-        req_send(r);
+        session_queue(s, r);
         break;
     case MT_FLUSH_ALL:
         r = req_new(s, m->cmd);
@@ -857,7 +932,10 @@ dispatch(struct gw_session *s, const struct memtext_req *m)
         }
         break;
     case MT_VERSION:
-        snprintf(line, sizeof(line), "VERSION %s\r\n", KUMO_VERSION);
+        /* Clients parse major.minor.patch and some refuse a major version
+         * of 0 (libmemcached 1.1.4): answer as the memcached release whose
+         * protocol kumo speaks, and name kumo after it. */
+        snprintf(line, sizeof(line), "VERSION 1.6.0-kumo-%s\r\n", KUMO_VERSION);
         session_text(s, line, false);
         break;
     case MT_VERBOSITY:
@@ -903,6 +981,7 @@ session_read(struct conn *c)
         case MEMTEXT_OK:
             s->need = 0;
             dispatch(s, m);
+            session_pump(s);
             break;
         case MEMTEXT_ERROR: {
             char text[160];
@@ -932,6 +1011,7 @@ session_drain(struct conn *c)
 {
     struct gw_session *s = c->udata;
 
+    session_pump(s);
     if (s->close_pending)
         conn_close(c, 0);
     else if (c->read_paused && !s->eof && s->nqueued < SESSION_QUEUE_MAX / 2 &&
@@ -975,6 +1055,7 @@ gw_session_accept(struct gw *g, int fd)
     }
     struct gw_session *s = xcalloc(1, sizeof(*s));
     s->gw = g;
+    s->reply_est = SESSION_REPLY_EST;
     conn_init(&s->c, g->loop, fd, &session_ops, s);
     g->stats.curr_connections++;
     g->stats.total_connections++;

@@ -222,7 +222,7 @@ parse_get(struct memtext_req *req, const char *line, size_t linelen,
 
     if (req->cmd == MT_GAT || req->cmd == MT_GATS) {
         if (!tok_next(line, linelen, &pos, &t)) {
-            return fail(req, ERR_FORMAT, consumed, used);
+            return fail(req, ERR_UNKNOWN, consumed, used);
         }
         if (!parse_i64(&t, &req->exptime)) {
             return fail(req, ERR_EXPTIME, consumed, used);
@@ -242,7 +242,8 @@ parse_get(struct memtext_req *req, const char *line, size_t linelen,
         req->nkeys++;
     }
     if (req->nkeys == 0) {
-        return fail(req, ERR_FORMAT, consumed, used);
+        /* A wrong argument count is "ERROR" in memcached. */
+        return fail(req, ERR_UNKNOWN, consumed, used);
     }
     *used = consumed;
     return MEMTEXT_OK;
@@ -257,7 +258,7 @@ parse_delete(struct memtext_req *req, const struct tok *args, size_t nargs,
              size_t consumed, size_t *used)
 {
     if (nargs < 1 || nargs > 3) {
-        return fail(req, ERR_FORMAT, consumed, used);
+        return fail(req, ERR_UNKNOWN, consumed, used);
     }
     if (nargs > 1) {
         bool zero = tok_eq(&args[1], "0");
@@ -326,15 +327,19 @@ parse_args(struct memtext_req *req, const struct tok *args, size_t nargs,
     if (req->cmd == MT_DELETE) {
         return parse_delete(req, args, nargs, consumed, used);
     }
-    if (shapes[req->cmd].noreply && n > shapes[req->cmd].min
-        && n <= ARGS_MAX && tok_eq(&args[n - 1], "noreply")) {
+    /* As memcached: one token past the arguments is the noreply slot, and
+     * a word other than "noreply" there is ignored; any other count is
+     * answered "ERROR". */
+    if (shapes[req->cmd].noreply && n > shapes[req->cmd].min &&
+        tok_eq(&args[n - 1], "noreply")) {
+        req->noreply = true;
+        n--;
+    } else if (shapes[req->cmd].noreply && n == (size_t)shapes[req->cmd].max + 1) {
         n--;
     }
     if (n < shapes[req->cmd].min || n > shapes[req->cmd].max) {
-        return fail(req, ERR_FORMAT, consumed, used);
+        return fail(req, ERR_UNKNOWN, consumed, used);
     }
-    /* As in memcached, noreply covers errors found after the count. */
-    req->noreply = n != nargs;
 
     switch (req->cmd) {
     case MT_SET:
@@ -480,7 +485,7 @@ memtext_parse(struct memtext_req *req, const char *buf, size_t len,
         nargs++;
     }
     if (nargs > ARGS_MAX) {
-        return fail(req, ERR_FORMAT, consumed, used);
+        return fail(req, ERR_UNKNOWN, consumed, used);
     }
     return parse_args(req, args, nargs, buf, len, consumed, item_max, used);
 }

@@ -9,6 +9,7 @@
 #include "common/mpk.h"
 #include "common/xmalloc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,7 @@ struct repl_op {
     uint64_t            hash;        /* the key's ring hash */
     char               *params;      /* the packed SRV_REPLICATE params */
     size_t              plen;
+    char                errmsg[96];  /* a replica's refusal, passed on */
     struct srv_item     value;       /* ans.is_value: the record to return */
     char               *value_data;
     struct repl_target  targets[2 * RING_REPLICAS];
@@ -55,7 +57,9 @@ answer(struct repl_op *op)
     if (rc == NULL)
         return;
     op->client = NULL;
-    if (op->failed) {
+    if (op->failed && op->errmsg[0] != '\0') {
+        rpc_reply_error(rc, op->msgid, RPC_ESERVER, op->errmsg);
+    } else if (op->failed) {
         rpc_reply_error(rc, op->msgid, RPC_EREPLICA,
                         "replication failed: a live replica did not acknowledge");
     } else if (op->ans.is_value) {
@@ -147,7 +151,24 @@ static void
 target_reply(void *arg, int err, const msgpack_object *res)
 {
     struct repl_target *t = arg;
+    const char *msg;
+    size_t len;
 
+    /* A replica that refuses the record (disk full, storage error) will
+     * refuse it again: pass its answer on instead of retrying. */
+    if (err == RPC_ESERVER) {
+        struct repl_op *op = t->op;
+        op->failed = true;
+        op->s->stats.repl_errors++;
+        if (res != NULL && mpk_bytes(res, &msg, &len))
+            snprintf(op->errmsg, sizeof(op->errmsg), "%.*s",
+                     (int)(len < sizeof(op->errmsg) ? len : sizeof(op->errmsg) - 1),
+                     msg);
+        else
+            snprintf(op->errmsg, sizeof(op->errmsg), "storage error on a replica");
+        target_done(t);
+        return;
+    }
     if (err != RPC_OK) {
         target_retry(t, err);
         return;

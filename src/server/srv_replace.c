@@ -135,8 +135,11 @@ dest_free(struct rep_dest *d)
             free(b);
         }
     }
-    if (d->rc != NULL)
+    if (d->rc != NULL) {
+        /* Its close callback runs later, after d is gone. */
+        rpc_set_udata(d->rc, NULL);
         rpc_close(d->rc);
+    }
     buf_free(&d->raw);
 }
 

@@ -27,6 +27,10 @@
 #define H_STOP_TIMEOUT  10.0    /* SIGTERM to exit, then SIGKILL */
 #define H_IO_TIMEOUT    5.0     /* one socket exchange */
 
+/* The gateway's answer to "version" (a memcached-style number first, as
+ * clients parse it, then kumo's own). */
+#define H_VERSION_LINE "VERSION 1.6.0-kumo-" KUMO_VERSION
+
 enum h_kind { H_MANAGER, H_SERVER, H_GATEWAY };
 
 struct h_cluster;
@@ -130,7 +134,7 @@ int h_server_by_addr(const struct h_cluster *c, const char *addr);
  * timeout. Returns the wait status, or -1 if it could not run or timed out.
  */
 int h_run(char *const argv[], double timeout, char **out, char **err);
-/* kumoctl MANAGER0 <cmd>; as h_run. */
+/* kumoctl <first running manager> <cmd>; as h_run. */
 int h_kumoctl(struct h_cluster *c, const char *cmd, char **out);
 /* Where one key lives, as kumohash prints it. */
 struct h_place {
@@ -140,8 +144,8 @@ struct h_place {
     int  owner;                     /* first holder not in fault, or -1 */
 };
 /*
- * Runs "kumohash -m MANAGER0 assign" on keys (in batches) and fills
- * place[i] for keys[i]. Returns 0 or -1.
+ * Runs "kumohash -m <first running manager> assign" on keys (in batches)
+ * and fills place[i] for keys[i]. Returns 0 or -1.
  */
 int h_kumohash_assign(struct h_cluster *c, char *const *keys, size_t n,
                       struct h_place *place);

@@ -66,10 +66,11 @@ gateway_serves(void)
     assert_true(h_alive(&cl->gw));
     fd = h_connect(cl->gw.port, H_IO_TIMEOUT);
     assert_true(fd >= 0);
-    h_chat(fd, "version\r\n", "VERSION " KUMO_VERSION "\r\n");
+    h_chat(fd, "version\r\n", H_VERSION_LINE "\r\n");
     n++;
     snprintf(req, sizeof(req), "set bi:%d 0 0 2\r\nok\r\nget bi:%d\r\n", n, n);
-    snprintf(want, sizeof(want), "STORED\r\nVALUE bi:%d 0 2\r\nok\r\nEND\r\n", n);
+    snprintf(want, sizeof(want),
+             "STORED\r\nVALUE bi:%d 0 2\r\nok\r\nEND\r\n", n);
     h_chat(fd, req, want);
     close(fd);
 }

@@ -176,7 +176,7 @@ test_fill_then_restart(void **state)
             checked++;
         }
     }
-    h_chat(fd, "version\r\n", "VERSION " KUMO_VERSION "\r\n");
+    h_chat(fd, "version\r\n", H_VERSION_LINE "\r\n");
     close(fd);
 
     /* Restart the full server: it comes back (attached, active) with every

@@ -73,7 +73,8 @@ mc_expect(memcached_st *mc, const char *key, const void *want, size_t wlen,
         free(v);
         fail_msg("get %s: %s", key, memcached_strerror(mc, rc));
     }
-    if (len != wlen || (wlen > 0 && (v == NULL || memcmp(v, want, wlen) != 0))) {
+    if (len != wlen ||
+        (wlen > 0 && (v == NULL || memcmp(v, want, wlen) != 0))) {
         free(v);
         fail_msg("get %s: %zu bytes, expected %zu (or different bytes)", key,
                  len, wlen);
@@ -183,14 +184,15 @@ recv_get_reply(int fd, char *buf, size_t cap, struct val *out, int max)
         }
         if (n == -1) {
             char e[512];
-            fail_msg("malformed get reply: %s", h_escape(buf, got, e, sizeof(e)));
+            fail_msg("malformed get reply: %s",
+                     h_escape(buf, got, e, sizeof(e)));
         }
         double left = deadline - h_now();
         assert_true(left > 0 && got < cap);
         ssize_t r = h_recv(fd, buf + got, cap - got, left);
         if (r <= 0) {
-            fail_msg("get reply: connection closed or timed out after %zu bytes",
-                     got);
+            fail_msg("get reply: connection closed or timed out after "
+                     "%zu bytes", got);
         }
         got += (size_t)r;
     }
@@ -269,10 +271,10 @@ test_version_verbosity_quit(void **state)
     int fd = gw_fd();
     memcached_st *mc = mc_new();
 
-    h_chat(fd, "version\r\n", "VERSION " KUMO_VERSION "\r\n");
+    h_chat(fd, "version\r\n", H_VERSION_LINE "\r\n");
     h_chat(fd, "verbosity 1\r\n", "OK\r\n");
     h_chat(fd, "verbosity 0 noreply\r\nversion\r\n",
-           "VERSION " KUMO_VERSION "\r\n");
+           H_VERSION_LINE "\r\n");
     h_chat(fd, "bogus\r\n", "ERROR\r\n");
     assert_int_equal(h_send(fd, "quit\r\n", 6, H_IO_TIMEOUT), 0);
     assert_true(h_wait_eof(fd, H_IO_TIMEOUT));
@@ -330,7 +332,8 @@ static const struct {
     { "set e:a 0 0 1 noreply\r\nabc\r\n", "ERROR\r\n" },
     { "set e:a 0 0 1 bogus\r\nab\r\n",
       "CLIENT_ERROR bad data chunk\r\nERROR\r\n" },
-    { "set e:b 0 0 1\nx\r\nget e:b\n", "STORED\r\nVALUE e:b 0 1\r\nx\r\nEND\r\n" },
+    { "set e:b 0 0 1\nx\r\nget e:b\n",
+      "STORED\r\nVALUE e:b 0 1\r\nx\r\nEND\r\n" },
     { "cas e:a 0 0 1\r\nz\r\n", "ERROR\r\nERROR\r\n" },
     { "cas e:a 0 0 1 abc\r\n", "CLIENT_ERROR bad command line format\r\n" },
     { "incr e:a\r\n", "ERROR\r\n" },
@@ -355,7 +358,7 @@ static const struct {
 static void
 test_error_replies(void **state)
 {
-    static const char version[] = "VERSION " KUMO_VERSION "\r\n";
+    static const char version[] = H_VERSION_LINE "\r\n";
     size_t n = sizeof(error_table) / sizeof(error_table[0]);
     int bad = 0;
 
@@ -423,7 +426,7 @@ test_storage_replies(void **state)
     h_chat(fd, "delete s:n noreply\r\nget s:n\r\n", "END\r\n");
     h_chat(fd, "add s:n 0 0 1 noreply\r\nm\r\nappend s:n 0 0 1 noreply\r\n+\r\n"
            "get s:n\r\n", "VALUE s:n 0 2\r\nm+\r\nEND\r\n");
-    h_chat(fd, "version\r\n", "VERSION " KUMO_VERSION "\r\n");
+    h_chat(fd, "version\r\n", H_VERSION_LINE "\r\n");
     close(fd);
 
     /* The same through libmemcached. */
@@ -534,8 +537,10 @@ test_arith(void **state)
     h_chat(fd, "decr a:s 1\r\n",
            "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
     h_chat(fd, "get a:s\r\n", "VALUE a:s 0 3\r\nabc\r\nEND\r\n");
-    h_chat(fd, "incr a:n abc\r\n", "CLIENT_ERROR invalid numeric delta argument\r\n");
-    h_chat(fd, "incr a:n -1\r\n", "CLIENT_ERROR invalid numeric delta argument\r\n");
+    h_chat(fd, "incr a:n abc\r\n",
+           "CLIENT_ERROR invalid numeric delta argument\r\n");
+    h_chat(fd, "incr a:n -1\r\n",
+           "CLIENT_ERROR invalid numeric delta argument\r\n");
     h_chat(fd, "incr a:n 18446744073709551616\r\n",
            "CLIENT_ERROR invalid numeric delta argument\r\n");
     h_chat(fd, "incr a:n 7 noreply\r\nincr a:n 1\r\n", "8\r\n");
@@ -548,16 +553,19 @@ test_arith(void **state)
     assert_true(v == UINT64_MAX);
     assert_mc(mc, memcached_increment(mc, "a:lm", 4, 1, &v), MEMCACHED_SUCCESS);
     assert_true(v == 0);
-    assert_mc(mc, memcached_increment(mc, "a:lm", 4, 40, &v), MEMCACHED_SUCCESS);
+    assert_mc(mc, memcached_increment(mc, "a:lm", 4, 40, &v),
+              MEMCACHED_SUCCESS);
     assert_true(v == 40);
     assert_mc(mc, memcached_decrement(mc, "a:lm", 4, 2, &v), MEMCACHED_SUCCESS);
     assert_true(v == 38);
-    assert_mc(mc, memcached_decrement(mc, "a:lm", 4, 100, &v), MEMCACHED_SUCCESS);
+    assert_mc(mc, memcached_decrement(mc, "a:lm", 4, 100, &v),
+              MEMCACHED_SUCCESS);
     assert_true(v == 0);
     assert_mc(mc, memcached_increment(mc, "a:lm-none", 9, 1, &v),
               MEMCACHED_NOTFOUND);
     mc_set(mc, "a:lms", "x1", 2, 0, 0);
-    assert_true(memcached_increment(mc, "a:lms", 5, 1, &v) != MEMCACHED_SUCCESS);
+    assert_true(memcached_increment(mc, "a:lms", 5, 1, &v) !=
+                MEMCACHED_SUCCESS);
     /* the handle still works after the error */
     mc_expect(mc, "a:lms", "x1", 2, 0);
     memcached_free(mc);
@@ -566,7 +574,9 @@ test_arith(void **state)
 static void
 test_flags(void **state)
 {
-    static const uint32_t flags[] = { 0, 1, 0x7fffffff, 0xfffffffe, 0xffffffff };
+    static const uint32_t flags[] = {
+        0, 1, 0x7fffffff, 0xfffffffe, 0xffffffff,
+    };
     memcached_st *mc = mc_new();
     int fd = gw_fd();
 
@@ -618,7 +628,7 @@ test_expiry_touch_gat(void **state)
     h_chat(fd, "touch x:touchkeep 100\r\n", "TOUCHED\r\n");
     h_chat(fd, "touch x:missing 1\r\n", "NOT_FOUND\r\n");
     h_chat(fd, "touch x:touchkeep 100 noreply\r\nversion\r\n",
-           "VERSION " KUMO_VERSION "\r\n");
+           H_VERSION_LINE "\r\n");
     mc_set(mc, "x:lmtouch", "l", 1, 0, 0);
     assert_mc(mc, memcached_touch(mc, "x:lmtouch", 9, 2), MEMCACHED_SUCCESS);
     assert_mc(mc, memcached_touch(mc, "x:lmnone", 8, 2), MEMCACHED_NOTFOUND);
@@ -722,7 +732,7 @@ test_large_values(void **state)
     h_chatn(fd, buf, (size_t)hl + n + 2,
             "SERVER_ERROR object too large for cache\r\n", 41);
     h_chat(fd, "get l:over\r\n", "END\r\n");
-    h_chat(fd, "version\r\n", "VERSION " KUMO_VERSION "\r\n");
+    h_chat(fd, "version\r\n", H_VERSION_LINE "\r\n");
     /* the same with the header and data in separate writes */
     assert_int_equal(h_send(fd, buf, (size_t)hl, H_IO_TIMEOUT), 0);
     h_sleep(0.05);
@@ -777,10 +787,11 @@ test_key_length(void **state)
     h_chat(fd, req, "CLIENT_ERROR bad command line format\r\n");
     snprintf(req, sizeof(req), "touch %s 1\r\n", k251);
     h_chat(fd, req, "CLIENT_ERROR bad command line format\r\n");
-    h_chat(fd, "version\r\n", "VERSION " KUMO_VERSION "\r\n");
+    h_chat(fd, "version\r\n", H_VERSION_LINE "\r\n");
     close(fd);
 
-    assert_true(memcached_set(mc, k251, 251, "v", 1, 0, 0) != MEMCACHED_SUCCESS);
+    assert_true(memcached_set(mc, k251, 251, "v", 1, 0, 0) !=
+                MEMCACHED_SUCCESS);
     mc_expect(mc, "f:1", "v", 1, 1);
     memcached_free(mc);
 }
@@ -881,7 +892,8 @@ struct sbuf {
 };
 
 static void
-sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+sb_printf(struct sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 sb_printf(struct sbuf *b, const char *fmt, ...)
@@ -925,7 +937,7 @@ test_pipeline(void **state)
                           i - 1, i - 1);
             } else {
                 sb_printf(&req, "version\r\n");
-                sb_printf(&want, "VERSION %s\r\n", KUMO_VERSION);
+                sb_printf(&want, "%s\r\n", H_VERSION_LINE);
             }
             break;
         case 2:
@@ -1146,7 +1158,8 @@ test_stats(void **state)
     assert_int_equal(stat_num(s2, "cmd_set") - stat_num(s1, "cmd_set"), 1);
     assert_int_equal(stat_num(s2, "cmd_get") - stat_num(s1, "cmd_get"), 2);
     assert_int_equal(stat_num(s2, "get_hits") - stat_num(s1, "get_hits"), 1);
-    assert_int_equal(stat_num(s2, "get_misses") - stat_num(s1, "get_misses"), 1);
+    assert_int_equal(stat_num(s2, "get_misses") - stat_num(s1, "get_misses"),
+                     1);
     /* one record per copy: as many as the key has holders */
     struct h_place place;
     char *kp = key;
