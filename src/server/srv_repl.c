@@ -309,6 +309,24 @@ srv_repl_pending(const struct srv *s)
     return ops_pending;
 }
 
+/* The server whose node id wrote a record (its listen address, which the
+ * operator knows), else the connection's address. */
+static const char *
+writer_name(struct srv *s, uint32_t node, struct rpc_conn *rc, char *buf)
+{
+    const struct ring *rings[2] = { &s->hs.w, &s->hs.r };
+    uint8_t dump[ADDR_DUMPLEN];
+
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < rings[k]->nnodes; i++) {
+            addr_dump(&rings[k]->nodes[i].addr, dump);
+            if (kclock_node_id(dump) == node)
+                return addr_format(&rings[k]->nodes[i].addr, buf, ADDR_STRLEN);
+        }
+    }
+    return addr_format(rpc_peer(rc), buf, ADDR_STRLEN);
+}
+
 void
 srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                const msgpack_object *p)
@@ -347,8 +365,8 @@ srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     }
     if (!kclock_merge(&s->clock, it.ver.clock, srv_now(s), s->cfg.max_clock_ahead)) {
         s->stats.clock_refused++;
-        log_warnx("refusing a record from %s: its clock is %u s ahead of ours",
-                  addr_format(rpc_peer(rc), as, sizeof(as)),
+        log_warnx("refusing a record written by %s: its clock is %u s ahead "
+                  "of ours", writer_name(s, it.ver.node, rc, as),
                   kclock_seconds(it.ver.clock) - srv_now(s));
         rpc_reply_error(rc, msgid, RPC_ECLOCK, "clock too far ahead");
         return;
