@@ -274,8 +274,9 @@ main(int argc, char **argv)
     s.db = srv_db_open(s.cfg.store, (uint64_t)s.cfg.reserve_mib << 20, err,
                        sizeof(err));
     if (s.db == NULL) {
-        log_error("cannot open store %s: %s", s.cfg.store, err);
-        fprintf(stderr, "error: cannot open store %s: %s\n", s.cfg.store, err);
+        /* err already names the store file. */
+        log_error("%s", err);
+        fprintf(stderr, "error: %s\n", err);
         return 1;
     }
     s.ops = srv_ops_new(s.db, (size_t)s.cfg.item_max);

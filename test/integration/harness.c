@@ -49,6 +49,7 @@ static size_t nused_ports;
 
 /* ---- time ---- */
 
+/* Monotonic clock, in seconds. */
 double
 h_now(void)
 {
@@ -58,6 +59,7 @@ h_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Sleeps s seconds, through signals. */
 void
 h_sleep(double s)
 {
@@ -150,6 +152,7 @@ read_file(const char *path, size_t *lenp)
     return buf;
 }
 
+/* Printable form of p[0..n) in buf (C escapes, "..." when cut). */
 const char *
 h_escape(const void *p, size_t n, char *buf, size_t cap)
 {
@@ -194,30 +197,67 @@ port_used(uint16_t port)
     return false;
 }
 
-/* A port the kernel just called free on 127.0.0.1 (bound, then released),
- * never one handed out before in this process. 0 on failure. */
+/* Tries to bind 127.0.0.1:port (0: any); returns the port bound, 0 if
+ * it is taken. The socket is closed again at once. */
+static uint16_t
+probe_port(uint16_t port)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        return 0;
+    }
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sin, &len) < 0) {
+        close(fd);
+        return 0;
+    }
+    close(fd);
+    return ntohs(sin.sin_port);
+}
+
+/*
+ * A free port on 127.0.0.1, never one handed out before in this process;
+ * 0 on failure. Taken below the ephemeral range when there is room, so
+ * that no client connection grabs it as its source port while a daemon is
+ * being restarted; else whatever port 0 gives.
+ */
 static uint16_t
 pick_port(void)
 {
-    for (int tries = 0; tries < 50; tries++) {
-        struct sockaddr_in sin;
-        socklen_t len = sizeof(sin);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    static uint64_t seed;
+    unsigned lo = 32768, hi = 60999;
+    FILE *fp = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
 
-        if (fd < 0) {
-            return 0;
+    if (fp != NULL) {
+        if (fscanf(fp, "%u %u", &lo, &hi) != 2) {
+            lo = 32768;
         }
-        memset(&sin, 0, sizeof(sin));
-        sin.sin_family = AF_INET;
-        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-            getsockname(fd, (struct sockaddr *)&sin, &len) < 0) {
-            close(fd);
-            return 0;
+        fclose(fp);
+    }
+    if (seed == 0) {
+        seed = (uint64_t)getpid() * 2654435761u ^ (uint64_t)(h_now() * 1e6);
+    }
+    for (int tries = 0; tries < 200; tries++) {
+        uint16_t port;
+
+        if (lo > 12000 && tries < 150) {
+            /* splitmix64 step over [10000, lo) */
+            uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
+            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+            z ^= z >> 31;
+            port = probe_port((uint16_t)(10000 + z % (lo - 10000)));
+        } else {
+            port = probe_port(0);
         }
-        close(fd);
-        uint16_t port = ntohs(sin.sin_port);
-        if (!port_used(port)) {
+        if (port != 0 && !port_used(port)) {
             if (nused_ports < sizeof(used_ports) / sizeof(used_ports[0])) {
                 used_ports[nused_ports++] = port;
             }
@@ -363,6 +403,8 @@ register_cluster(struct h_cluster *c, bool on)
     }
 }
 
+/* A cluster description and its temporary directory; nothing runs yet.
+ * NULL (reason on stderr) on failure. Free with h_cluster_free. */
 struct h_cluster *
 h_cluster_new(int nmgr, int nsrv)
 {
@@ -396,6 +438,7 @@ h_cluster_new(int nmgr, int nsrv)
     return c;
 }
 
+/* The test passed: teardown may remove the directory. */
 void
 h_pass(struct h_cluster *c)
 {
@@ -415,7 +458,8 @@ free_argv(struct h_daemon *d)
 }
 
 static void
-add_arg(struct h_daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+add_arg(struct h_daemon *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 add_arg(struct h_daemon *d, const char *fmt, ...)
@@ -568,6 +612,7 @@ describe_status(int st, char *buf, size_t len)
     }
 }
 
+/* Is d still running? Reaps it (and says how it died) if not. */
 bool
 h_alive(struct h_daemon *d)
 {
@@ -589,6 +634,7 @@ h_alive(struct h_daemon *d)
     return true;
 }
 
+/* SIGTERM, then SIGKILL after timeout; returns the wait status or -1. */
 int
 h_stop(struct h_daemon *d, double timeout)
 {
@@ -625,6 +671,7 @@ h_stop(struct h_daemon *d, double timeout)
     return st;
 }
 
+/* SIGKILL and reap; returns the wait status or -1. */
 int
 h_kill9(struct h_daemon *d)
 {
@@ -669,6 +716,9 @@ sink_add(struct sink *s, const char *p, size_t n)
     s->p[s->len] = '\0';
 }
 
+/* Runs argv with a deadline, capturing stdout and stderr (malloc'd,
+ * NUL-terminated, the caller frees). Returns the wait status, -1 if it
+ * could not run or was killed at the deadline. */
 int
 h_run(char *const argv[], double timeout, char **out, char **err)
 {
@@ -769,6 +819,31 @@ exited_ok(int st)
     return st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+/* The port of the first running manager (manager 0 if none runs): tools
+ * ask whichever is up. */
+static uint16_t
+mgr_port(const struct h_cluster *c)
+{
+    for (int i = 0; i < c->nmgr; i++) {
+        if (c->mgr[i].pid > 0) {
+            return c->mgr[i].port;
+        }
+    }
+    return c->mgr[0].port;
+}
+
+static bool
+mgr_running(const struct h_cluster *c)
+{
+    for (int i = 0; i < c->nmgr; i++) {
+        if (c->mgr[i].pid > 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* kumoctl <first running manager> cmd, as h_run. */
 int
 h_kumoctl(struct h_cluster *c, const char *cmd, char **out)
 {
@@ -776,10 +851,11 @@ h_kumoctl(struct h_cluster *c, const char *cmd, char **out)
     char *argv[] = { path, mgr, (char *)cmd, NULL };
 
     snprintf(path, sizeof(path), "%s/src/ctl/kumoctl", c->builddir);
-    snprintf(mgr, sizeof(mgr), "127.0.0.1:%u", c->mgr[0].port);
+    snprintf(mgr, sizeof(mgr), "127.0.0.1:%u", mgr_port(c));
     return h_run(argv, 15.0, out, NULL);
 }
 
+/* Index of the server on "ip:port", or -1. */
 int
 h_server_by_addr(const struct h_cluster *c, const char *addr)
 {
@@ -796,6 +872,7 @@ h_server_by_addr(const struct h_cluster *c, const char *addr)
 
 #define KUMOHASH_BATCH 400
 
+/* Placement of every key per "kumohash -m <manager> assign"; 0 or -1. */
 int
 h_kumohash_assign(struct h_cluster *c, char *const *keys, size_t n,
                   struct h_place *place)
@@ -804,7 +881,7 @@ h_kumohash_assign(struct h_cluster *c, char *const *keys, size_t n,
     char *argv[KUMOHASH_BATCH + 6];
 
     snprintf(path, sizeof(path), "%s/src/ctl/kumohash", c->builddir);
-    snprintf(mgr, sizeof(mgr), "127.0.0.1:%u", c->mgr[0].port);
+    snprintf(mgr, sizeof(mgr), "127.0.0.1:%u", mgr_port(c));
     memset(place, 0, n * sizeof(*place));
     for (size_t base = 0; base < n; base += KUMOHASH_BATCH) {
         size_t cnt = n - base < KUMOHASH_BATCH ? n - base : KUMOHASH_BATCH;
@@ -864,6 +941,7 @@ h_kumohash_assign(struct h_cluster *c, char *const *keys, size_t n,
     return 0;
 }
 
+/* Coordinator of every key per kumohash (-1 if none); 0 or -1. */
 int
 h_kumohash_owners(struct h_cluster *c, char *const *keys, size_t n,
                   int *owner)
@@ -932,14 +1010,14 @@ read_status(struct h_cluster *c, enum srv_state *state)
     return 0;
 }
 
-/* The write ring's stamp manager 0 holds, via MGR_RING_GET, and whether
+/* The write ring's stamp a running manager holds (MGR_RING_GET), and whether
  * a rebalancing is still under way (read ring != write ring). */
 static int
 manager_stamp(struct h_cluster *c, uint64_t *stamp, bool *replacing)
 {
     struct ctl_client cc;
     struct rpc_msg reply;
-    struct kaddr a = { htonl(INADDR_LOOPBACK), c->mgr[0].port };
+    struct kaddr a = { htonl(INADDR_LOOPBACK), mgr_port(c) };
     struct hspace hs;
     char err[256];
     int rv = -1;
@@ -959,6 +1037,8 @@ manager_stamp(struct h_cluster *c, uint64_t *stamp, bool *replacing)
     return rv;
 }
 
+/* Until every running server is active in a settled ring that every
+ * server has adopted, attaching newcomers; 0, or -1 at the deadline. */
 int
 h_wait_attached(struct h_cluster *c, double timeout)
 {
@@ -1051,6 +1131,8 @@ gateway_version(uint16_t port)
     return ok;
 }
 
+/* Until the gateway answers and counts every running server active;
+ * 0, or -1 at the deadline. */
 int
 h_wait_gateway(struct h_cluster *c, double timeout)
 {
@@ -1203,6 +1285,8 @@ start_managers(struct h_cluster *c)
     return -1;
 }
 
+/* Managers, servers (attached), then the gateway, each waited for;
+ * 0, or -1 with the reason on stderr. */
 int
 h_cluster_start(struct h_cluster *c)
 {
@@ -1223,6 +1307,8 @@ h_cluster_start(struct h_cluster *c)
     return h_wait_gateway(c, H_READY_TIMEOUT);
 }
 
+/* Starts d and waits until it, and whoever depends on it, is ready;
+ * 0 or -1. */
 int
 h_start(struct h_daemon *d)
 {
@@ -1237,7 +1323,7 @@ h_start(struct h_daemon *d)
     /* Whoever depends on d: servers must be back in the ring, and the
      * gateway must see them. */
     if (d->kind != H_GATEWAY && count_running_servers(c) > 0 &&
-        c->mgr[0].pid > 0 && h_wait_attached(c, H_READY_TIMEOUT) < 0) {
+        mgr_running(c) && h_wait_attached(c, H_READY_TIMEOUT) < 0) {
         return -1;
     }
     if (c->gw.pid > 0 && h_wait_gateway(c, H_READY_TIMEOUT) < 0) {
@@ -1246,6 +1332,8 @@ h_start(struct h_daemon *d)
     return 0;
 }
 
+/* Clean stop (if running) and start with the same arguments; 0 if the
+ * old process exited 0 and the new one is ready. */
 int
 h_restart(struct h_daemon *d)
 {
@@ -1314,6 +1402,8 @@ stop_checked(struct h_daemon *d)
     return scan_reports(d) > 0 ? -1 : 0;
 }
 
+/* SIGTERM to every daemon; 0 if all exited 0 without sanitizer
+ * reports. */
 int
 h_cluster_stop(struct h_cluster *c)
 {
@@ -1377,6 +1467,8 @@ unmount_all(struct h_cluster *c)
     c->nmounts = 0;
 }
 
+/* Kills what still runs, unmounts, removes the directory (or keeps it
+ * and prints the logs' tails if the test did not pass), frees c. */
 void
 h_cluster_free(struct h_cluster *c)
 {
@@ -1446,6 +1538,7 @@ h_connect(uint16_t port, double timeout)
     return fd;
 }
 
+/* Writes all of p by the deadline; 0 or -1 (errno). */
 int
 h_send(int fd, const void *p, size_t n, double timeout)
 {
@@ -1479,6 +1572,8 @@ h_send(int fd, const void *p, size_t n, double timeout)
     return 0;
 }
 
+/* Reads what is there, waiting for one byte at most timeout seconds:
+ * the count, 0 at EOF, -1 (errno ETIMEDOUT on timeout). */
 ssize_t
 h_recv(int fd, void *p, size_t cap, double timeout)
 {
@@ -1508,6 +1603,7 @@ h_recv(int fd, void *p, size_t cap, double timeout)
     }
 }
 
+/* Reads up to n bytes by the deadline; returns how many came. */
 size_t
 h_recv_n(int fd, void *p, size_t n, double timeout)
 {
@@ -1530,6 +1626,7 @@ h_recv_n(int fd, void *p, size_t n, double timeout)
     return got;
 }
 
+/* Reads until the input ends with tail; its length, or -1. */
 ssize_t
 h_recv_until(int fd, char *buf, size_t cap, const char *tail, double timeout)
 {
@@ -1559,6 +1656,7 @@ h_recv_until(int fd, char *buf, size_t cap, const char *tail, double timeout)
     return -1;
 }
 
+/* Drains until EOF or reset (true) or the deadline (false). */
 bool
 h_wait_eof(int fd, double timeout)
 {
@@ -1582,6 +1680,7 @@ h_wait_eof(int fd, double timeout)
     }
 }
 
+/* True if nothing (not even EOF) arrives for wait seconds. */
 bool
 h_quiet(int fd, double wait)
 {
@@ -1600,6 +1699,7 @@ h_quiet(int fd, double wait)
     }
 }
 
+/* cmocka assertion: req gets exactly want (see harness.h). */
 void
 h_chat_at(const char *file, int line, int fd, const void *req, size_t reqlen,
           const void *want, size_t wantlen)
@@ -1640,7 +1740,8 @@ h_mc_new(struct h_cluster *c)
     if (mc == NULL) {
         return NULL;
     }
-    if (memcached_server_add(mc, "127.0.0.1", c->gw.port) != MEMCACHED_SUCCESS) {
+    if (memcached_server_add(mc, "127.0.0.1", c->gw.port) !=
+        MEMCACHED_SUCCESS) {
         memcached_free(mc);
         return NULL;
     }
@@ -1652,6 +1753,7 @@ h_mc_new(struct h_cluster *c)
     return mc;
 }
 
+/* One "STAT name" of the gateway's stats, into val; 0 or -1. */
 int
 h_gateway_stat(struct h_cluster *c, const char *name, char *val, size_t len)
 {
@@ -1720,12 +1822,14 @@ h_rpc_stat(uint16_t port, const char *name, uint64_t *val)
     return rv;
 }
 
+/* h_rpc_stat on server i. */
 int
 h_server_stat(struct h_cluster *c, int i, const char *name, uint64_t *val)
 {
     return h_rpc_stat(c->srv[i].port, name, val);
 }
 
+/* Does the manager on port answer MGR_STATUS? 0 or -1. */
 int
 h_rpc_manager_ping(uint16_t port)
 {
@@ -1746,6 +1850,7 @@ h_rpc_manager_ping(uint16_t port)
     return rv;
 }
 
+/* Open descriptors of pid, or -1. */
 int
 h_fd_count(pid_t pid)
 {
@@ -1765,6 +1870,7 @@ h_fd_count(pid_t pid)
     return n;
 }
 
+/* VmRSS of pid in KiB, or -1. */
 long
 h_rss_kib(pid_t pid)
 {
@@ -1852,6 +1958,8 @@ alarm_cb(int sig)
     _exit(99);
 }
 
+/* SIGALRM after seconds kills every daemon started and exits 99; also
+ * ignores SIGPIPE. */
 void
 h_alarm(unsigned seconds)
 {

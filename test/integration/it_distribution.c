@@ -63,7 +63,8 @@ check_all(memcached_st *mc, int skip_owner, size_t *hits)
         memcached_return_t rc;
         memcached_result_st *res;
 
-        rc = memcached_mget(mc, (const char *const *)&keys[base], &klens[base], n);
+        rc = memcached_mget(mc, (const char *const *)&keys[base],
+                            &klens[base], n);
         if (rc != MEMCACHED_SUCCESS) {
             fail_msg("mget: %s", memcached_strerror(mc, rc));
         }
@@ -113,7 +114,8 @@ group_setup(void **state)
         if (keys[i] == NULL) {
             return -1;
         }
-        klens[i] = (size_t)snprintf(keys[i], 32, "dist:%05zu:%zx", i, i * 2654435761u);
+        klens[i] = (size_t)snprintf(keys[i], 32, "dist:%05zu:%zx", i,
+                                    i * 2654435761u);
     }
     cl = h_cluster_new(1, NSRV);
     if (cl == NULL) {

@@ -790,7 +790,9 @@ load_main(void *arg)
         return NULL;
     }
     while (!l->stop) {
-        load_write(l, &m, next);
+        if (next >= l->ncold || l->keys[next].acked == 0) {
+            load_write(l, &m, next);
+        }
         load_read(l, &m, &l->keys[next]);
         rng = rng * 1103515245u + 12345u;
         size_t other = (size_t)t + (size_t)((rng >> 8) % mine) *

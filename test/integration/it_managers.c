@@ -120,6 +120,7 @@ group_setup(void **state)
     }
     load_ready = true;
     load.pause = 0.001;
+    load.ncold = LOAD_KEYS / 3;
     return it_load_start(&load);
 }
 

@@ -34,7 +34,19 @@
 #define GC_EXPIRING 30
 #define SETTLE      10.0    /* seconds for asynchronous copies to land */
 
+#define MAX_KEYS    PLACE_KEYS
+
 static struct h_cluster *cl_place, *cl_async, *cl_gc;
+
+/* Key names, placements and expected sequences (static: a failed
+ * assertion leaves nothing to free). */
+struct keyset {
+    char  buf[MAX_KEYS][IT_KEY_MAX];
+    char *ptr[MAX_KEYS];
+};
+static struct keyset ks_main, ks_exp;
+static struct h_place place_buf[MAX_KEYS];
+static uint32_t seq_buf[MAX_KEYS];
 
 /* ---- helpers ---- */
 
@@ -48,27 +60,19 @@ finish_cluster(struct h_cluster **cp)
     *cp = NULL;
 }
 
+/* n keys "<prefix>:<i>" in ks; also clears the placements and
+ * sequences. */
 static char **
-make_keys(const char *prefix, size_t n)
+make_keys(struct keyset *ks, const char *prefix, size_t n)
 {
-    char **k = calloc(n, sizeof(*k));
-
-    assert_non_null(k);
+    assert_true(n <= MAX_KEYS);
     for (size_t i = 0; i < n; i++) {
-        k[i] = malloc(IT_KEY_MAX);
-        assert_non_null(k[i]);
-        snprintf(k[i], IT_KEY_MAX, "%s:%zu", prefix, i);
+        ks->ptr[i] = ks->buf[i];
+        snprintf(ks->buf[i], IT_KEY_MAX, "%s:%zu", prefix, i);
     }
-    return k;
-}
-
-static void
-free_keys(char **k, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(k[i]);
-    }
-    free(k);
+    memset(place_buf, 0, sizeof(place_buf));
+    memset(seq_buf, 0, sizeof(seq_buf));
+    return ks->ptr;
 }
 
 static void
@@ -164,13 +168,12 @@ wait_holders(struct h_cluster *c, char **keys, const struct h_place *place,
 static void
 test_placement(void **state)
 {
-    char **keys = make_keys("place", PLACE_KEYS);
-    struct h_place *place = calloc(PLACE_KEYS, sizeof(*place));
+    char **keys = make_keys(&ks_main, "place", PLACE_KEYS);
+    struct h_place *place = place_buf;
     uint64_t total = 0, held[PLACE_SRV] = { 0 };
     struct it_mc m;
     char why[200];
 
-    assert_non_null(place);
     cl_place = h_cluster_new(1, PLACE_SRV);
     assert_non_null(cl_place);
     assert_int_equal(h_cluster_start(cl_place), 0);
@@ -232,8 +235,6 @@ test_placement(void **state)
     }
     assert_int_equal(total, 3 * PLACE_KEYS);
     it_mc_close(&m);
-    free(place);
-    free_keys(keys, PLACE_KEYS);
     finish_cluster(&cl_place);
 }
 
@@ -242,14 +243,12 @@ test_placement(void **state)
 static void
 test_async_gateway(void **state)
 {
-    char **keys = make_keys("async", ASYNC_KEYS);
-    struct h_place *place = calloc(ASYNC_KEYS, sizeof(*place));
-    uint32_t *seq = calloc(ASYNC_KEYS, sizeof(*seq));
+    char **keys = make_keys(&ks_main, "async", ASYNC_KEYS);
+    struct h_place *place = place_buf;
+    uint32_t *seq = seq_buf;
     struct it_mc m;
     double t0, dt_set, dt_del;
 
-    assert_non_null(place);
-    assert_non_null(seq);
     cl_async = h_cluster_new(1, 3);
     assert_non_null(cl_async);
     cl_async->gw.extra[0] = "-As";
@@ -301,9 +300,6 @@ test_async_gateway(void **state)
     fprintf(stderr, "# -As -Ad: %d sets in %.3f s, %d deletes in %.3f s "
             "(informational)\n", ASYNC_KEYS, dt_set, ASYNC_KEYS / 2, dt_del);
     it_mc_close(&m);
-    free(seq);
-    free(place);
-    free_keys(keys, ASYNC_KEYS);
     finish_cluster(&cl_async);
 }
 
@@ -312,17 +308,15 @@ test_async_gateway(void **state)
 static void
 test_tombstone_gc(void **state)
 {
-    char **keys = make_keys("gc", GC_KEYS);
-    char **exp = make_keys("gcexp", GC_EXPIRING);
-    struct h_place *place = calloc(GC_KEYS, sizeof(*place));
-    uint32_t *seq = calloc(GC_KEYS, sizeof(*seq));
+    char **exp = make_keys(&ks_exp, "gcexp", GC_EXPIRING);
+    char **keys = make_keys(&ks_main, "gc", GC_KEYS);
+    struct h_place *place = place_buf;
+    uint32_t *seq = seq_buf;
     uint64_t live[3] = { 0 }, removed0[3], items;
     struct it_mc m;
     double deadline;
     bool done = false;
 
-    assert_non_null(place);
-    assert_non_null(seq);
     cl_gc = h_cluster_new(1, 3);
     assert_non_null(cl_gc);
     for (int s = 0; s < 3; s++) {
@@ -414,10 +408,6 @@ test_tombstone_gc(void **state)
                                    NULL), IT_MC_MISS);
     }
     it_mc_close(&m);
-    free(seq);
-    free(place);
-    free_keys(keys, GC_KEYS);
-    free_keys(exp, GC_EXPIRING);
     finish_cluster(&cl_gc);
 }
 
