@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds kumo, and runs every test (unit and
-# integration): first a normal build, then one with ASan+UBSan.
+# integration): first a normal build, then one with ASan+UBSan, then
+# make distcheck.
 #   scripts/test.sh            both builds
 #   scripts/test.sh --quick    the normal build only
 set -euo pipefail
@@ -37,5 +38,14 @@ PY
 run_suite normal
 if [ "${1:-}" != "--quick" ]; then
     run_suite sanitizers --enable-sanitizers
+    # Every source, test and doc file must be in the tarball.
+    echo "== make distcheck"
+    if ! make -C "$top/build-normal" -s distcheck >"$top/build-normal/distcheck.log" 2>&1; then
+        tail -n 40 "$top/build-normal/distcheck.log"
+        echo "distcheck: 0 passed, 1 failed"
+        status=1
+    else
+        echo "distcheck: 1 passed, 0 failed"
+    fi
 fi
 exit $status
