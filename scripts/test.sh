@@ -10,6 +10,8 @@ bash "$top/scripts/install-deps.sh"
 (cd "$top" && autoreconf -fi >/dev/null 2>&1)
 
 status=0
+totals=$(mktemp)
+trap 'rm -f "$totals"' EXIT
 run_suite() {
     local name=$1; shift
     local dir="$top/build-$name"
@@ -24,14 +26,16 @@ run_suite() {
             while read -r f; do echo "---- $f"; tail -n 60 "$f"; done
     fi
     # One summary line for CI: "N passed, N failed".
-    python3 - "$dir/test-suite.log" "$name" <<'PY'
+    python3 - "$dir/test-suite.log" "$name" "$totals" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
 def n(k):
     m = re.search(r'^# %s: +(\d+)' % k, text, re.M)
     return int(m.group(1)) if m else 0
-print("%s: %d passed, %d failed, %d skipped" % (sys.argv[2], n('PASS') + n('XFAIL'),
-      n('FAIL') + n('ERROR') + n('XPASS'), n('SKIP')))
+p, f, k = n('PASS') + n('XFAIL'), n('FAIL') + n('ERROR') + n('XPASS'), n('SKIP')
+print("%s: %d passed, %d failed, %d skipped" % (sys.argv[2], p, f, k))
+with open(sys.argv[3], "a") as t:
+    t.write("%d %d %d\n" % (p, f, k))
 PY
 }
 
@@ -42,10 +46,12 @@ if [ "${1:-}" != "--quick" ]; then
     echo "== make distcheck"
     if ! make -C "$top/build-normal" -s distcheck >"$top/build-normal/distcheck.log" 2>&1; then
         tail -n 40 "$top/build-normal/distcheck.log"
-        echo "distcheck: 0 passed, 1 failed"
+        echo "0 1 0" >>"$totals"
         status=1
     else
-        echo "distcheck: 1 passed, 0 failed"
+        echo "1 0 0" >>"$totals"
     fi
 fi
+# The closing line: every test case of every build, and distcheck.
+awk '{ p += $1; f += $2; k += $3 } END { printf "all: %d passed, %d failed, %d skipped\n", p, f, k }' "$totals"
 exit $status
