@@ -79,10 +79,14 @@ class Cluster:
         self.attach_all()
 
     def attach_all(self):
-        wait(lambda: self.ctl("status").split("not attached node:")[1].count("127.0.0.1") >= 1
-             or self.ctl("status").count("(active)") == 3, 15, "servers")
-        self.ctl("attach")
-        wait(lambda: self.ctl("status").count("(active)") == 3, 15, "attach")
+        # Attach until every server is active: a restarted server shows up
+        # as "not attached" only once it has reconnected to the manager.
+        def attached():
+            if self.ctl("status").count("(active)") == 3:
+                return True
+            self.ctl("attach")
+            return False
+        wait(attached, 30, "attach")
         wait(lambda: mc(self.gw, b"set probe 0 0 1\r\nx\r\n") == b"STORED\r\n", 15,
              "gateway")
 

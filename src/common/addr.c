@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include "common/addr.h"
+#include "common/errbuf.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -15,22 +16,6 @@
 #include <sys/types.h>
 
 #define ADDR_HOSTMAX 256        /* DNS names are at most 253 bytes */
-
-static void addr_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-addr_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Digits only, 1..65535. Stops early so a long digit string cannot
  * overflow. */
@@ -111,25 +96,25 @@ addr_parse_common(const char *s, uint16_t default_port, bool empty_host_any,
     uint32_t ip;
 
     if (s == NULL) {
-        addr_err(err, errlen, "invalid address: (null)");
+        errbuf_set(err, errlen, "invalid address: (null)");
         return -1;
     }
     colon = strchr(s, ':');
     hostlen = colon != NULL ? (size_t)(colon - s) : strlen(s);
     /* A second colon would be IPv6, which kumo does not speak. */
     if (colon != NULL && strchr(colon + 1, ':') != NULL) {
-        addr_err(err, errlen, "invalid address: %s", s);
+        errbuf_set(err, errlen, "invalid address: %s", s);
         return -1;
     }
     /* "" is never an address; ":port" is one only when listening. */
     if (hostlen >= sizeof(host)
         || (hostlen == 0 && (!empty_host_any || colon == NULL))) {
-        addr_err(err, errlen, "invalid address: %s", s);
+        errbuf_set(err, errlen, "invalid address: %s", s);
         return -1;
     }
     if (colon != NULL
         && addr_port(colon + 1, strlen(colon + 1), &port) != 0) {
-        addr_err(err, errlen, "invalid port in %s", s);
+        errbuf_set(err, errlen, "invalid port in %s", s);
         return -1;
     }
     if (hostlen == 0) {
@@ -138,7 +123,7 @@ addr_parse_common(const char *s, uint16_t default_port, bool empty_host_any,
         memcpy(host, s, hostlen);
         host[hostlen] = '\0';
         if (addr_resolve(host, &ip) != 0) {
-            addr_err(err, errlen, "cannot resolve host: %s", host);
+            errbuf_set(err, errlen, "cannot resolve host: %s", host);
             return -1;
         }
     }
@@ -174,7 +159,7 @@ addr_parse_listen(const char *s, uint16_t default_port, struct kaddr *out,
 
     if (s != NULL && addr_all_digits(s)) {
         if (addr_port(s, strlen(s), &port) != 0) {
-            addr_err(err, errlen, "invalid port in %s", s);
+            errbuf_set(err, errlen, "invalid port in %s", s);
             return -1;
         }
         out->ip = htonl(INADDR_ANY);

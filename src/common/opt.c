@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include "common/opt.h"
+#include "common/errbuf.h"
 #include "common/xmalloc.h"
 
 #include <ctype.h>
@@ -19,22 +20,6 @@
 #endif
 
 #define OPT_ERRLEN 512
-
-static void opt_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-opt_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static const struct opt *
 opt_find(const struct opt *opts, const char *word)
@@ -129,7 +114,7 @@ opt_store(const struct opt *o, const char *word, const char *val,
     switch (o->type) {
     case OPT_INT:
         if (opt_parse_long(o, val, &l) != 0) {
-            opt_err(err, errlen, "invalid value for %s: %s", word, val);
+            errbuf_set(err, errlen, "invalid value for %s: %s", word, val);
             return -1;
         }
         if (o->dest != NULL) {
@@ -138,7 +123,7 @@ opt_store(const struct opt *o, const char *word, const char *val,
         return 0;
     case OPT_DOUBLE:
         if (opt_parse_double(o, val, &d) != 0) {
-            opt_err(err, errlen, "invalid value for %s: %s", word, val);
+            errbuf_set(err, errlen, "invalid value for %s: %s", word, val);
             return -1;
         }
         if (o->dest != NULL) {
@@ -159,7 +144,7 @@ opt_store(const struct opt *o, const char *word, const char *val,
                                    sizeof(aerr));
         }
         if (rc != 0) {
-            opt_err(err, errlen, "%s: %s", word, aerr);
+            errbuf_set(err, errlen, "%s: %s", word, aerr);
             return -1;
         }
         if (o->dest != NULL) {
@@ -170,7 +155,7 @@ opt_store(const struct opt *o, const char *word, const char *val,
         break;
     }
     /* OPT_BOOL is handled by the caller; anything else is a table bug. */
-    opt_err(err, errlen, "bad option type for %s", word);
+    errbuf_set(err, errlen, "bad option type for %s", word);
     return -1;
 }
 
@@ -212,9 +197,9 @@ opt_parse(const struct opt *opts, int argc, char **argv,
                 goto out;
             }
             if (word[0] == '-') {
-                opt_err(err, errlen, "unknown option: %s", word);
+                errbuf_set(err, errlen, "unknown option: %s", word);
             } else {
-                opt_err(err, errlen, "unexpected argument: %s", word);
+                errbuf_set(err, errlen, "unexpected argument: %s", word);
             }
             goto out;
         }
@@ -234,7 +219,7 @@ opt_parse(const struct opt *opts, int argc, char **argv,
             }
         } else {
             if (i + 1 >= argc) {
-                opt_err(err, errlen, "missing value for %s", word);
+                errbuf_set(err, errlen, "missing value for %s", word);
                 goto out;
             }
             if (opt_store(o, word, argv[i + 1], err, errlen) != 0) {
@@ -250,7 +235,7 @@ opt_parse(const struct opt *opts, int argc, char **argv,
 
     for (o = opts; o->name != NULL; o++) {
         if (o->required && !seen[o - opts]) {
-            opt_err(err, errlen, "required but not set: %s", o->name);
+            errbuf_set(err, errlen, "required but not set: %s", o->name);
             goto out;
         }
     }

@@ -361,6 +361,16 @@ rpc_is_up(const struct rpc_conn *rc)
     return !rc->c.closing && !rc->c.connecting;
 }
 
+size_t
+rpc_conn_count(void)
+{
+    size_t n = 0;
+
+    for (struct rpc_conn *rc = all_conns; rc != NULL; rc = rc->nextc)
+        n += !rc->c.closing;
+    return n;
+}
+
 unsigned
 rpc_set_nodelay_all(bool on)
 {

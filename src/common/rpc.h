@@ -59,6 +59,8 @@ const struct kaddr *rpc_peer(const struct rpc_conn *rc);
 size_t rpc_pending(const struct rpc_conn *rc);     /* outstanding calls */
 size_t rpc_out_bytes(const struct rpc_conn *rc);   /* unsent output */
 
+/* Open RPC connections of this process (both directions). */
+size_t rpc_conn_count(void);
 /* Sets TCP_NODELAY on every open RPC socket; returns how many changed. */
 unsigned rpc_set_nodelay_all(bool on);
 

@@ -193,3 +193,12 @@ ctl_remote_error(const struct rpc_msg *reply, char *buf, size_t len)
         snprintf(buf, len, "%s", rpc_strerror(reply->err));
     return buf;
 }
+
+int
+ctl_fail_usage(void (*usage)(FILE *), const char *msg, const char *arg)
+{
+    usage(stdout);
+    fflush(stdout);
+    fprintf(stderr, "error: %s%s\n", msg, arg != NULL ? arg : "");
+    return 1;
+}

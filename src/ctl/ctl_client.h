@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <msgpack.h>
 
 #include "common/addr.h"
@@ -37,6 +38,10 @@ msgpack_packer *ctl_begin(struct ctl_client *c, uint32_t method,
  * a reason in err (connection, timeout, malformed reply). */
 int ctl_call(struct ctl_client *c, struct rpc_msg *reply, char *err,
              size_t errlen);
+/* The tools' answer to bad usage: usage(stdout), then "error: <msg><arg>"
+ * on stderr; returns the exit status 1. arg may be NULL. */
+int ctl_fail_usage(void (*usage)(FILE *), const char *msg, const char *arg);
+
 /* Formats a remote error of reply as text into buf. */
 const char *ctl_remote_error(const struct rpc_msg *reply, char *buf, size_t len);
 

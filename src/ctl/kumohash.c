@@ -31,14 +31,6 @@ usage(FILE *fp)
 }
 
 static int
-fail_usage(const char *msg, const char *arg)
-{
-    usage(stdout);
-    fprintf(stderr, "error: %s%s\n", msg, arg ? arg : "");
-    return 1;
-}
-
-static int
 fetch_ring(const struct kaddr *mgr, struct ring *r)
 {
     struct ctl_client c;
@@ -82,9 +74,9 @@ main(int argc, char **argv)
         struct kaddr mgr;
 
         if (argc < 3)
-            return fail_usage("missing value for -m", NULL);
+            return ctl_fail_usage(usage, "missing value for -m", NULL);
         if (addr_parse(argv[2], KUMO_MANAGER_PORT, &mgr, err, sizeof(err)) < 0)
-            return fail_usage("-m: ", err);
+            return ctl_fail_usage(usage, "-m: ", err);
         if (fetch_ring(&mgr, &r) < 0)
             return 1;
         i = 3;
@@ -93,15 +85,15 @@ main(int argc, char **argv)
         for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
             struct kaddr a;
             if (addr_parse(argv[i], KUMO_SERVER_PORT, &a, err, sizeof(err)) < 0)
-                return fail_usage("", err);
+                return ctl_fail_usage(usage, "", err);
             ring_add(&r, &a);
         }
         if (i >= argc)
-            return fail_usage("expected -m <manager> or <server>... -- <command>", NULL);
+            return ctl_fail_usage(usage, "expected -m <manager> or <server>... -- <command>", NULL);
         i++;
     }
     if (i >= argc)
-        return fail_usage("command required", NULL);
+        return ctl_fail_usage(usage, "command required", NULL);
     const char *cmd = argv[i++];
 
     if (strcmp(cmd, "hash") == 0) {
@@ -122,13 +114,13 @@ main(int argc, char **argv)
         }
     } else if (strcmp(cmd, "dump") == 0) {
         if (i < argc)
-            return fail_usage("unexpected argument: ", argv[i]);
+            return ctl_fail_usage(usage, "unexpected argument: ", argv[i]);
         for (size_t k = 0; k < r.npoints; k++)
             printf("%016" PRIx64 "  %s\n", r.points[k].hash,
                    addr_format(&r.nodes[r.points[k].node].addr, as, sizeof(as)));
     } else {
         ring_free(&r);
-        return fail_usage("unknown command: ", cmd);
+        return ctl_fail_usage(usage, "unknown command: ", cmd);
     }
     ring_free(&r);
     return 0;

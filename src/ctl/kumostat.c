@@ -100,16 +100,6 @@ usage(FILE *fp)
         "  kumo %s\n", KUMO_VERSION);
 }
 
-/* Usage on stdout, "error: <msg><arg>" on stderr; returns the exit code. */
-static int
-fail_usage(const char *msg, const char *arg)
-{
-    usage(stdout);
-    fflush(stdout);
-    fprintf(stderr, "error: %s%s\n", msg, arg != NULL ? arg : "");
-    return 1;
-}
-
 /* Prints one line of output, after the -m prefix ("ip:port:  "). */
 static void
 out_line(const char *prefix, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -630,7 +620,7 @@ run_manager(const struct kaddr *mgr, const struct stat_cmd *cmd,
         if (r == SR_NOSTAT && answered == 0) {
             /* The first server to answer does not know it: a typo. */
             ring_free(&w);
-            return fail_usage("unknown command: ", name);
+            return ctl_fail_usage(usage, "unknown command: ", name);
         }
         if (r == SR_NOSTAT) {
             set_err(err, sizeof(err), "no statistic named %s", name);
@@ -686,7 +676,7 @@ main(int argc, char **argv)
             json = true;
         } else if (strcmp(a, "-m") == 0 || strcmp(a, "-t") == 0) {
             if (i + 1 >= argc) {
-                return fail_usage("missing value for ", a);
+                return ctl_fail_usage(usage, "missing value for ", a);
             }
             if (a[1] == 'm') {
                 mgr_arg = argv[++i];
@@ -696,34 +686,34 @@ main(int argc, char **argv)
             timeout = strtod(argv[++i], &end);
             if (*end != '\0' || end == argv[i] || !(timeout > 0) ||
                 timeout > 3600) {
-                return fail_usage("invalid value for -t: ", argv[i]);
+                return ctl_fail_usage(usage, "invalid value for -t: ", argv[i]);
             }
         } else if (a[0] == '-' && a[1] != '\0') {
-            return fail_usage("unknown option: ", a);
+            return ctl_fail_usage(usage, "unknown option: ", a);
         } else if (npos < 2) {
             pos[npos++] = a;
         } else {
-            return fail_usage("unexpected argument: ", a);
+            return ctl_fail_usage(usage, "unexpected argument: ", a);
         }
     }
     /* With -m the address is -m's value, so the only word is the command. */
     const char *target = mgr_arg != NULL ? mgr_arg : pos[0];
     const char *name = mgr_arg != NULL ? pos[0] : pos[1];
     if (mgr_arg != NULL && npos > 1) {
-        return fail_usage("unexpected argument: ", pos[1]);
+        return ctl_fail_usage(usage, "unexpected argument: ", pos[1]);
     }
     if (target == NULL) {
-        return fail_usage("server address required", NULL);
+        return ctl_fail_usage(usage, "server address required", NULL);
     }
     if (json) {
         if (name != NULL && strcmp(name, "stats") != 0) {
-            return fail_usage("--json prints every statistic: unexpected "
+            return ctl_fail_usage(usage, "--json prints every statistic: unexpected "
                               "command ", name);
         }
         cmd.name = "--json";
         cmd.kind = K_JSON;
     } else if (name == NULL) {
-        return fail_usage("command required", NULL);
+        return ctl_fail_usage(usage, "command required", NULL);
     } else {
         for (int i = 0; builtin_cmds[i].name != NULL; i++) {
             if (strcmp(builtin_cmds[i].name, name) == 0) {
@@ -733,7 +723,7 @@ main(int argc, char **argv)
         if (cmd.name == NULL) {
             /* Any statistic the server returns is a command too. */
             if (!stat_name_ok(name)) {
-                return fail_usage("unknown command: ", name);
+                return ctl_fail_usage(usage, "unknown command: ", name);
             }
             cmd.name = name;
             cmd.kind = K_STAT;
@@ -752,7 +742,7 @@ main(int argc, char **argv)
     case SR_OK:
         return 0;
     case SR_NOSTAT:
-        return fail_usage("unknown command: ", name);
+        return ctl_fail_usage(usage, "unknown command: ", name);
     case SR_ERROR:
         report_error(&cmd, &addr, "", err);
         return 1;

@@ -117,15 +117,6 @@ usage(FILE *fp)
         "  kumo %s\n", TOP_MGR_REFRESH, TOP_INTERVAL, TOP_TIMEOUT, KUMO_VERSION);
 }
 
-static int
-fail_usage(const char *msg, const char *arg)
-{
-    usage(stdout);
-    fflush(stdout);
-    fprintf(stderr, "error: %s%s\n", msg, arg != NULL ? arg : "");
-    return 1;
-}
-
 /* ---- the server list ---- */
 
 static void
@@ -998,7 +989,7 @@ main(int argc, char **argv)
                    strcmp(a, "-t") == 0) {
             if (i + 1 >= argc) {
                 free(list);
-                return fail_usage("missing value for ", a);
+                return ctl_fail_usage(usage, "missing value for ", a);
             }
             const char *v = argv[++i];
             bool ok = true;
@@ -1012,36 +1003,36 @@ main(int argc, char **argv)
             if (!ok) {
                 snprintf(err, sizeof(err), "%s: %s", a, v);
                 free(list);
-                return fail_usage("invalid value for ", err);
+                return ctl_fail_usage(usage, "invalid value for ", err);
             }
         } else if (a[0] == '-' && a[1] != '\0') {
             free(list);
-            return fail_usage("unknown option: ", a);
+            return ctl_fail_usage(usage, "unknown option: ", a);
         } else if (n >= TOP_SERVERS_MAX) {
             free(list);
-            return fail_usage("too many servers", NULL);
+            return ctl_fail_usage(usage, "too many servers", NULL);
         } else if (addr_parse(a, KUMO_SERVER_PORT, &list[n], err,
                               sizeof(err)) < 0) {
             free(list);
-            return fail_usage("", err);
+            return ctl_fail_usage(usage, "", err);
         } else if (!list_has(list, n, &list[n])) {
             n++;
         }
     }
     if (mgr_arg != NULL && n > 0) {
         free(list);
-        return fail_usage("give servers or -m <manager>, not both", NULL);
+        return ctl_fail_usage(usage, "give servers or -m <manager>, not both", NULL);
     }
     if (mgr_arg == NULL && n == 0) {
         free(list);
-        return fail_usage("server address or -m <manager> required", NULL);
+        return ctl_fail_usage(usage, "server address or -m <manager> required", NULL);
     }
     /* Writes to a server that went away must fail, not kill us. */
     signal(SIGPIPE, SIG_IGN);
     if (mgr_arg != NULL) {
         if (addr_parse(mgr_arg, KUMO_MANAGER_PORT, &t.mgr, err, sizeof(err)) < 0) {
             free(list);
-            return fail_usage("-m: ", err);
+            return ctl_fail_usage(usage, "-m: ", err);
         }
         t.use_mgr = true;
         addr_format(&t.mgr, t.mgr_name, sizeof(t.mgr_name));

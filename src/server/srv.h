@@ -67,6 +67,7 @@ struct srv {
     ev_timer             mgr_timer;
     ev_timer             tick;         /* replication retries, GC slices */
     ev_idle              idle;         /* more background slices when idle */
+    ev_tstamp            last_client;  /* last data request (get, store...) */
     struct pool          peers;        /* connections to the other servers */
     struct srv_stats     stats;
 };

@@ -328,7 +328,8 @@ handle_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid)
     uint64_t sent_records, sent_bytes, recv_records;
     srv_replace_stats(s, &sent_records, &sent_bytes, &recv_records);
     char self[ADDR_STRLEN];
-    msgpack_pack_map(pk, 30);
+    msgpack_pack_map(pk, 31);
+    pack_stat(pk, "curr_connections", rpc_conn_count());
     mpk_pack_cstr(pk, "version");
     mpk_pack_cstr(pk, KUMO_VERSION);
     mpk_pack_cstr(pk, "address");
@@ -445,6 +446,9 @@ srv_handle_request(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         rpc_reply_error(rc, msgid, RPC_EPROTO, "wrong number of arguments");
         return;
     }
+    /* Clients are waiting: background work yields (srv_main.c). */
+    if ((method >= SRV_GET && method <= SRV_FLUSH) || method == SRV_REPLICATE)
+        s->last_client = ev_now(s->loop);
     switch (method) {
     case SRV_KEEPALIVE: {
         msgpack_packer *pk = rpc_reply_begin(rc, msgid);
