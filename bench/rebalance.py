@@ -135,7 +135,7 @@ def main():
                 f.write("| %d | %d | %.1f | %d | %.1f | %.0f | %.1f | %.1f |\n\n" %
                         (a.keys, a.size, elapsed, sent, sent_bytes / 1e6, sent / elapsed,
                          sent_bytes / 1e6 / elapsed, peak / 1024))
-                f.write("| client load (80%% get, c=10) | ops/s | p50 us | p99 us |\n"
+                f.write("| client load (80% get, c=10) | ops/s | p50 us | p99 us |\n"
                         "|---|---|---|---|\n")
                 for name, r in (("before the replace", before), ("during it", during)):
                     f.write("| %s | %s | %s | %s |\n" % (name, r["ops_per_sec"],
