@@ -200,8 +200,10 @@ ring_holders(const struct ring *r, uint64_t hash, uint32_t *out, size_t max)
         else
             hi = mid;
     }
-    for (size_t k = 0; k < r->npoints && n < max; k++) {
-        uint32_t node = r->points[(lo + k) % r->npoints].node;
+    for (size_t k = 0, i = lo; k < r->npoints && n < max; k++, i++) {
+        if (i == r->npoints)
+            i = 0;              /* wrap without a division per point */
+        uint32_t node = r->points[i].node;
         bool seen = false;
 
         for (size_t j = 0; j < n; j++)
