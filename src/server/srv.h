@@ -16,6 +16,8 @@
 #include "server/srv_db.h"
 #include "server/srv_ops.h"
 
+#define SRV_KEY_MAX 250      /* longest key accepted from any peer */
+
 struct srv_config {
     struct kaddr  listen;          /* -l: announced and bound */
     long          stream_port;     /* -L */

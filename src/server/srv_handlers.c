@@ -65,6 +65,14 @@ check_owner(struct srv *s, const char *key, size_t klen, bool write)
            RPC_OK : RPC_ENOTOWNER;
 }
 
+/* A key argument: bytes, 1 to SRV_KEY_MAX long (memcached's 250; the
+ * gateway's -k prefix counts). */
+static bool
+get_key(const msgpack_object *o, const char **key, size_t *klen)
+{
+    return mpk_bytes(o, key, klen) && *klen > 0 && *klen <= SRV_KEY_MAX;
+}
+
 static void
 reply_owner_error(struct srv *s, struct rpc_conn *rc, uint32_t msgid, int code)
 {
@@ -114,7 +122,7 @@ handle_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     enum srv_result res;
     int own;
 
-    if (!mpk_bytes(&p[0], &key, &klen) || !mpk_bool(&p[1], &touch) ||
+    if (!get_key(&p[0], &key, &klen) || !mpk_bool(&p[1], &touch) ||
         !mpk_i64(&p[2], &exptime)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to get");
         return;
@@ -178,7 +186,7 @@ handle_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     int own;
 
     if (!mpk_u32(&p[0], &op) || op > SRV_OP_CAS ||
-        !mpk_bytes(&p[1], &key, &klen) || !mpk_u32(&p[2], &flags) ||
+        !get_key(&p[1], &key, &klen) || !mpk_u32(&p[2], &flags) ||
         !mpk_i64(&p[3], &exptime) || !mpk_bytes(&p[4], &data, &dlen) ||
         !mpk_u64(&p[5], &cas) || !mpk_bool(&p[6], &async)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to store");
@@ -213,7 +221,7 @@ handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     bool async;
     struct srv_item written;
 
-    if (!mpk_bytes(&p[0], &key, &klen) || !mpk_bool(&p[1], &async)) {
+    if (!get_key(&p[0], &key, &klen) || !mpk_bool(&p[1], &async)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to delete");
         return;
     }
@@ -240,7 +248,7 @@ handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     int own;
     struct srv_item written;
 
-    if (!mpk_bytes(&p[0], &key, &klen) || !mpk_bool(&p[1], &incr) ||
+    if (!get_key(&p[0], &key, &klen) || !mpk_bool(&p[1], &incr) ||
         !mpk_u64(&p[2], &delta) || !mpk_bool(&p[3], &async)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to arith");
         return;
@@ -268,7 +276,7 @@ handle_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     bool async;
     struct srv_item written;
 
-    if (!mpk_bytes(&p[0], &key, &klen) || !mpk_i64(&p[1], &exptime) ||
+    if (!get_key(&p[0], &key, &klen) || !mpk_i64(&p[1], &exptime) ||
         !mpk_bool(&p[2], &async)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to touch");
         return;

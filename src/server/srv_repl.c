@@ -340,7 +340,7 @@ srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 
     memset(&it, 0, sizeof(it));
     if (!mpk_u64(&p[0], &stamp) || !mpk_bytes(&p[1], &key, &klen) ||
-        klen == 0 || klen > 250 || !mpk_u32(&p[2], &kind) ||
+        klen == 0 || klen > SRV_KEY_MAX || !mpk_u32(&p[2], &kind) ||
         (kind != SRV_ITEM_LIVE && kind != SRV_ITEM_TOMBSTONE) ||
         !mpk_u64(&p[3], &it.ver.clock) || !mpk_u32(&p[4], &it.ver.node) ||
         !mpk_u32(&p[5], &it.flags) || !mpk_u32(&p[6], &it.exptime) ||

@@ -706,12 +706,12 @@ stream_batch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
             msgpack_unpack(rep.unz + pos, objlen, &off, &zone, &obj) <
                 MSGPACK_UNPACK_SUCCESS ||
             (a = mpk_array(&obj, 7, NULL)) == NULL ||
-            !mpk_bytes(&a[0], &key, &klen) || klen == 0 ||
+            !mpk_bytes(&a[0], &key, &klen) || klen == 0 || klen > SRV_KEY_MAX ||
             !mpk_u32(&a[1], &kind) ||
             (kind != SRV_ITEM_LIVE && kind != SRV_ITEM_TOMBSTONE) ||
             !mpk_u64(&a[2], &it.ver.clock) || !mpk_u32(&a[3], &it.ver.node) ||
             !mpk_u32(&a[4], &it.flags) || !mpk_u32(&a[5], &it.exptime) ||
-            !mpk_bytes(&a[6], &data, &dlen) ||
+            !mpk_bytes(&a[6], &data, &dlen) || dlen > (size_t)s->cfg.item_max ||
             (kind == SRV_ITEM_TOMBSTONE && dlen != 0)) {
             msgpack_zone_destroy(&zone);
             rpc_reply_error(rc, msgid, RPC_EPROTO, "malformed record in batch");
