@@ -21,27 +21,11 @@ import sys
 import tempfile
 import time
 
+from benchlib import free_port, wait
+
 BUILD = os.environ.get("KUMO_BUILDDIR", os.getcwd())
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait(cond, secs, what):
-    end = time.time() + secs
-    while time.time() < end:
-        try:
-            if cond():
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit("failover: timed out waiting for " + what)
 
 
 class Cluster:

@@ -267,6 +267,12 @@ pick_port(void)
     return 0;
 }
 
+uint16_t
+h_free_port(void)
+{
+    return pick_port();
+}
+
 /*
  * True if the socket listening on 127.0.0.1:port (or 0.0.0.0:port)
  * belongs to pid: its inode from /proc/net/tcp is among pid's fds. Guards

@@ -155,6 +155,9 @@ int h_kumohash_owners(struct h_cluster *c, char *const *keys, size_t n,
 
 /* ---- raw sockets (non-blocking fds; every call has a deadline) ---- */
 
+/* A free TCP port on 127.0.0.1, below the ephemeral range and not handed
+ * out before by this process; 0 if none was found. */
+uint16_t h_free_port(void);
 /* Connects to 127.0.0.1:port. Returns the fd or -1. */
 int h_connect(uint16_t port, double timeout);
 /* Writes all n bytes. Returns 0, or -1 (errno: ETIMEDOUT, EPIPE...). */

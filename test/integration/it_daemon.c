@@ -44,28 +44,6 @@ static pid_t mgr_pid, srv_pid;
 static char mgr_pidf[PATH_MAX], mgr_log[PATH_MAX];
 static char srv_pidf[PATH_MAX], srv_log[PATH_MAX], srv_store[PATH_MAX];
 
-static uint16_t
-free_port(void)
-{
-    struct sockaddr_in sin;
-    socklen_t len = sizeof(sin);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    uint16_t port = 0;
-
-    if (fd < 0) {
-        return 0;
-    }
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sin, &len) == 0) {
-        port = ntohs(sin.sin_port);
-    }
-    close(fd);
-    return port;
-}
-
 static void
 path_in_dir(char *buf, const char *name)
 {
@@ -330,7 +308,7 @@ test_manager_daemon(void **state)
     double secs;
     int rv;
 
-    mgr_port = free_port();
+    mgr_port = h_free_port();
     assert_true(mgr_port != 0);
     snprintf(addr, sizeof(addr), "127.0.0.1:%u", mgr_port);
     path_in_dir(mgr_pidf, "mgr.pid");
@@ -356,7 +334,7 @@ test_manager_daemon(void **state)
     assert_false(exists(pid2));
 
     /* the same pid file, another port: refused; the file keeps our pid */
-    snprintf(addr2, sizeof(addr2), "127.0.0.1:%u", free_port());
+    snprintf(addr2, sizeof(addr2), "127.0.0.1:%u", h_free_port());
     rv = run("src/manager/kumo-manager", &secs, &err, "-l", addr2, "-v", "-d",
              mgr_pidf, "-o", log2, NULL);
     expect_refusal("second manager with the same pid file", mgr_pidf, rv, secs,
@@ -383,8 +361,8 @@ test_server_daemon(void **state)
 
     assert_true(mgr_pid > 0);
     snprintf(maddr, sizeof(maddr), "127.0.0.1:%u", mgr_port);
-    srv_port = free_port();
-    srv_stream = free_port();
+    srv_port = h_free_port();
+    srv_stream = h_free_port();
     snprintf(addr, sizeof(addr), "127.0.0.1:%u", srv_port);
     snprintf(sport, sizeof(sport), "%u", srv_stream);
     path_in_dir(srv_pidf, "srv.pid");
@@ -403,8 +381,8 @@ test_server_daemon(void **state)
     assert_int_equal(pid, (uint64_t)srv_pid);
 
     /* the same store file (other ports, pid file and log): refused */
-    snprintf(addr2, sizeof(addr2), "127.0.0.1:%u", free_port());
-    snprintf(sport2, sizeof(sport2), "%u", free_port());
+    snprintf(addr2, sizeof(addr2), "127.0.0.1:%u", h_free_port());
+    snprintf(sport2, sizeof(sport2), "%u", h_free_port());
     path_in_dir(pid2, "srv2.pid");
     path_in_dir(log2, "srv2.log");
     rv = run("src/server/kumo-server", &secs, &err, "-l", addr2, "-L", sport2,
@@ -478,7 +456,7 @@ test_gateway_daemon(void **state)
     char maddr[32], taddr[32], pidf[PATH_MAX], log[PATH_MAX];
     char pid2[PATH_MAX], log2[PATH_MAX], buf[256];
     char *err = NULL;
-    uint16_t port = free_port();
+    uint16_t port = h_free_port();
     double secs;
     pid_t pid;
     int rv, fd;

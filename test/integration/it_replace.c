@@ -490,28 +490,6 @@ log_time(const char *path, long from, const char *needle)
 
 /* ---- servers the harness does not attach ---- */
 
-static uint16_t
-free_port(void)
-{
-    struct sockaddr_in sin;
-    socklen_t len = sizeof(sin);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    uint16_t port = 0;
-
-    if (fd < 0) {
-        return 0;
-    }
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sin, &len) == 0) {
-        port = ntohs(sin.sin_port);
-    }
-    close(fd);
-    return port;
-}
-
 static void
 push_arg(struct h_daemon *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -539,8 +517,8 @@ server_argv(struct h_daemon *d)
 {
     struct h_cluster *c = d->cluster;
 
-    d->port = free_port();
-    d->stream_port = free_port();
+    d->port = h_free_port();
+    d->stream_port = h_free_port();
     assert_true(d->port != 0 && d->stream_port != 0 &&
                 d->port != d->stream_port);
     push_arg(d, "%s/src/server/kumo-server", c->builddir);
