@@ -26,6 +26,8 @@ struct gw_config {
     long          get_retry;       /* -G */
     long          set_retry;       /* -S */
     long          delete_retry;    /* -D */
+    long          renew_threshold; /* -rn: transport errors before asking for
+                                      the hash space again */
     double        timeout;         /* -Ts: one server call */
     double        connect_timeout; /* -Ys */
     long          max_conns;       /* -Mc (kumofs's -c was its "cloudy" port) */
@@ -63,6 +65,7 @@ struct gw {
     struct gw_mgr_link  mgr[2];
     int                 nmgr;
     bool                ring_wanted; /* ask the managers again */
+    long                transport_errors; /* since the last ring request */
     int                 listen_fd;
     ev_io               accept_w;
     ev_timer            tick;

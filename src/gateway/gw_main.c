@@ -191,6 +191,7 @@ main(int argc, char **argv)
     g.cfg.get_retry = 5;
     g.cfg.set_retry = 10;
     g.cfg.delete_retry = 10;
+    g.cfg.renew_threshold = 4;
     g.cfg.timeout = 5.0;
     g.cfg.connect_timeout = 1.0;
     g.cfg.max_conns = 4096;
@@ -240,6 +241,10 @@ main(int argc, char **argv)
         { .name = "-D", .longname = "--delete-retry", .type = OPT_INT,
           .dest = &g.cfg.delete_retry, .argname = "<n=10>",
           .help = "retries of a failed delete", .min = 0, .max = 100 },
+        { .name = "-rn", .longname = "--renew-threshold", .type = OPT_INT,
+          .dest = &g.cfg.renew_threshold, .argname = "<n=4>",
+          .help = "lost or timed-out calls before asking for the ring again",
+          .min = 1, .max = 1000000 },
         { .name = "-Ts", .longname = "--request-timeout", .type = OPT_DOUBLE,
           .dest = &g.cfg.timeout, .argname = "<sec=5>",
           .help = "timeout of one call to a server", .dmin = 0.01, .dmax = 600 },

@@ -299,8 +299,15 @@ req_retry(struct gw_req *r, int err)
         req_release(r);
         return;
     }
-    if (err == RPC_ENOTOWNER || err == RPC_ENOTREADY)
+    /* A server that says it does not own the key proves our ring stale;
+     * lost or timed-out calls might, after -rn of them (kumofs's rule). */
+    if (err == RPC_ENOTOWNER || err == RPC_ENOTREADY) {
         gw_want_ring(g);
+    } else if ((err == RPC_ELOST || err == RPC_ETIMEOUT) &&
+               ++g->transport_errors >= g->cfg.renew_threshold) {
+        g->transport_errors = 0;
+        gw_want_ring(g);
+    }
     /* A lost or timed-out call, or one not replicated everywhere, may
      * have run: only repeat what is safe to run twice. */
     if ((err == RPC_ETIMEOUT || err == RPC_EREPLICA ||
