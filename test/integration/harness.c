@@ -1018,8 +1018,8 @@ read_status(struct h_cluster *c, enum srv_state *state)
 
 /* The write ring's stamp a running manager holds (MGR_RING_GET), and whether
  * a rebalancing is still under way (read ring != write ring). */
-static int
-manager_stamp(struct h_cluster *c, uint64_t *stamp, bool *replacing)
+int
+h_manager_rings(struct h_cluster *c, uint64_t *stamp, bool *replacing)
 {
     struct ctl_client cc;
     struct rpc_msg reply;
@@ -1067,7 +1067,7 @@ h_wait_attached(struct h_cluster *c, double timeout)
                  * end and for every server to adopt that ring. */
                 uint64_t stamp, s_stamp;
                 bool replacing = true;
-                bool adopted = manager_stamp(c, &stamp, &replacing) == 0 &&
+                bool adopted = h_manager_rings(c, &stamp, &replacing) == 0 &&
                                !replacing;
                 for (int i = 0; i < c->nsrv && adopted; i++) {
                     if (c->srv[i].pid > 0) {

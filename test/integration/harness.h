@@ -125,6 +125,10 @@ int h_wait_gateway(struct h_cluster *c, double timeout);
 /* Index of the server listening on "ip:port", or -1. */
 int h_server_by_addr(const struct h_cluster *c, const char *addr);
 
+/* The running manager's write-ring stamp, and whether a replace is under
+ * way (its read ring differs). Returns 0, or -1 if it did not answer. */
+int h_manager_rings(struct h_cluster *c, uint64_t *stamp, bool *replacing);
+
 /* ---- commands ---- */
 
 /*

@@ -614,32 +614,6 @@ launch_server(struct h_daemon *d, double timeout)
 
 /* ---- the state of a replace ---- */
 
-/* Manager 0's write ring stamp and whether w != r (MGR_RING_GET). */
-static int
-manager_rings(struct h_cluster *c, uint64_t *stamp, bool *replacing)
-{
-    struct ctl_client cc;
-    struct rpc_msg reply;
-    struct kaddr a = { htonl(INADDR_LOOPBACK), c->mgr[0].port };
-    struct hspace hs;
-    char err[256];
-    int rv = -1;
-
-    hspace_init(&hs);
-    if (ctl_connect(&cc, &a, 5.0, err, sizeof(err)) == 0) {
-        ctl_begin(&cc, MGR_RING_GET, 0);
-        if (ctl_call(&cc, &reply, err, sizeof(err)) == 0 &&
-            reply.err == RPC_OK && hspace_unpack(reply.result, &hs) == 0) {
-            *stamp = hs.w.stamp;
-            *replacing = hspace_replacing(&hs);
-            rv = 0;
-        }
-    }
-    ctl_close(&cc);
-    hspace_free(&hs);
-    return rv;
-}
-
 /* "kumostat 127.0.0.1:PORT hscheck" prints true. */
 static bool
 hscheck(struct h_cluster *c, int i)
@@ -674,7 +648,7 @@ wait_replaced(struct h_cluster *c, long from, double timeout)
 
     for (;;) {
         char needle[64];
-        bool done = manager_rings(c, &stamp, &replacing) == 0 && !replacing;
+        bool done = h_manager_rings(c, &stamp, &replacing) == 0 && !replacing;
 
         if (done) {
             snprintf(needle, sizeof(needle), "replace finished for stamp %"
@@ -1105,7 +1079,7 @@ test_attach_under_load(void **state)
     }
     recv = stat_of(c, 3, "replace_recv_records");
     /* The manager's own timestamps of the phases of the last replace. */
-    assert_int_equal(manager_rings(c, &stamp, &replacing), 0);
+    assert_int_equal(h_manager_rings(c, &stamp, &replacing), 0);
     snprintf(needle, sizeof(needle), "start replace copy for stamp %" PRIu64
              ":", stamp);
     l_start = log_time(c->mgr[0].log, from, needle);
@@ -1198,7 +1172,7 @@ test_kill_destination_mid_copy(void **state)
     from = file_size(c->mgr[0].log);
     kumoctl_ok(c, "attach");
     t0 = h_now();
-    assert_int_equal(manager_rings(c, &stamp, &replacing), 0);
+    assert_int_equal(h_manager_rings(c, &stamp, &replacing), 0);
     assert_true(replacing);
     snprintf(finished, sizeof(finished), "replace copy finished for stamp %"
              PRIu64 ";", stamp);
