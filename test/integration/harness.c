@@ -1257,6 +1257,17 @@ start_one(struct h_daemon *d, bool first)
     return -1;
 }
 
+/* Starts d alone (its first start picks ports and builds its command
+ * line) and waits until it answers; attaches nothing. */
+int
+h_launch(struct h_daemon *d)
+{
+    if (d->pid > 0) {
+        return 0;
+    }
+    return start_one(d, d->argc == 0);
+}
+
 /* All managers at once: each names the others on its command line. */
 static int
 start_managers(struct h_cluster *c)

@@ -105,6 +105,11 @@ void h_cluster_free(struct h_cluster *c);
  * waits until it is ready; a server is also attached and active, and the
  * gateway (if running) sees it. Returns 0 or -1. */
 int h_start(struct h_daemon *d);
+/* Starts d and waits only until it alone is ready (a server answers with
+ * its pid and a manager lists it): attaches nothing and waits for nobody
+ * else, for tests that must see what a start does without help.
+ * Returns 0 or -1. */
+int h_launch(struct h_daemon *d);
 /* SIGTERM, waitpid up to timeout, then SIGKILL. Returns the wait status,
  * or -1 if d was not running. */
 int h_stop(struct h_daemon *d, double timeout);

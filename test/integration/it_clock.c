@@ -111,7 +111,7 @@ restart_fast(const char *lib)
     old_ft = env_swap("FAKETIME", skew);
     old_mono = env_swap("FAKETIME_DONT_FAKE_MONOTONIC", "1");
     old_asan = env_swap("ASAN_OPTIONS", asan);
-    rv = it_spawn_only(&cl->srv[FAST], H_READY_TIMEOUT);
+    rv = h_launch(&cl->srv[FAST]);
     free(env_swap("LD_PRELOAD", old_pre));
     free(env_swap("FAKETIME", old_ft));
     free(env_swap("FAKETIME_DONT_FAKE_MONOTONIC", old_mono));

@@ -100,13 +100,6 @@ struct it_status {
 /* kumoctl 127.0.0.1:port status. Returns 0, or -1 (kumoctl failed). */
 int it_manager_status(struct h_cluster *c, uint16_t port,
                       struct it_status *st);
-/*
- * Starts d again with the argv of its first start, like h_start, but waits
- * only until it answers on its port (a manager: MGR_STATUS) and does NOT
- * attach anything or wait for other daemons: for tests that must see
- * whether a restart needs an attach. Returns 0 or -1.
- */
-int it_spawn_only(struct h_daemon *d, double timeout);
 
 /* ---- logs ---- */
 

@@ -8,7 +8,7 @@
  *  - both managers stopped: clients go on; both restarted with their -s
  *    files: every server is active again without any attach, the ring's
  *    timestamp is the one from before, and reads and writes work.
- * Managers are restarted with it_spawn_only, which never attaches, so that
+ * Managers are restarted with h_launch, which never attaches, so that
  * a restart needing an attach cannot go unnoticed.
  */
 #include "config.h"
@@ -156,7 +156,7 @@ test_kill9_manager0(void **state)
 
     /* Back with its ring file, which still has server2 active: it must
      * take manager 1's newer ring. */
-    assert_int_equal(it_spawn_only(&cl->mgr[0], H_READY_TIMEOUT), 0);
+    assert_int_equal(h_launch(&cl->mgr[0]), 0);
     wait_same_ring(NSRV - 1, 1, NULL);
     load_phase_clean(2.0, "manager0 restarted", false);
 
@@ -174,7 +174,7 @@ test_kill9_manager1(void **state)
     wait_same_ring(NSRV, 0, &before);
     assert_true(h_kill9(&cl->mgr[1]) >= 0);
     load_phase_clean(2.0, "manager1 killed", false);
-    assert_int_equal(it_spawn_only(&cl->mgr[1], H_READY_TIMEOUT), 0);
+    assert_int_equal(h_launch(&cl->mgr[1]), 0);
     wait_same_ring(NSRV, 0, &after);
     assert_string_equal(after.stamp, before.stamp);
     load_phase_clean(2.0, "manager1 restarted", false);
@@ -199,8 +199,8 @@ test_restart_both(void **state)
     assert_true(exited_ok(h_stop(&cl->mgr[1], H_STOP_TIMEOUT)));
     load_phase_clean(2.0, "both managers stopped", false);
 
-    assert_int_equal(it_spawn_only(&cl->mgr[0], H_READY_TIMEOUT), 0);
-    assert_int_equal(it_spawn_only(&cl->mgr[1], H_READY_TIMEOUT), 0);
+    assert_int_equal(h_launch(&cl->mgr[0]), 0);
+    assert_int_equal(h_launch(&cl->mgr[1]), 0);
     wait_same_ring(NSRV, 0, &after);
     assert_string_equal(after.stamp, before.stamp);
     assert_string_equal(after.attached, before.attached);

@@ -488,130 +488,6 @@ log_time(const char *path, long from, const char *needle)
     return t;
 }
 
-/* ---- servers the harness does not attach ---- */
-
-static void
-push_arg(struct h_daemon *d, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-push_arg(struct h_daemon *d, const char *fmt, ...)
-{
-    char buf[PATH_MAX + 64];
-    va_list ap;
-
-    assert_true(d->argc < H_ARGS_MAX - 1);
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    d->argv[d->argc] = strdup(buf);
-    assert_non_null(d->argv[d->argc]);
-    d->argc++;
-    d->argv[d->argc] = NULL;
-}
-
-/* The command line the harness would give server d (the harness frees
- * it and reuses it on h_start / h_restart). */
-static void
-server_argv(struct h_daemon *d)
-{
-    struct h_cluster *c = d->cluster;
-
-    d->port = h_free_port();
-    d->stream_port = h_free_port();
-    assert_true(d->port != 0 && d->stream_port != 0 &&
-                d->port != d->stream_port);
-    push_arg(d, "%s/src/server/kumo-server", c->builddir);
-    push_arg(d, "-l");
-    push_arg(d, "127.0.0.1:%u", d->port);
-    push_arg(d, "-L");
-    push_arg(d, "%u", d->stream_port);
-    push_arg(d, "-m");
-    push_arg(d, "127.0.0.1:%u", c->mgr[0].port);
-    if (c->nmgr > 1) {
-        push_arg(d, "-p");
-        push_arg(d, "127.0.0.1:%u", c->mgr[1].port);
-    }
-    push_arg(d, "-s");
-    push_arg(d, "%s", d->store);
-    push_arg(d, "-v");
-    push_arg(d, "-o");
-    push_arg(d, "%s", d->log);
-    for (int i = 0; i < H_EXTRA_MAX && d->extra[i] != NULL; i++) {
-        push_arg(d, "%s", d->extra[i]);
-    }
-}
-
-/*
- * Starts server d and waits until it answers SRV_STATS with its pid and
- * the manager logged its connection - but does not attach it (h_start
- * does). Returns 0, or -1 if it died or was not ready in time.
- */
-static int
-launch_server(struct h_daemon *d, double timeout)
-{
-    struct h_cluster *c = d->cluster;
-    long from = file_size(c->mgr[0].log);
-    double deadline = h_now() + timeout;
-    char needle[64];
-    pid_t parent = getpid();
-    int fd;
-
-    if (d->argc == 0) {
-        server_argv(d);
-    }
-    fd = open(d->out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        return -1;
-    }
-    fflush(NULL);
-    d->pid = fork();
-    if (d->pid < 0) {
-        d->pid = 0;
-        close(fd);
-        return -1;
-    }
-    if (d->pid == 0) {
-        sigset_t none;
-        int devnull = open("/dev/null", O_RDONLY);
-
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) {
-            _exit(127);
-        }
-        dup2(devnull, 0);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        closefrom(3);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGALRM, SIG_DFL);
-        setenv("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1", 0);
-        execv(d->argv[0], d->argv);
-        _exit(127);
-    }
-    close(fd);
-    snprintf(needle, sizeof(needle), "server connected 127.0.0.1:%u",
-             d->port);
-    for (;;) {
-        uint64_t pid = 0;
-
-        if (!h_alive(d)) {
-            return -1;
-        }
-        if (h_rpc_stat(d->port, "pid", &pid) == 0 && pid == (uint64_t)d->pid &&
-            log_has(c->mgr[0].log, from, needle)) {
-            return 0;
-        }
-        if (h_now() > deadline) {
-            fprintf(stderr, "# %s not ready after %.1f s\n", d->name, timeout);
-            return -1;
-        }
-        h_sleep(0.05);
-    }
-}
-
 /* ---- the state of a replace ---- */
 
 /* "kumostat 127.0.0.1:PORT hscheck" prints true. */
@@ -1003,7 +879,7 @@ fx_teardown(void **state)
 }
 
 /* A cluster of 1 manager and ntotal servers of which the first nstart
- * run (attached, gateway up); the others wait for launch_server. */
+ * run (attached, gateway up); the others wait for h_launch. */
 static struct h_cluster *
 fx_cluster(struct fx *f, int nstart, int ntotal, const char *const *srv_extra,
            const char *const *mgr_extra)
@@ -1059,7 +935,7 @@ test_attach_under_load(void **state)
     wl_fill(w, 4);
     wl_spawn(w, 2, 2, false);
     h_sleep(1.0);
-    assert_int_equal(launch_server(&c->srv[3], H_READY_TIMEOUT), 0);
+    assert_int_equal(h_launch(&c->srv[3]), 0);
     h_sleep(0.5);
     from = file_size(c->mgr[0].log);
     t0 = h_now();
@@ -1167,7 +1043,7 @@ test_kill_destination_mid_copy(void **state)
 
     wl_init(w, c, 4000, 16384);
     wl_fill(w, 4);
-    assert_int_equal(launch_server(dst, H_READY_TIMEOUT), 0);
+    assert_int_equal(h_launch(dst), 0);
     wl_spawn(w, 1, 1, false);
     from = file_size(c->mgr[0].log);
     kumoctl_ok(c, "attach");
@@ -1211,7 +1087,7 @@ test_kill_destination_mid_copy(void **state)
     check_placement(w, "after the destination died");
 
     /* same address, same store: attach completes the replace */
-    assert_int_equal(launch_server(dst, H_READY_TIMEOUT), 0);
+    assert_int_equal(h_launch(dst), 0);
     from = file_size(c->mgr[0].log);
     t0 = h_now();
     kumoctl_ok(c, "attach");
@@ -1246,7 +1122,7 @@ test_auto_replace(void **state)
     wl_fill(w, 4);
     from = file_size(c->mgr[0].log);
     t0 = h_now();
-    assert_int_equal(launch_server(&c->srv[3], H_READY_TIMEOUT), 0);
+    assert_int_equal(h_launch(&c->srv[3]), 0);
     snprintf(needle, sizeof(needle), "attached 127.0.0.1:%u\n",
              c->srv[3].port);
     assert_true(log_wait(c->mgr[0].log, from, needle, 30.0) >= 0);
