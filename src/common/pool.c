@@ -5,6 +5,7 @@
 #include "common/pool.h"
 #include "common/xmalloc.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #define POOL_BACKOFF_MIN 0.01
@@ -15,8 +16,10 @@ peer_on_connect(struct rpc_conn *rc)
 {
     struct pool_peer *pp = rpc_udata(rc);
 
-    if (pp != NULL)
+    if (pp != NULL) {
         pp->failures = 0;
+        pp->refused = false;
+    }
 }
 
 static void
@@ -24,8 +27,10 @@ peer_on_close(struct rpc_conn *rc)
 {
     struct pool_peer *pp = rpc_udata(rc);
 
-    if (pp != NULL)
-        pp->rc = NULL;   /* NULL udata: the peer left the ring */
+    if (pp != NULL) {      /* NULL udata: the peer left the ring */
+        pp->rc = NULL;
+        pp->refused = rpc_close_errno(rc) == ECONNREFUSED;
+    }
 }
 
 static const struct rpc_ops peer_ops = {
@@ -137,6 +142,16 @@ pool_conn(struct pool *p, uint32_t idx)
     pp->retry_after = now + (backoff < POOL_BACKOFF_MAX ? backoff : POOL_BACKOFF_MAX);
     pp->rc = rpc_connect(p->loop, &pp->addr, p->connect_timeout, &peer_ops, pp);
     return pp->rc;
+}
+
+bool
+pool_refused(const struct pool *p, const struct kaddr *addr)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        if (addr_equal(&p->peers[i]->addr, addr))
+            return p->peers[i]->refused;
+    }
+    return false;
 }
 
 void

@@ -6,6 +6,7 @@
 #ifndef KUMO_COMMON_POOL_H
 #define KUMO_COMMON_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <ev.h>
@@ -19,6 +20,7 @@ struct pool_peer {
     struct rpc_conn  *rc;          /* NULL while not connected */
     ev_tstamp         retry_after; /* no new connection before this */
     int               failures;    /* connections lost in a row */
+    bool              refused;     /* the last attempt found no listener */
 };
 
 struct pool {
@@ -38,6 +40,10 @@ void pool_sync_hs(struct pool *p, const struct hspace *hs);
 struct rpc_conn *pool_conn(struct pool *p, uint32_t idx);
 /* The same, by address; NULL if addr is not in the pool. */
 struct rpc_conn *pool_conn_to(struct pool *p, const struct kaddr *addr);
+/* Did the last connection attempt to addr find nobody listening (the
+ * process is gone, the host is up), with no connection made since? False
+ * for unknown addresses and for peers merely slow or unreachable. */
+bool pool_refused(const struct pool *p, const struct kaddr *addr);
 void pool_free(struct pool *p);
 
 #endif

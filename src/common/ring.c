@@ -372,14 +372,37 @@ ring_is_holder(const struct ring *r, uint64_t hash, long idx)
     return false;
 }
 
+/* The first holder of hash that is active and not down(), or -1. */
+static long
+coordinator_if(const struct ring *r, uint64_t hash, ring_down_fn *down,
+               void *arg)
+{
+    uint32_t h[RING_REPLICAS];
+    size_t n = ring_holders(r, hash, h, RING_REPLICAS);
+
+    for (size_t i = 0; i < n; i++) {
+        if (r->nodes[h[i]].active &&
+            (down == NULL || !down(arg, &r->nodes[h[i]].addr)))
+            return h[i];
+    }
+    return -1;
+}
+
 const struct kaddr *
-hspace_write_coordinator(const struct hspace *hs, uint64_t hash)
+hspace_write_coordinator_if(const struct hspace *hs, uint64_t hash,
+                            ring_down_fn *down, void *arg)
 {
     long c;
 
-    if (hspace_replacing(hs) && (c = ring_coordinator(&hs->r, hash,
-                                                      RING_REPLICAS)) >= 0)
+    if (hspace_replacing(hs) &&
+        (c = coordinator_if(&hs->r, hash, down, arg)) >= 0)
         return &hs->r.nodes[c].addr;
-    c = ring_coordinator(&hs->w, hash, RING_REPLICAS);
+    c = coordinator_if(&hs->w, hash, down, arg);
     return c < 0 ? NULL : &hs->w.nodes[c].addr;
+}
+
+const struct kaddr *
+hspace_write_coordinator(const struct hspace *hs, uint64_t hash)
+{
+    return hspace_write_coordinator_if(hs, hash, NULL, NULL);
 }

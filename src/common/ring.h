@@ -107,6 +107,13 @@ int hspace_unpack(const msgpack_object *o, struct hspace *hs);
  */
 const struct kaddr *hspace_write_coordinator(const struct hspace *hs,
                                              uint64_t hash);
+/* A local view of faults the managers cannot report (they are all down):
+ * true if the node at addr is to be treated as fault. */
+typedef bool ring_down_fn(void *arg, const struct kaddr *addr);
+/* hspace_write_coordinator, also skipping the holders down() names. */
+const struct kaddr *hspace_write_coordinator_if(const struct hspace *hs,
+                                                uint64_t hash,
+                                                ring_down_fn *down, void *arg);
 /* Is node idx (of ring r) among key hash's first RING_REPLICAS holders? */
 bool ring_is_holder(const struct ring *r, uint64_t hash, long idx);
 

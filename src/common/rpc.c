@@ -38,6 +38,7 @@ struct rpc_conn {
     msgpack_packer        pk;
     int                   refs;          /* the module's own + rpc_ref()s */
     bool                  closed;        /* on_close has run */
+    int                   close_errno;   /* why it closed (0: EOF, ours) */
     ev_tstamp             connect_deadline;  /* 0: not connecting */
     /* Pending calls: slot[msgid & (cap-1)], msgids lo..next-1. */
     struct rpc_slot      *slots;
@@ -336,6 +337,7 @@ rpc_conn_closed(struct conn *c, int err)
 
     fail_all_pending(rc, RPC_ELOST);
     rc->closed = true;
+    rc->close_errno = err;
     if (rc->ops->on_close != NULL)
         rc->ops->on_close(rc);
     rpc_conn_release(rc);
@@ -354,6 +356,7 @@ const struct kaddr *rpc_peer(const struct rpc_conn *rc) { return &rc->peer; }
 size_t rpc_pending(const struct rpc_conn *rc) { return rc->npending; }
 size_t rpc_out_bytes(const struct rpc_conn *rc) { return buf_len(&rc->c.wbuf); }
 bool rpc_is_closing(const struct rpc_conn *rc) { return rc->c.closing; }
+int rpc_close_errno(const struct rpc_conn *rc) { return rc->close_errno; }
 
 bool
 rpc_is_up(const struct rpc_conn *rc)

@@ -55,6 +55,9 @@ void rpc_set_ops(struct rpc_conn *rc, const struct rpc_ops *ops);
 void rpc_set_udata(struct rpc_conn *rc, void *udata);
 bool rpc_is_up(const struct rpc_conn *rc);         /* connected, not closing */
 bool rpc_is_closing(const struct rpc_conn *rc);
+/* In on_close: the errno that closed it (ECONNREFUSED: nobody listens
+ * there), 0 for an orderly end or a local close. */
+int rpc_close_errno(const struct rpc_conn *rc);
 const struct kaddr *rpc_peer(const struct rpc_conn *rc);
 size_t rpc_pending(const struct rpc_conn *rc);     /* outstanding calls */
 size_t rpc_out_bytes(const struct rpc_conn *rc);   /* unsent output */

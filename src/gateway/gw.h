@@ -55,6 +55,7 @@ struct gw_mgr_link {
     struct gw        *gw;
     struct kaddr      addr;
     struct rpc_conn  *rc;
+    bool              refused;   /* the last attempt found no listener */
 };
 
 struct gw {
@@ -80,6 +81,11 @@ struct gw {
 struct rpc_conn *gw_server_conn(struct gw *g, const struct kaddr *addr);
 /* Asks the managers for a fresh ring (after an owner error). */
 void gw_want_ring(struct gw *g);
+/* The local fault view while every manager is down (a ring_down_fn, arg
+ * the struct gw): a server that refused our connection is treated as
+ * fault, as the managers would have marked it (the servers do the same,
+ * see srv_mgr.h). */
+bool gw_server_down(void *arg, const struct kaddr *addr);
 
 /* gw_session.c */
 void gw_session_accept(struct gw *g, int fd);

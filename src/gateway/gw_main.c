@@ -95,6 +95,7 @@ mgr_on_connect(struct rpc_conn *rc)
     char as[ADDR_STRLEN];
 
     log_info("connected to manager %s", addr_format(&m->addr, as, sizeof(as)));
+    m->refused = false;
     mgr_subscribe(m);
 }
 
@@ -104,6 +105,19 @@ mgr_on_close(struct rpc_conn *rc)
     struct gw_mgr_link *m = rpc_udata(rc);
 
     m->rc = NULL;
+    m->refused = rpc_close_errno(rc) == ECONNREFUSED;
+}
+
+bool
+gw_server_down(void *arg, const struct kaddr *addr)
+{
+    struct gw *g = arg;
+
+    for (int i = 0; i < g->nmgr; i++) {
+        if (!g->mgr[i].refused)
+            return false;
+    }
+    return pool_refused(&g->servers, addr);
 }
 
 static const struct rpc_ops mgr_ops = {

@@ -571,7 +571,8 @@ req_target(struct gw *g, const struct gw_req *r)
         }
         return na == 0 ? NULL : &rr->nodes[active[r->attempts % na]].addr;
     }
-    return hspace_write_coordinator(&g->hs, h);
+    /* With every manager down, a coordinator found gone is skipped. */
+    return hspace_write_coordinator_if(&g->hs, h, gw_server_down, g);
 }
 
 static void

@@ -25,6 +25,9 @@ struct mgr_peer {
     struct kaddr        addr;          /* servers: announced address */
     uint32_t            stream_port;
     ev_tstamp           last_seen;
+    bool                synced_known;  /* a keepalive reported synced */
+    uint64_t            synced;        /* its store is complete up to */
+    bool                stale_logged;
     struct mgr_peer    *next;
 };
 
@@ -56,6 +59,8 @@ struct mgr {
     ev_tstamp            partner_tried; /* last connection attempt */
     const char          *ring_file;     /* NULL: hash space in memory only */
     double               fault_timeout; /* silence before a server is lost */
+    uint64_t             horizon;       /* newest tombstone clock any
+                                           server's GC removed */
     uint32_t             max_clock_ahead;
     struct kclock        clock;
     struct hspace        hs;
@@ -86,6 +91,8 @@ void mgr_sync_partner(struct mgr *m);
 void mgr_changed(struct mgr *m, const char *why, bool keep_equal);
 struct mgr_peer *mgr_find_server(struct mgr *m, const struct kaddr *addr);
 bool mgr_attach(struct mgr *m);
+/* May server p join the ring with its store as it is (mgr_net.c)? */
+bool mgr_peer_fresh(const struct mgr *m, const struct mgr_peer *p);
 bool mgr_detach(struct mgr *m);
 void mgr_check(struct mgr *m);
 void mgr_partner_dial(struct mgr *m);

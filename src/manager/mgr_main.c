@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +119,7 @@ main(int argc, char **argv)
           .default_port = KUMO_MANAGER_PORT },
         { .name = "-s", .longname = "--ring-file", .type = OPT_STRING,
           .dest = &m.ring_file, .argname = "<path>",
-          .help = "keep the hash space in this file across restarts" },
+          .help = "hash space file (default ./kumo-manager-PORT.ring; - for none)" },
         { .name = "-a", .longname = "--auto-replace", .type = OPT_BOOL,
           .dest = &m.auto_replace,
           .help = "attach, detach and rebalance automatically" },
@@ -144,6 +145,23 @@ main(int argc, char **argv)
     opt_parse_or_exit(opts, argc, argv, "kumo-manager",
                       "-l <addr[:port]> [-p <partner[:port]>] [options]");
     m.max_clock_ahead = (uint32_t)max_ahead;
+    /* A manager restarted without its ring would forget every server: keep
+     * it in the working directory unless told otherwise (resolved now:
+     * -d changes directory). */
+    static char default_ring[PATH_MAX];
+    if (m.ring_file == NULL) {
+        char cwd[PATH_MAX - 64];
+        if (getcwd(cwd, sizeof(cwd)) == NULL) {
+            fprintf(stderr, "error: cannot find the working directory for "
+                    "the ring file: %s (give -s)\n", strerror(errno));
+            return 1;
+        }
+        snprintf(default_ring, sizeof(default_ring), "%s/kumo-manager-%u.ring",
+                 cwd, (unsigned)m.listen.port);
+        m.ring_file = default_ring;
+    } else if (strcmp(m.ring_file, "-") == 0) {
+        m.ring_file = NULL;
+    }
     if (m.has_partner && addr_equal(&m.partner, &m.listen)) {
         fprintf(stderr, "error: -l and -p must be different\n");
         return 1;

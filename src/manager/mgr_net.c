@@ -121,6 +121,15 @@ mgr_send_replace(struct mgr *m, const struct kaddr *to, uint32_t method,
 
 /* ---- attach, detach, faults ---- */
 
+/* May p join with its store as it is? Not while its store is older than
+ * the newest tombstone any server collected (it would bring deleted keys
+ * back): it purges those records first and reports so (srv_rejoin.c). */
+bool
+mgr_peer_fresh(const struct mgr *m, const struct mgr_peer *p)
+{
+    return p->synced_known && p->synced >= m->horizon;
+}
+
 bool
 mgr_attach(struct mgr *m)
 {
@@ -128,8 +137,18 @@ mgr_attach(struct mgr *m)
     char as[ADDR_STRLEN];
 
     for (struct mgr_peer *p = m->peers; p != NULL; p = p->next) {
-        if (p->kind == MGR_PEER_SERVER && is_newcomer(m, p) &&
-            ring_add(&m->hs.w, &p->addr)) {
+        if (p->kind != MGR_PEER_SERVER || !is_newcomer(m, p))
+            continue;
+        if (!mgr_peer_fresh(m, p)) {
+            if (!p->stale_logged)
+                log_warnx("not attaching %s yet: its store may hold keys "
+                          "deleted while it was away (their tombstones are "
+                          "collected); it drops them first",
+                          fmt_addr(&p->addr, as));
+            p->stale_logged = true;
+            continue;
+        }
+        if (ring_add(&m->hs.w, &p->addr)) {
             ring_set_stream_port(&m->hs.w, &p->addr, (uint16_t)p->stream_port);
             log_info("attached %s", fmt_addr(&p->addr, as));
             changed = true;
@@ -252,6 +271,37 @@ handle_hello(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
     reply_hs(p->rc, msgid, &m->hs);
     if (newcomer)
         mgr_replace_event(m);
+}
+
+/* [gc_horizon, synced] -> [w.stamp, fault_timeout_ms, horizon]: the
+ * server's lease (srv_mgr.h) and what it must purge before it rejoins. */
+static void
+handle_keepalive(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
+                 const msgpack_object *a)
+{
+    uint64_t gc_horizon, synced;
+
+    if (!mpk_u64(&a[0], &gc_horizon) || !mpk_u64(&a[1], &synced)) {
+        rpc_reply_error(p->rc, msgid, RPC_EPROTO, "bad keepalive");
+        return;
+    }
+    if (gc_horizon > m->horizon)
+        m->horizon = gc_horizon;
+    if (p->kind == MGR_PEER_SERVER) {
+        bool was_fresh = mgr_peer_fresh(m, p);
+        p->synced_known = true;
+        p->synced = synced;
+        if (!was_fresh && mgr_peer_fresh(m, p) && is_newcomer(m, p)) {
+            p->stale_logged = false;
+            mgr_replace_event(m);   /* auto-replace may attach it now */
+        }
+    }
+    msgpack_packer *pk = rpc_reply_begin(p->rc, msgid);
+    msgpack_pack_array(pk, 3);
+    msgpack_pack_uint64(pk, m->hs.w.stamp);
+    msgpack_pack_uint64(pk, (uint64_t)(m->fault_timeout * 1000.0));
+    msgpack_pack_uint64(pk, m->horizon);
+    rpc_reply_end(p->rc);
 }
 
 static void
@@ -482,9 +532,9 @@ static long
 method_arity(uint32_t method)
 {
     switch (method) {
-    case MGR_KEEPALIVE: case MGR_RING_GET: case MGR_SUBSCRIBE:
-    case MGR_STATUS:
+    case MGR_RING_GET: case MGR_SUBSCRIBE: case MGR_STATUS:
         return 0;
+    case MGR_KEEPALIVE:
     case MGR_SERVER_HELLO: case MGR_RING_SYNC: case MGR_DELETE_END:
         return 2;
     case MGR_COPY_END:
@@ -519,13 +569,9 @@ mgr_on_request(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
     }
     p->last_seen = ev_now(m->loop);
     switch (method) {
-    case MGR_KEEPALIVE: {
-        msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-        msgpack_pack_array(pk, 1);
-        msgpack_pack_uint64(pk, m->hs.w.stamp);
-        rpc_reply_end(rc);
+    case MGR_KEEPALIVE:
+        handle_keepalive(m, p, msgid, a);
         break;
-    }
     case MGR_RING_GET:
         reply_hs(rc, msgid, &m->hs);
         break;

@@ -35,6 +35,8 @@ struct srv_config {
     long          gc_max_age;      /* -gX: tombstones dropped after (s) */
     long          gc_mem_kib;      /* -gS: tombstone bytes kept past -gN */
     long          replace_mem_mib; /* -M: unacknowledged copy bytes per peer */
+    long          min_copies;      /* -Wc: copies a write needs before it is
+                                      acknowledged (this one included) */
 };
 
 struct srv_stats {
@@ -45,6 +47,9 @@ struct srv_stats {
     uint64_t repl_errors, repl_retries, repl_applied, clock_refused;
     uint64_t gc_removed;
     uint64_t replace_deleted;
+    uint64_t fenced;               /* requests refused: lease expired */
+    uint64_t purged;               /* records dropped on rejoin */
+    uint64_t copies_short;         /* writes refused: too few live copies */
 };
 
 struct srv_mgr_link {
@@ -52,6 +57,9 @@ struct srv_mgr_link {
     struct kaddr         addr;
     struct rpc_conn     *rc;        /* NULL while down */
     bool                 hello_done;
+    bool                 refused;   /* the last attempt found no listener */
+    bool                 ka_pending;/* a keepalive awaits its answer */
+    ev_tstamp            ka_sent;   /* when that keepalive left */
 };
 
 struct srv {
@@ -67,6 +75,13 @@ struct srv {
     struct srv_mgr_link  mgr[2];
     int                  nmgr;
     ev_timer             mgr_timer;
+    ev_tstamp            lease_until;  /* see srv_mgr.h */
+    double               lease_len;    /* 80% of the managers' -Ft */
+    uint64_t             gc_horizon;   /* newest tombstone GC removed here */
+    uint64_t             gc_horizon_saved; /* as last written to the store */
+    uint64_t             synced;       /* store complete up to this clock */
+    uint64_t             cluster_horizon; /* newest tombstone GC removed
+                                          anywhere (from the managers) */
     ev_timer             tick;         /* replication retries, GC slices */
     ev_idle              idle;         /* more background slices when idle */
     ev_tstamp            last_client;  /* last data request (get, store...) */

@@ -735,6 +735,53 @@ srv_db_remove(struct srv_db *db, const void *key, size_t klen)
     return SRV_DB_OK;
 }
 
+/* The opaque field: slot 0 holds a marker, slots 1..15 the numbers. */
+#define META_MAGIC   0x6b756d6f6d657461ULL   /* "kumometa" */
+#define META_SLOTS   16
+
+static uint64_t
+meta_load(const char *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | (unsigned char)p[i];
+    return v;
+}
+
+static void
+meta_store(char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (char)(v >> (56 - 8 * i));
+}
+
+bool
+srv_db_meta_get(struct srv_db *db, enum srv_db_meta slot, uint64_t *v)
+{
+    char *op = tchdbopaque(db->hdb);
+
+    if (op == NULL || slot <= 0 || slot >= META_SLOTS ||
+        meta_load(op) != META_MAGIC)
+        return false;
+    *v = meta_load(op + 8 * slot);
+    return true;
+}
+
+void
+srv_db_meta_put(struct srv_db *db, enum srv_db_meta slot, uint64_t v)
+{
+    char *op = tchdbopaque(db->hdb);
+
+    if (op == NULL || slot <= 0 || slot >= META_SLOTS)
+        return;
+    if (meta_load(op) != META_MAGIC) {
+        memset(op, 0, 8 * META_SLOTS);
+        meta_store(op, META_MAGIC);
+    }
+    meta_store(op + 8 * slot, v);
+}
+
 /* Number of records, tombstones (and corrupt ones) included. */
 uint64_t
 srv_db_count(struct srv_db *db)

@@ -79,6 +79,14 @@ enum srv_db_status srv_db_put_if_newer(struct srv_db *db, const void *key,
 /* Removes the record outright (tombstone GC, replace delete phase). */
 enum srv_db_status srv_db_remove(struct srv_db *db, const void *key, size_t klen);
 
+/* Small numbers of the server's own, kept in Tokyo Cabinet's 128-byte
+ * opaque header field: not records, so no scan, copy, backup or tchmgr
+ * ever sees them. */
+enum srv_db_meta { SRV_META_SYNCED = 1, SRV_META_GC_HORIZON = 2 };
+/* false if never written. */
+bool srv_db_meta_get(struct srv_db *db, enum srv_db_meta slot, uint64_t *v);
+void srv_db_meta_put(struct srv_db *db, enum srv_db_meta slot, uint64_t v);
+
 /* Record count (tombstones included) and file size in bytes. */
 uint64_t srv_db_count(struct srv_db *db);
 uint64_t srv_db_size(struct srv_db *db);

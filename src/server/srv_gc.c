@@ -13,6 +13,7 @@
 #include "config.h"
 #include "server/srv_gc.h"
 #include "server/srv.h"
+#include "server/srv_rejoin.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 
@@ -94,6 +95,8 @@ srv_gc_slice(struct srv *s)
             kver_cmp(&cur.ver, &v->ver) == 0 &&
             srv_db_remove(s->db, v->key, v->klen) == SRV_DB_OK) {
             s->stats.gc_removed++;
+            if (cur.kind == SRV_ITEM_TOMBSTONE)
+                srv_rejoin_collected(s, cur.ver.clock);
             /* The scan must not resume at a key that no longer exists. */
             if (last != NULL && lastlen == v->klen &&
                 memcmp(last, v->key, lastlen) == 0) {
@@ -105,6 +108,7 @@ srv_gc_slice(struct srv *s)
         free(v->key);
     }
     gc.nvictims = 0;
+    srv_rejoin_save(s);
     free(gc.cursor);
     gc.cursor = done ? NULL : last;
     gc.cursorlen = done ? 0 : lastlen;

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "server/srv.h"
 #include "server/srv_backup.h"
+#include "server/srv_mgr.h"
 #include "server/srv_repl.h"
 #include "server/srv_replace.h"
 #include "common/log.h"
@@ -47,10 +48,11 @@ srv_holds(struct srv *s, const char *key, size_t klen)
            ring_is_holder(&s->hs.r, h, ring_find(&s->hs.r, &s->cfg.listen));
 }
 
-/* Why this server may not serve key: RPC_OK, RPC_ENOTREADY or
- * RPC_ENOTOWNER. Writes need this server to be the key's write
- * coordinator (see hspace_write_coordinator), reads need it to be one of
- * the key's holders. */
+/* Why this server may not serve key: RPC_OK, RPC_ENOTREADY (no ring, or
+ * fenced: the lease expired, see srv_mgr.h) or RPC_ENOTOWNER. Writes need
+ * this server to be the key's write coordinator (see
+ * hspace_write_coordinator), reads need it to be one of the key's
+ * holders. */
 static int
 check_owner(struct srv *s, const char *key, size_t klen, bool write)
 {
@@ -58,11 +60,24 @@ check_owner(struct srv *s, const char *key, size_t klen, bool write)
 
     if (s->hs.w.nnodes == 0)
         return RPC_ENOTREADY;
+    if (!srv_mgr_lease_valid(s)) {
+        s->stats.fenced++;
+        return RPC_ENOTREADY;
+    }
     if (!write)
         return srv_holds(s, key, klen) ? RPC_OK : RPC_ENOTOWNER;
-    coord = hspace_write_coordinator(&s->hs, ring_hash_key(key, klen));
-    return coord != NULL && addr_equal(coord, &s->cfg.listen) ?
-           RPC_OK : RPC_ENOTOWNER;
+    coord = hspace_write_coordinator_if(&s->hs, ring_hash_key(key, klen),
+                                        srv_peer_down, s);
+    if (coord != NULL && addr_equal(coord, &s->cfg.listen))
+        return RPC_OK;
+    /* With every manager down, a gateway that found the coordinator gone
+     * sends its writes here: find out for ourselves (a refused connection
+     * makes it down in srv_peer_down) and have the gateway try again. */
+    if (coord != NULL && srv_mgr_all_down(s) && srv_holds(s, key, klen)) {
+        (void)pool_conn_to(&s->peers, coord);
+        return RPC_ENOTREADY;
+    }
+    return RPC_ENOTOWNER;
 }
 
 /* A key argument: bytes, 1 to SRV_KEY_MAX long (memcached's 250; the
@@ -77,8 +92,35 @@ static void
 reply_owner_error(struct srv *s, struct rpc_conn *rc, uint32_t msgid, int code)
 {
     s->stats.not_owner++;
-    rpc_reply_error(rc, msgid, code, code == RPC_ENOTREADY ?
-                    "server not ready: no ring yet" : "obsolete hash space");
+    rpc_reply_error(rc, msgid, code, code == RPC_ENOTOWNER ?
+                    "obsolete hash space" : s->hs.w.nnodes == 0 ?
+                    "server not ready: no ring yet" : !srv_mgr_lease_valid(s) ?
+                    "fenced: no word from a manager within the lease" :
+                    "no manager: checking whether the coordinator is gone");
+}
+
+/* May this server run a write of key now? Replies the error if not: not
+ * the coordinator (or fenced), or fewer live holders than -Wc copies. */
+static bool
+check_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+            const char *key, size_t klen)
+{
+    int own = check_owner(s, key, klen, true);
+
+    if (own != RPC_OK) {
+        reply_owner_error(s, rc, msgid, own);
+        return false;
+    }
+    int copies = srv_repl_copies(s, key, klen);
+    if (copies < s->cfg.min_copies) {
+        char msg[96];
+        s->stats.copies_short++;
+        snprintf(msg, sizeof(msg), "not enough live copies (%d of %ld)",
+                 copies, s->cfg.min_copies);
+        rpc_reply_error(rc, msgid, RPC_ESERVER, msg);
+        return false;
+    }
+    return true;
 }
 
 static struct kver
@@ -127,7 +169,9 @@ handle_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to get");
         return;
     }
-    if ((own = check_owner(s, key, klen, touch)) != RPC_OK) {
+    if (touch && !check_write(s, rc, msgid, key, klen))
+        return;
+    if (!touch && (own = check_owner(s, key, klen, false)) != RPC_OK) {
         reply_owner_error(s, rc, msgid, own);
         return;
     }
@@ -183,7 +227,6 @@ handle_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     uint64_t cas;
     bool async;
     struct srv_item written;
-    int own;
 
     if (!mpk_u32(&p[0], &op) || op > SRV_OP_CAS ||
         !get_key(&p[1], &key, &klen) || !mpk_u32(&p[2], &flags) ||
@@ -192,10 +235,8 @@ handle_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to store");
         return;
     }
-    if ((own = check_owner(s, key, klen, true)) != RPC_OK) {
-        reply_owner_error(s, rc, msgid, own);
+    if (!check_write(s, rc, msgid, key, klen))
         return;
-    }
     s->stats.cmd_set++;
     if (dlen > (size_t)s->cfg.item_max) {
         finish_write(s, rc, msgid, key, klen, SRV_TOO_LARGE, 0, true, NULL, false);
@@ -217,7 +258,6 @@ handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 {
     const char *key;
     size_t klen;
-    int own;
     bool async;
     struct srv_item written;
 
@@ -225,10 +265,8 @@ handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to delete");
         return;
     }
-    if ((own = check_owner(s, key, klen, true)) != RPC_OK) {
-        reply_owner_error(s, rc, msgid, own);
+    if (!check_write(s, rc, msgid, key, klen))
         return;
-    }
     s->stats.cmd_delete++;
     struct kver v = new_version(s);
     enum srv_result res = srv_ops_delete(s->ops, key, klen, &v, srv_now(s),
@@ -245,7 +283,6 @@ handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     size_t klen;
     bool incr, async;
     uint64_t delta, value = 0;
-    int own;
     struct srv_item written;
 
     if (!get_key(&p[0], &key, &klen) || !mpk_bool(&p[1], &incr) ||
@@ -253,10 +290,8 @@ handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to arith");
         return;
     }
-    if ((own = check_owner(s, key, klen, true)) != RPC_OK) {
-        reply_owner_error(s, rc, msgid, own);
+    if (!check_write(s, rc, msgid, key, klen))
         return;
-    }
     s->stats.cmd_arith++;
     struct kver v = new_version(s);
     enum srv_result res = srv_ops_arith(s->ops, key, klen, incr, delta, &v,
@@ -272,7 +307,6 @@ handle_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     const char *key;
     size_t klen;
     int64_t exptime;
-    int own;
     bool async;
     struct srv_item written;
 
@@ -281,10 +315,8 @@ handle_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to touch");
         return;
     }
-    if ((own = check_owner(s, key, klen, true)) != RPC_OK) {
-        reply_owner_error(s, rc, msgid, own);
+    if (!check_write(s, rc, msgid, key, klen))
         return;
-    }
     s->stats.cmd_touch++;
     struct kver v = new_version(s);
     uint32_t now = srv_now(s);
@@ -303,6 +335,12 @@ handle_flush(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 
     if (!mpk_i64(&p[0], &delay)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to flush");
+        return;
+    }
+    if (!srv_mgr_lease_valid(s)) {
+        s->stats.fenced++;
+        rpc_reply_error(rc, msgid, RPC_ENOTREADY,
+                        "fenced: no word from a manager within the lease");
         return;
     }
     s->stats.cmd_flush++;
@@ -336,7 +374,7 @@ handle_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid)
     uint64_t sent_records, sent_bytes, recv_records;
     srv_replace_stats(s, &sent_records, &sent_bytes, &recv_records);
     char self[ADDR_STRLEN];
-    msgpack_pack_map(pk, 31);
+    msgpack_pack_map(pk, 34);
     pack_stat(pk, "curr_connections", rpc_conn_count());
     mpk_pack_cstr(pk, "version");
     mpk_pack_cstr(pk, KUMO_VERSION);
@@ -368,6 +406,9 @@ handle_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid)
     pack_stat(pk, "replace_sent_bytes", sent_bytes);
     pack_stat(pk, "replace_recv_records", recv_records);
     pack_stat(pk, "replace_deleted", s->stats.replace_deleted);
+    pack_stat(pk, "fenced", s->stats.fenced);
+    pack_stat(pk, "purged", s->stats.purged);
+    pack_stat(pk, "copies_short", s->stats.copies_short);
     mpk_pack_cstr(pk, "replace_state");
     mpk_pack_cstr(pk, srv_replace_state(s));
     mpk_pack_cstr(pk, "hscheck");

@@ -6,6 +6,8 @@
 #include "server/srv.h"
 #include "server/srv_backup.h"
 #include "server/srv_gc.h"
+#include "server/srv_mgr.h"
+#include "server/srv_rejoin.h"
 #include "server/srv_repl.h"
 #include "server/srv_replace.h"
 #include "common/conn.h"
@@ -19,114 +21,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static void mgr_connect(struct srv_mgr_link *m);
-
-static void
-mgr_hello_reply(void *arg, int err, const msgpack_object *result)
-{
-    struct srv_mgr_link *m = arg;
-    struct hspace hs;
-    char as[ADDR_STRLEN];
-
-    if (err != RPC_OK) {
-        log_warnx("manager %s: hello failed: %s",
-                  addr_format(&m->addr, as, sizeof(as)), rpc_strerror(err));
-        return;
-    }
-    hspace_init(&hs);
-    if (hspace_unpack(result, &hs) < 0) {
-        log_warnx("manager %s sent a malformed ring",
-                  addr_format(&m->addr, as, sizeof(as)));
-        return;
-    }
-    m->hello_done = true;
-    srv_adopt_hs(m->srv, &hs);
-    hspace_free(&hs);
-}
-
-static void
-mgr_on_connect(struct rpc_conn *rc)
-{
-    struct srv_mgr_link *m = rpc_udata(rc);
-    struct srv *s = m->srv;
-    uint8_t dump[ADDR_DUMPLEN];
-    char as[ADDR_STRLEN];
-
-    log_info("connected to manager %s", addr_format(&m->addr, as, sizeof(as)));
-    addr_dump(&s->cfg.listen, dump);
-    msgpack_packer *pk = rpc_call_begin(rc, MGR_SERVER_HELLO, 2,
-                                        mgr_hello_reply, m, 10.0);
-    mpk_pack_bytes(pk, dump, sizeof(dump));
-    msgpack_pack_uint32(pk, (uint32_t)s->cfg.stream_port);
-    rpc_call_end(rc);
-}
-
-static void
-mgr_on_close(struct rpc_conn *rc)
-{
-    struct srv_mgr_link *m = rpc_udata(rc);
-    char as[ADDR_STRLEN];
-
-    if (m->hello_done)
-        log_warnx("lost manager %s", addr_format(&m->addr, as, sizeof(as)));
-    m->rc = NULL;
-    m->hello_done = false;
-}
-
-static void
-mgr_on_request(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
-               const msgpack_object *params)
-{
-    struct srv_mgr_link *m = rpc_udata(rc);
-
-    /* Managers call the same methods as anyone else (ring pushes). */
-    srv_handle_request(m->srv, rc, msgid, method, params);
-}
-
-static const struct rpc_ops mgr_link_ops = {
-    .on_request = mgr_on_request,
-    .on_connect = mgr_on_connect,
-    .on_close = mgr_on_close,
-};
-
-static void
-mgr_connect(struct srv_mgr_link *m)
-{
-    m->rc = rpc_connect(m->srv->loop, &m->addr, m->srv->cfg.connect_timeout,
-                        &mgr_link_ops, m);
-}
-
-static void
-keepalive_reply(void *arg, int err, const msgpack_object *result)
-{
-    struct srv_mgr_link *m = arg;
-
-    /* A manager that stops answering is dropped and dialled again. */
-    if (err == RPC_ETIMEOUT && m->rc != NULL)
-        rpc_close(m->rc);
-}
-
-/* Every keepalive interval: reconnect lost managers, ping live ones. */
-static void
-mgr_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct srv *s = w->data;
-
-    for (int i = 0; i < s->nmgr; i++) {
-        struct srv_mgr_link *m = &s->mgr[i];
-
-        if (m->rc == NULL) {
-            mgr_connect(m);
-        } else if (m->hello_done && rpc_is_up(m->rc)) {
-            msgpack_packer *pk = rpc_call_begin(m->rc, MGR_KEEPALIVE, 0,
-                                                keepalive_reply, m,
-                                                s->cfg.keepalive * 3);
-            (void)pk;
-            rpc_call_end(m->rc);
-        }
-    }
-}
 
 /*
  * Background work (bulk copy, delete, backup) runs in slices: one from this
@@ -196,6 +90,7 @@ main(int argc, char **argv)
     s.cfg.gc_max_age = 3600;
     s.cfg.gc_mem_kib = 2048;
     s.cfg.replace_mem_mib = 8;
+    s.cfg.min_copies = 2;
 
     const struct opt opts[] = {
         { .name = "-l", .longname = "--listen", .type = OPT_ADDR,
@@ -253,6 +148,10 @@ main(int argc, char **argv)
           .dest = &s.cfg.replace_mem_mib, .argname = "<MiB=8>",
           .help = "unacknowledged bulk-copy data kept per destination",
           .min = 1, .max = 65536 },
+        { .name = "-Wc", .longname = "--min-copies", .type = OPT_INT,
+          .dest = &s.cfg.min_copies, .argname = "<n=2>",
+          .help = "copies a write needs before it is acknowledged",
+          .min = 1, .max = 3 },
         DAEMON_OPTIONS(&dopts),
         { .name = NULL },
     };
@@ -290,6 +189,7 @@ main(int argc, char **argv)
         return 1;
     }
     s.ops = srv_ops_new(s.db, (size_t)s.cfg.item_max);
+    srv_rejoin_init(&s);
     s.listener = rpc_listen(s.loop, &s.cfg.listen, &srv_rpc_ops, &s, err,
                             sizeof(err));
     if (s.listener == NULL) {
@@ -309,15 +209,7 @@ main(int argc, char **argv)
     log_info("start server %s, store %s",
              addr_format(&s.cfg.listen, as, sizeof(as)), s.cfg.store);
 
-    s.nmgr = has_mgr2 ? 2 : 1;
-    for (int i = 0; i < s.nmgr; i++) {
-        s.mgr[i].srv = &s;
-        s.mgr[i].addr = s.cfg.mgr[i];
-        mgr_connect(&s.mgr[i]);
-    }
-    ev_timer_init(&s.mgr_timer, mgr_timer_cb, s.cfg.keepalive, s.cfg.keepalive);
-    s.mgr_timer.data = &s;
-    ev_timer_start(s.loop, &s.mgr_timer);
+    srv_mgr_start(&s);
     ev_idle_init(&s.idle, idle_cb);
     s.idle.data = &s;
     ev_timer_init(&s.tick, tick_cb, 0.02, 0.02);
@@ -331,6 +223,7 @@ main(int argc, char **argv)
         log_warnx("stopping with %zu writes not yet on every replica",
                   srv_repl_pending(&s));
     rpc_listener_close(s.listener);
+    srv_mgr_stop(&s);
     srv_replace_shutdown(&s);
     srv_backup_abort(&s);
     conn_loop_flush();

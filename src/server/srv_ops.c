@@ -470,3 +470,4 @@ srv_ops_flush(struct srv_ops *ops, uint32_t flush_at)
 {
     return srv_ops_flush_clock(ops, kclock_make(flush_at, 0));
 }
+

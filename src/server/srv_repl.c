@@ -4,6 +4,7 @@
 #include "config.h"
 #include "server/srv_repl.h"
 #include "server/srv.h"
+#include "server/srv_mgr.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/mpk.h"
@@ -32,6 +33,8 @@ struct repl_op {
     uint32_t            msgid;
     struct srv_answer   ans;
     int                 waiting;     /* targets not yet done */
+    int                 copies;      /* holders that have it (us included) */
+    bool                counted;     /* a write: check copies at the end */
     bool                failed;
     ev_tstamp           deadline;
     uint64_t            hash;        /* the key's ring hash */
@@ -57,6 +60,15 @@ answer(struct repl_op *op)
     if (rc == NULL)
         return;
     op->client = NULL;
+    if (!op->failed && op->counted && op->copies < op->s->cfg.min_copies) {
+        /* Holders dropped from the write (marked fault meanwhile) left
+         * fewer copies than promised: not an acknowledgement. */
+        op->s->stats.copies_short++;
+        op->failed = true;
+        snprintf(op->errmsg, sizeof(op->errmsg),
+                 "only %d of %ld copies written", op->copies,
+                 op->s->cfg.min_copies);
+    }
     if (op->failed && op->errmsg[0] != '\0') {
         rpc_reply_error(rc, op->msgid, RPC_ESERVER, op->errmsg);
     } else if (op->failed) {
@@ -127,7 +139,7 @@ target_retry(struct repl_target *t, int err)
 
     /* A holder the manager has since marked fault (or removed) no longer
      * needs the record: the ring now counts it out. */
-    if (!still_holder(s, op->hash, &t->addr)) {
+    if (!still_holder(s, op->hash, &t->addr) || srv_peer_down(s, &t->addr)) {
         target_done(t);
         return;
     }
@@ -173,6 +185,7 @@ target_reply(void *arg, int err, const msgpack_object *res)
         target_retry(t, err);
         return;
     }
+    t->op->copies++;
     target_done(t);
 }
 
@@ -231,6 +244,41 @@ pack_params(struct repl_op *op, struct srv *s, const char *key, size_t klen,
     buf_shrink(&scratch, 256 * 1024);
 }
 
+/* The holders a write of hash must reach besides this server: the write
+ * ring's live holders and, during a replace, the read ring's (they serve
+ * reads until the copy ends); without managers, not those found gone. */
+static int
+collect_targets(struct srv *s, uint64_t hash, struct kaddr *out)
+{
+    const struct ring *rings[2] = { &s->hs.w, &s->hs.r };
+    int n = 0;
+
+    for (int k = 0; k < 2; k++) {
+        uint32_t h[RING_REPLICAS];
+        size_t nh = ring_holders(rings[k], hash, h, RING_REPLICAS);
+        for (size_t i = 0; i < nh; i++) {
+            const struct ring_node *node = &rings[k]->nodes[h[i]];
+            bool dup = false;
+            if (!node->active || addr_equal(&node->addr, &s->cfg.listen) ||
+                srv_peer_down(s, &node->addr))
+                continue;
+            for (int j = 0; j < n; j++)
+                dup = dup || addr_equal(&out[j], &node->addr);
+            if (!dup)
+                out[n++] = node->addr;
+        }
+    }
+    return n;
+}
+
+int
+srv_repl_copies(struct srv *s, const char *key, size_t klen)
+{
+    struct kaddr t[2 * RING_REPLICAS];
+
+    return 1 + collect_targets(s, ring_hash_key(key, klen), t);
+}
+
 void
 srv_repl_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                const char *key, size_t klen, const struct srv_item *written,
@@ -247,32 +295,28 @@ srv_repl_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     op->client = rc;
     rpc_ref(rc);
     op->waiting = 1;          /* held until every target is started */
+    op->copies = 1;
     ops_pending++;
     if (ans->is_value && written != NULL) {
         op->value = *written;
         op->value_data = xmemdup(written->data, written->len ? written->len : 1);
     }
     if (written != NULL) {
-        /* The write ring's live holders must have it, and during a replace
-         * so must the read ring's (they serve reads until the copy ends). */
-        const struct ring *rings[2] = { &s->hs.w, &s->hs.r };
-        for (int k = 0; k < 2; k++) {
-            uint32_t h[RING_REPLICAS];
-            size_t n = ring_holders(rings[k], hash, h, RING_REPLICAS);
-            for (size_t i = 0; i < n; i++) {
-                const struct ring_node *node = &rings[k]->nodes[h[i]];
-                if (node->active && !addr_equal(&node->addr, &s->cfg.listen))
-                    add_target(op, &node->addr);
-            }
-        }
+        struct kaddr addrs[2 * RING_REPLICAS];
+        int n = collect_targets(s, hash, addrs);
+        for (int i = 0; i < n; i++)
+            add_target(op, &addrs[i]);
+        op->counted = true;
         if (op->ntargets > 0)
             pack_params(op, s, key, klen, written);
     }
     op->waiting += op->ntargets;
     for (int i = 0; i < op->ntargets; i++)
         target_send(&op->targets[i]);
-    if (async)
+    if (async) {
+        op->counted = false;   /* answered before any copy: by request */
         answer(op);
+    }
     op_release(op);
 }
 

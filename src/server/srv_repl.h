@@ -37,6 +37,9 @@ void srv_repl_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                     const char *key, size_t klen,
                     const struct srv_item *written,
                     const struct srv_answer *ans, bool async);
+/* How many holders a write of key would reach now, this one included:
+ * writes are refused below -Wc (srv_handlers.c). */
+int srv_repl_copies(struct srv *s, const char *key, size_t klen);
 /* Replica side of SRV_REPLICATE (params already checked for arity 8). */
 void srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                     const msgpack_object *p);

@@ -594,6 +594,10 @@ spawn(struct h_daemon *d)
     }
     if (pid == 0) {
         child_setup(parent, fd, fd);
+        /* Files a daemon keeps by default (the manager's ring) stay in the
+         * cluster's directory. */
+        if (chdir(d->cluster->dir) < 0)
+            _exit(126);
         execv(d->argv[0], d->argv);
         fprintf(stderr, "exec %s: %s\n", d->argv[0], strerror(errno));
         _exit(127);

@@ -143,6 +143,12 @@ test_kill9_under_load(void **state)
 
     cl_load = h_cluster_new(1, 3);
     assert_non_null(cl_load);
+    /* Writes go on down to the last copy (the default -Wc 2 would refuse
+     * them once two of three servers are gone: it_safety tests that). */
+    for (int s = 0; s < cl_load->nsrv; s++) {
+        cl_load->srv[s].extra[0] = "-Wc";
+        cl_load->srv[s].extra[1] = "1";
+    }
     assert_int_equal(h_cluster_start(cl_load), 0);
     load_ready = true;
     assert_int_equal(it_load_init(lp, cl_load, "load", LOAD_KEYS,

@@ -99,6 +99,28 @@ put_ok(struct srv_db *db, const char *key, const struct srv_item *it)
     assert_int_equal(srv_db_put(db, key, strlen(key), it), SRV_DB_OK);
 }
 
+/* ---- the server's own numbers, in TC's opaque header field ---- */
+
+static void
+test_meta_survives_reopen(void **state)
+{
+    struct fx *f = *state;
+    uint64_t v = 1;
+    struct srv_item it = mkitem(5, 1, "v", 1);
+
+    assert_false(srv_db_meta_get(f->db, SRV_META_SYNCED, &v));
+    srv_db_meta_put(f->db, SRV_META_SYNCED, 0x0102030405060708ULL);
+    srv_db_meta_put(f->db, SRV_META_GC_HORIZON, 42);
+    put_ok(f->db, "k", &it);
+    reopen(f, 0);
+    assert_true(srv_db_meta_get(f->db, SRV_META_SYNCED, &v));
+    assert_true(v == 0x0102030405060708ULL);
+    assert_true(srv_db_meta_get(f->db, SRV_META_GC_HORIZON, &v));
+    assert_int_equal(v, 42);
+    /* Not a record: the count and iteration see only "k". */
+    assert_int_equal(srv_db_count(f->db), 1);
+}
+
 /* ---- codec ---- */
 
 static void
@@ -860,6 +882,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codec_roundtrip),
+        cmocka_unit_test_setup_teardown(test_meta_survives_reopen, setup,
+                                        teardown),
         cmocka_unit_test(test_codec_tombstone_and_empty),
         cmocka_unit_test(test_codec_every_bit_flip_detected),
         cmocka_unit_test(test_item_expired),
