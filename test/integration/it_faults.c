@@ -446,9 +446,12 @@ test_cas_failover(void **state)
     finish_cluster(&cl_tomb);
 }
 
+/* it_faults [PATTERN]: only the tests whose name matches (scripts/faults.sh). */
 int
-main(void)
+main(int argc, char **argv)
 {
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill9_under_load),
         cmocka_unit_test(test_deletes_survive_rejoin),

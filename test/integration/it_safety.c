@@ -373,9 +373,14 @@ teardown(void **state)
     return 0;
 }
 
+/* it_safety [PATTERN]: only the scenarios whose name matches (cmocka's
+ * test filter, e.g. "test_zombie*"); scripts/faults.sh runs them one by
+ * one with KUMO_FAULT_LOOPS. */
 int
-main(void)
+main(int argc, char **argv)
 {
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_zombie_delete, teardown),
         cmocka_unit_test_teardown(test_no_resurrection, teardown),

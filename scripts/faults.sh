@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The fault campaign: runs each fault scenario of the integration tests on
+# a fresh cluster, LOOPS times in a row (each loop injects its fault
+# again), and prints a table and "N passed, N failed".
+#   scripts/faults.sh [--quick] [--loops N] [SCENARIO...]
+# Scenarios: zombie_delete no_resurrection min_copies no_managers
+# (it_safety), kill9_under_load deletes_survive_rejoin cas_failover
+# (it_faults). --quick runs each once; the default is 10 loops.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${KUMO_BUILDDIR:-$top/build}
+loops=10
+scenarios=()
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick) loops=1 ;;
+    --loops) loops=$2; shift ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) scenarios+=("$1") ;;
+    esac
+    shift
+done
+all=(zombie_delete no_resurrection min_copies no_managers kill9_under_load
+     deletes_survive_rejoin cas_failover)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=("${all[@]}")
+
+bash "$top/scripts/build.sh" >/dev/null
+make -C "$build" -s test/integration/it_safety test/integration/it_faults >/dev/null
+
+program_of() {
+    case $1 in
+    zombie_delete|no_resurrection|min_copies|no_managers) echo it_safety ;;
+    kill9_under_load|deletes_survive_rejoin|cas_failover) echo it_faults ;;
+    *) echo "faults.sh: unknown scenario $1" >&2; exit 2 ;;
+    esac
+}
+
+logdir=$(mktemp -d /tmp/kumo-faults.XXXXXX)
+passed=0 failed=0
+printf '%-24s %6s %6s %8s  %s\n' scenario loops faults seconds result
+for sc in "${scenarios[@]}"; do
+    prog=$(program_of "$sc")
+    start=$(date +%s)
+    ok=0 bad=0
+    if [ "$prog" = it_safety ]; then
+        # One process runs all the loops on one cluster.
+        if KUMO_FAULT_LOOPS=$loops "$build/test/integration/$prog" "test_$sc" \
+                >"$logdir/$sc.log" 2>&1; then ok=$loops; else bad=1; fi
+    else
+        for ((i = 0; i < loops; i++)); do
+            if "$build/test/integration/$prog" "test_$sc" \
+                    >>"$logdir/$sc.log" 2>&1; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+        done
+    fi
+    secs=$(($(date +%s) - start))
+    if [ $bad -eq 0 ]; then
+        result=clean; passed=$((passed + 1))
+    else
+        result="FAILED (log: $logdir/$sc.log)"; failed=$((failed + 1))
+    fi
+    printf '%-24s %6d %6d %8d  %s\n' "$sc" "$loops" "$ok" "$secs" "$result"
+done
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ] && rm -rf "$logdir"
+exit $((failed > 0))
