@@ -4,7 +4,7 @@
 # again), and prints a table and "N passed, N failed".
 #   scripts/faults.sh [--quick] [--loops N] [SCENARIO...]
 # Scenarios: zombie_delete no_resurrection min_copies no_managers
-# (it_safety), kill9_under_load deletes_survive_rejoin cas_failover
+# delete_retry (it_safety), kill9_under_load deletes_survive_rejoin cas_failover
 # (it_faults). --quick runs each once; the default is 10 loops.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-all=(zombie_delete no_resurrection min_copies no_managers kill9_under_load
+all=(zombie_delete no_resurrection min_copies no_managers delete_retry kill9_under_load
      deletes_survive_rejoin cas_failover)
 [ ${#scenarios[@]} -gt 0 ] || scenarios=("${all[@]}")
 
@@ -29,7 +29,7 @@ make -C "$build" -s test/integration/it_safety test/integration/it_faults >/dev/
 
 program_of() {
     case $1 in
-    zombie_delete|no_resurrection|min_copies|no_managers) echo it_safety ;;
+    zombie_delete|no_resurrection|min_copies|no_managers|delete_retry) echo it_safety ;;
     kill9_under_load|deletes_survive_rejoin|cas_failover) echo it_faults ;;
     *) echo "faults.sh: unknown scenario $1" >&2; exit 2 ;;
     esac

@@ -31,6 +31,7 @@
 #define REQ_BUF_KEEP       (64 * 1024)
 #define RETRY_BASE         0.02                     /* seconds */
 #define RETRY_MAX          0.5
+#define GW_SKEW_MARGIN     2                        /* seconds */
 
 struct gw_session;
 
@@ -47,6 +48,8 @@ struct gw_req {
     bool                close_after; /* quit / protocol error: close after */
     bool                sent;        /* handed to a server (see session_pump) */
     uint8_t             attempts;
+    uint64_t            since;       /* delete: clock of the first attempt
+                                        (less a margin for skew) */
     size_t              reply_len;   /* value bytes in the reply (gets) */
     int                 waiting;     /* fan-out calls still out */
     bool                fan_failed;
@@ -614,9 +617,14 @@ req_send(struct gw_req *r)
         pack_bool(pk, r->noreply || (g->cfg.async_set && r->cmd == MT_SET));
         break;
     case MT_DELETE:
-        pk = rpc_call_begin(rc, SRV_DELETE, 2, req_reply_cb, r, t);
+        /* A retry says when the first attempt began: a tombstone that new
+         * is most likely its own, and answers DELETED, not NOT_FOUND. */
+        if (r->attempts == 0)
+            r->since = kclock_make((uint32_t)time(NULL) - GW_SKEW_MARGIN, 0);
+        pk = rpc_call_begin(rc, SRV_DELETE, 3, req_reply_cb, r, t);
         mpk_pack_bytes(pk, r->key, r->klen);
         pack_bool(pk, r->noreply || g->cfg.async_delete);
+        msgpack_pack_uint64(pk, r->attempts > 0 ? r->since : 0);
         break;
     case MT_INCR: case MT_DECR:
         pk = rpc_call_begin(rc, SRV_ARITH, 4, req_reply_cb, r, t);

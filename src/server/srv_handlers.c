@@ -259,9 +259,11 @@ handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     const char *key;
     size_t klen;
     bool async;
+    uint64_t since;
     struct srv_item written;
 
-    if (!get_key(&p[0], &key, &klen) || !mpk_bool(&p[1], &async)) {
+    if (!get_key(&p[0], &key, &klen) || !mpk_bool(&p[1], &async) ||
+        !mpk_u64(&p[2], &since)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to delete");
         return;
     }
@@ -271,6 +273,12 @@ handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     struct kver v = new_version(s);
     enum srv_result res = srv_ops_delete(s->ops, key, klen, &v, srv_now(s),
                                          &written);
+    /* A retry (since != 0) of a delete that already took effect answers
+     * as the first attempt would have, and copies the tombstone again to
+     * the replicas the first attempt may have missed. */
+    if (res == SRV_NOT_FOUND && since != 0 &&
+        srv_ops_recent_tombstone(s->ops, key, klen, since, &written))
+        res = SRV_DELETED;
     count_store_error(s, res);
     finish_write(s, rc, msgid, key, klen, res, 0, false, &written, async);
 }
@@ -465,7 +473,7 @@ method_arity(uint32_t method)
     case SRV_RING_PUSH: return 1;
     case SRV_GET: return 3;
     case SRV_STORE: return 7;
-    case SRV_DELETE: return 2;
+    case SRV_DELETE: return 3;
     case SRV_ARITH: return 4;
     case SRV_TOUCH: return 3;
     case SRV_REPLICATE: return 8;

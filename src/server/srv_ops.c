@@ -324,6 +324,19 @@ srv_ops_delete(struct srv_ops *ops, const void *key, size_t klen,
     return put_item(ops, key, klen, &it, SRV_DELETED, written);
 }
 
+bool
+srv_ops_recent_tombstone(struct srv_ops *ops, const void *key, size_t klen,
+                         uint64_t since, struct srv_item *out)
+{
+    struct srv_item it;
+
+    if (srv_db_get(ops->db, key, klen, &it) != SRV_DB_OK ||
+        it.kind != SRV_ITEM_TOMBSTONE || it.ver.clock < since)
+        return false;
+    *out = it;
+    return true;
+}
+
 /*
  * Parses a stored counter: 1 to 20 decimal digits fitting uint64, then
  * nothing but spaces (memcached pads a value a decr shrank).

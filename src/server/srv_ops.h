@@ -63,6 +63,13 @@ enum srv_result srv_ops_store(struct srv_ops *ops, enum srv_store_op op,
 enum srv_result srv_ops_delete(struct srv_ops *ops, const void *key,
                                size_t klen, const struct kver *ver,
                                uint32_t now, struct srv_item *written);
+/* A retried delete that finds the key gone: is its record a tombstone
+ * written at or after since (a clock), most likely by the first attempt?
+ * Then *out is that tombstone (to replicate again) and the retry answers
+ * DELETED, as the first attempt would have. */
+bool srv_ops_recent_tombstone(struct srv_ops *ops, const void *key,
+                              size_t klen, uint64_t since,
+                              struct srv_item *out);
 /* incr/decr: unsigned 64-bit, incr wraps, decr floors at 0. The stored
  * value must be a decimal number (optionally followed by spaces, as
  * memcached leaves after a shrinking decr). SRV_VALUE with *value. */

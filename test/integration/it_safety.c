@@ -363,6 +363,60 @@ test_min_copies(void **state)
     finish_cluster();
 }
 
+/* ---- 4. a retried delete answers as its first attempt would ---- */
+
+static void
+test_delete_retry(void **state)
+{
+    (void)state;
+    struct it_mc m;
+    char *keys[1] = { NULL };
+    struct h_place place;
+
+    assert_non_null(cl = h_cluster_new(1, 3));
+    cl->mgr[0].extra[0] = "-Ft";
+    cl->mgr[0].extra[1] = "30";     /* the paused replica stays live */
+    for (int s = 0; s < cl->nsrv; s++) {
+        cl->srv[s].extra[0] = "-Rt";
+        cl->srv[s].extra[1] = "1";
+    }
+    assert_int_equal(h_cluster_start(cl), 0);
+    for (int loop = 0; loop < loops(); loop++) {
+        char prefix[32];
+        snprintf(prefix, sizeof(prefix), "delretry%d", loop);
+        assert_int_equal(keys_of(cl, loop % 3, prefix, keys, 1), 1);
+        assert_int_equal(h_kumohash_assign(cl, keys, 1, &place), 0);
+        int replica = place.srv[1];
+        assert_true(replica >= 0);
+        assert_int_equal(it_mc_open(&m, cl->gw.port, 20.0), 0);
+        mc_set_seq(&m, keys[0], 1, 5.0);
+        /* A replica stops past the replication deadline: the first
+         * attempt ends in an error, the gateway repeats the delete. */
+        assert_int_equal(kill(cl->srv[replica].pid, SIGSTOP), 0);
+        char line[300];
+        snprintf(line, sizeof(line), "delete %s\r\n", keys[0]);
+        int fd = h_connect(cl->gw.port, H_IO_TIMEOUT);
+        assert_true(fd >= 0);
+        assert_int_equal(h_send(fd, line, strlen(line), H_IO_TIMEOUT), 0);
+        h_sleep(1.6);
+        assert_int_equal(kill(cl->srv[replica].pid, SIGCONT), 0);
+        ssize_t n = h_recv_until(fd, line, sizeof(line), "\r\n", 20.0);
+        close(fd);
+        uint64_t retries = 0;
+        char val[32];
+        if (h_gateway_stat(cl, "retries", val, sizeof(val)) == 0)
+            retries = strtoull(val, NULL, 10);
+        fprintf(stderr, "# loop %d: delete answered %s# (gateway retries so "
+                "far: %" PRIu64 ")\n", loop, n > 0 ? line : "nothing\n",
+                retries);
+        assert_true(n > 0);
+        assert_string_equal(line, "DELETED\r\n");
+        mc_expect(&m, keys[0], 0);
+        it_mc_close(&m);
+    }
+    finish_cluster();
+}
+
 static int
 teardown(void **state)
 {
@@ -386,6 +440,7 @@ main(int argc, char **argv)
         cmocka_unit_test_teardown(test_no_resurrection, teardown),
         cmocka_unit_test_teardown(test_min_copies, teardown),
         cmocka_unit_test_teardown(test_no_managers, teardown),
+        cmocka_unit_test_teardown(test_delete_retry, teardown),
     };
 
     h_alarm(900);

@@ -262,6 +262,27 @@ test_add(void **state)
     check_value(f, "del", "new", T0);
 }
 
+/* A retried delete recognises the tombstone of its first attempt. */
+static void
+test_recent_tombstone(void **state)
+{
+    struct fx *f = *state;
+    struct srv_item it;
+
+    set(f, "gone", "v", T0);
+    assert_false(srv_ops_recent_tombstone(f->ops, "gone", 4, 1, &it));
+    assert_int_equal(srv_ops_delete(f->ops, "gone", 4, &(struct kver){
+                         kclock_make(T0, 7), 1 }, T0, NULL), SRV_DELETED);
+    assert_true(srv_ops_recent_tombstone(f->ops, "gone", 4,
+                                         kclock_make(T0 - 2, 0), &it));
+    assert_int_equal(it.kind, SRV_ITEM_TOMBSTONE);
+    assert_true(it.ver.clock == kclock_make(T0, 7));
+    /* A tombstone older than the first attempt is somebody else's. */
+    assert_false(srv_ops_recent_tombstone(f->ops, "gone", 4,
+                                          kclock_make(T0 + 1, 0), &it));
+    assert_false(srv_ops_recent_tombstone(f->ops, "never", 5, 1, &it));
+}
+
 static void
 test_replace(void **state)
 {
@@ -824,6 +845,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exptime_abs),
         cmocka_unit_test_setup_teardown(test_set_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recent_tombstone, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_item_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
