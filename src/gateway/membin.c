@@ -61,6 +61,7 @@ static const struct shape shapes[] = {
     [MEMBIN_OP_QUITQ]      = S(MB_QUIT, true, false, 0, false, KEY_NONE, false),
     [MEMBIN_OP_VERBOSITY]  = S(MB_VERBOSITY, false, false, 4, false, KEY_NONE, false),
 };
+#undef S
 #define NSHAPES (sizeof(shapes) / sizeof(shapes[0]))
 
 static const char *const cmd_names[] = {
