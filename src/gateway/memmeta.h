@@ -77,7 +77,7 @@ struct memmeta_req {
     size_t    norder;
     /* The key to look up: base64-decoded when b is given (then binary). */
     char      key[MEMMETA_KEY_MAX];
-    size_t    keylen;         /* 1..MEMMETA_KEY_MAX (b: at most 187) */
+    size_t    keylen;         /* 1..MEMMETA_KEY_MAX (b: at most 186) */
     char      opaque[MEMMETA_OPAQUE_MAX]; /* O<opaque>, without the 'O' */
     size_t    opaquelen;      /* 0..MEMMETA_OPAQUE_MAX */
     uint32_t  client_flags;   /* F, 0 if absent */
