@@ -220,8 +220,8 @@ fail(struct memmeta_req *req, const char *msg, size_t consumed,
  * the first byte of its token (the rest is its argument, ignored for flags
  * without one); a repeated flag or a byte >= 127 stops with "duplicate
  * flag", an unknown one with "invalid flag"; a bad argument is remembered
- * and the pass goes on, so the last such error is the one reported (F's
- * has no text of its own: "bad command line format" unless another came
+ * and the pass goes on, so the last such error is the one reported (a bad
+ * F has no text of its own: "bad command line format" unless another came
  * first). Returns NULL when all is well.
  */
 static const char *

@@ -137,8 +137,8 @@ struct memmeta_item {
  * The reply line ("HD ...\r\n", "VA <size> ...\r\n", "EN\r\n", "MN\r\n")
  * of req with outcome code, into out (cap >= MEMMETA_REPLY_MAX). Returns
  * its length, or 0 when q hides it (mg: EN; ms, md: HD; ma: HD and VA of
- * an existing item). it may be NULL for EN, NF, NS and EX (ms c then
- * gives c0, as memcached). Reply flags follow the request's order.
+ * an existing item). it may be NULL for EN, NF, NS and EX; ms answers
+ * c0 for those, as memcached. Reply flags follow the request's order.
  * When memmeta_reply_has_value() is true the caller sends the value
  * (it->value_len bytes) and "\r\n" after the line, unless it was hidden.
  */

@@ -133,7 +133,7 @@ want_flag(enum memmeta_cmd cmd, bool with_item, char c)
 
 static void
 put_flag(struct out *o, const struct memmeta_req *req, char c,
-         const struct memmeta_item *it)
+         enum memmeta_code code, const struct memmeta_item *it)
 {
     switch (c) {
     case 'O':
@@ -155,7 +155,9 @@ put_flag(struct out *o, const struct memmeta_req *req, char c,
         put_i64(o, it->ttl);
         break;
     case 'c':
-        put_flag_u64(o, 'c', it->cas);
+        /* ms answers c0 when it stored nothing, whatever it passed. */
+        put_flag_u64(o, 'c', req->cmd == MM_SET && code != MEMMETA_HD
+                              ? 0 : it->cas);
         break;
     case 'f':
         put_flag_u64(o, 'f', it->client_flags);
@@ -252,7 +254,7 @@ memmeta_reply_head(char *out, size_t cap, const struct memmeta_req *req,
     }
     for (size_t i = 0; i < req->norder; i++) {
         if (want_flag(req->cmd, with_item, req->order[i])) {
-            put_flag(&o, req, req->order[i], it);
+            put_flag(&o, req, req->order[i], code, it);
         }
     }
     /* mg's recache hints come last, in this order, as memcached's do. */

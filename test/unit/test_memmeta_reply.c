@@ -92,6 +92,7 @@ static const struct rcase golden[] = {
     NOITEM("ms foo 1 C1 c k q\r\nz\r\n", MEMMETA_EX, "EX c0 kfoo\r\n"),
     NOITEM("ms nope 1 C1 c O5\r\nz\r\n", MEMMETA_NF, "NF c0 O5\r\n"),
     NOITEM("ms k1 1 C1 c\r\nz\r\n", MEMMETA_EX, "EX c0\r\n"),
+    ITEM("ms k1 1 C1 c\r\nz\r\n", MEMMETA_EX, "EX c0\r\n", .cas = 9),
     ITEM("ms emp 0 c\r\n\r\n", MEMMETA_HD, "HD c17\r\n", .cas = 17),
     /* md: O and k only; q hides HD alone */
     NOITEM("md nope k O1\r\n", MEMMETA_NF, "NF knope O1\r\n"),
