@@ -356,6 +356,24 @@ hspace_unpack(const msgpack_object *o, struct hspace *hs)
     return 0;
 }
 
+int
+hspace_decode(const char *data, size_t len, struct hspace *hs)
+{
+    size_t objlen, off = 0;
+    msgpack_zone zone;
+    msgpack_object obj;
+    int rv = -1;
+
+    /* msgpack-c trusts declared sizes: walk the object first. */
+    if (mpk_scan(data, len, len, &objlen) != MPK_COMPLETE)
+        return -1;
+    msgpack_zone_init(&zone, 4096);
+    if (msgpack_unpack(data, objlen, &off, &zone, &obj) >= MSGPACK_UNPACK_SUCCESS)
+        rv = hspace_unpack(&obj, hs);
+    msgpack_zone_destroy(&zone);
+    return rv;
+}
+
 bool
 ring_is_holder(const struct ring *r, uint64_t hash, long idx)
 {

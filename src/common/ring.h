@@ -97,7 +97,12 @@ bool hspace_replacing(const struct hspace *hs);
 bool hspace_newer(const struct hspace *a, const struct hspace *b);
 /* Wire form: [w, r]. */
 void hspace_pack(msgpack_packer *pk, const struct hspace *hs);
+/* -1 (hs untouched) if o is not a valid hash space. */
 int hspace_unpack(const msgpack_object *o, struct hspace *hs);
+/* The same from bytes holding one msgpack object (the manager's ring
+ * file), scanned with mpk_scan before msgpack-c sees them; bytes after
+ * the object are ignored. Pure: no I/O. */
+int hspace_decode(const char *data, size_t len, struct hspace *hs);
 /*
  * The server that coordinates writes to key hash: normally the write
  * ring's coordinator, but while a replace runs the read ring's (it holds

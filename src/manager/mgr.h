@@ -78,9 +78,12 @@ struct mgr {
     struct mgr_replace   rep;
 };
 
-/* mgr_main.c */
+/* mgr_ring_file.c */
 /* Saves the hash space to the ring file (-s); -1 (logged) on failure. */
 int mgr_save(struct mgr *m);
+/* Loads the ring file into m->hs: 0 if loaded or absent, -1 if it cannot
+ * be read or holds no valid hash space. */
+int mgr_load(struct mgr *m);
 
 /* mgr_net.c */
 extern const struct rpc_ops mgr_listen_ops;
