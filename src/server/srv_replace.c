@@ -19,6 +19,7 @@
 #include "config.h"
 #include "server/srv_replace.h"
 #include "server/srv.h"
+#include "server/srv_batch.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/mpk.h"
@@ -668,59 +669,32 @@ static void
 stream_batch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
              const msgpack_object *p)
 {
-    uint64_t id;
-    uint32_t count, rawlen, applied = 0;
-    const char *z;
-    size_t zlen, pos = 0;
-    msgpack_zone zone;
+    struct srv_batch b;
+    const char *key, *err = NULL;
+    size_t klen;
+    struct srv_item it;
+    uint32_t applied = 0, count;
+    int code = RPC_EPROTO, more;
 
-    if (!mpk_u64(&p[0], &id) || !mpk_u32(&p[1], &count) ||
-        !mpk_u32(&p[2], &rawlen) || !mpk_bytes(&p[3], &z, &zlen) ||
-        rawlen > MPK_MAX_FRAME || zlen > (size_t)LZ4_compressBound((int)rawlen)) {
-        rpc_reply_error(rc, msgid, RPC_EPROTO, "bad batch");
-        return;
+    switch (srv_batch_open(&b, p, &rep.unz, &rep.unzcap)) {
+    case SRV_BATCH_BAD:
+        err = "bad batch";
+        break;
+    case SRV_BATCH_CORRUPT:
+        err = "corrupt batch";
+        break;
+    case SRV_BATCH_OK:
+        break;
     }
-    /* The declared size is capped above before anything is allocated. */
-    if (rep.unzcap < rawlen) {
-        rep.unz = xrealloc(rep.unz, rawlen);
-        rep.unzcap = rawlen;
-    }
-    if (LZ4_decompress_safe(z, rep.unz, (int)zlen, (int)rawlen) != (int)rawlen) {
-        rpc_reply_error(rc, msgid, RPC_EPROTO, "corrupt batch");
-        return;
-    }
-    msgpack_zone_init(&zone, 4096);
-    for (uint32_t i = 0; i < count; i++) {
-        size_t objlen, off = 0;
-        msgpack_object obj;
-        const msgpack_object *a;
-        const char *key, *data;
-        size_t klen, dlen;
-        uint32_t kind;
-        struct srv_item it;
+    while (err == NULL &&
+           (more = srv_batch_next(&b, SRV_KEY_MAX, (size_t)s->cfg.item_max,
+                                  &key, &klen, &it)) != 0) {
         bool ok;
 
-        memset(&it, 0, sizeof(it));
-        if (mpk_scan(rep.unz + pos, rawlen - pos, rawlen - pos, &objlen) !=
-                MPK_COMPLETE ||
-            msgpack_unpack(rep.unz + pos, objlen, &off, &zone, &obj) <
-                MSGPACK_UNPACK_SUCCESS ||
-            (a = mpk_array(&obj, 7, NULL)) == NULL ||
-            !mpk_bytes(&a[0], &key, &klen) || klen == 0 || klen > SRV_KEY_MAX ||
-            !mpk_u32(&a[1], &kind) ||
-            (kind != SRV_ITEM_LIVE && kind != SRV_ITEM_TOMBSTONE) ||
-            !mpk_u64(&a[2], &it.ver.clock) || !mpk_u32(&a[3], &it.ver.node) ||
-            !mpk_u32(&a[4], &it.flags) || !mpk_u32(&a[5], &it.exptime) ||
-            !mpk_bytes(&a[6], &data, &dlen) || dlen > (size_t)s->cfg.item_max ||
-            (kind == SRV_ITEM_TOMBSTONE && dlen != 0)) {
-            msgpack_zone_destroy(&zone);
-            rpc_reply_error(rc, msgid, RPC_EPROTO, "malformed record in batch");
-            return;
+        if (more < 0) {
+            err = "malformed record in batch";
+            break;
         }
-        pos += objlen;
-        it.kind = kind;
-        it.data = data;
-        it.len = (uint32_t)dlen;
         /* A far-future version would win every later write: refuse it, as
          * replication does. */
         if (!kclock_merge(&s->clock, it.ver.clock, srv_now(s),
@@ -728,26 +702,30 @@ stream_batch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
             s->stats.clock_refused++;
             log_warnx("replace: refusing a record whose clock is %u s ahead of ours",
                       kclock_seconds(it.ver.clock) - srv_now(s));
-            msgpack_zone_clear(&zone);
             continue;
         }
         enum srv_db_status st = srv_db_put_if_newer(s->db, key, klen, &it, &ok);
-        msgpack_zone_clear(&zone);
         if (st != SRV_DB_OK) {
-            msgpack_zone_destroy(&zone);
-            rpc_reply_error(rc, msgid, RPC_ESERVER, st == SRV_DB_ENOSPC ?
-                            "out of memory storing object" : "storage error");
-            return;
+            code = RPC_ESERVER;
+            err = st == SRV_DB_ENOSPC ? "out of memory storing object" :
+                  "storage error";
+            break;
         }
         applied += ok;
     }
-    msgpack_zone_destroy(&zone);
-    rep.recv_records += count;
+    count = b.count;
+    srv_batch_close(&b);
+    /* Whatever the outcome: one huge batch should not pin memory. */
     if (rep.unzcap > 4 * BATCH_BYTES) {
-        free(rep.unz);          /* one huge batch should not pin memory */
+        free(rep.unz);
         rep.unz = NULL;
         rep.unzcap = 0;
     }
+    if (err != NULL) {
+        rpc_reply_error(rc, msgid, code, err);
+        return;
+    }
+    rep.recv_records += count;
     msgpack_packer *pk = rpc_reply_begin(rc, msgid);
     msgpack_pack_uint32(pk, applied);
     rpc_reply_end(rc);

@@ -114,9 +114,47 @@ def record_seeds():
     write("record", "unrepaired", bytes([3]) + b"foo" + hdr(1, 5 << 32, 7, 42, 0, b"value"))
 
 
+def lz4_literals(raw):
+    """raw as one LZ4 block of literals only (valid, uncompressed)."""
+    n = len(raw)
+    if n < 15:
+        return bytes([n << 4]) + raw
+    ext, rest = b"", n - 15
+    while rest >= 255:
+        ext += b"\xff"
+        rest -= 255
+    return b"\xf0" + ext + bytes([rest]) + raw
+
+
+def batch_records():
+    return [
+        [Bin(b"foo"), 1, 5 << 32, 7, 42, 0, Bin(b"value")],
+        [Bin(b"gone"), 2, 6 << 32, 8, 0, 0, Bin(b"")],
+        [Bin(b"e" * 250), 1, 1, 1, 0, 1700000000, Bin(b"x" * 300)],
+        ["strkey", 1, 2, 2, 0, 0, "str data"],
+    ]
+
+
+def stream_batch_seeds():
+    recs = batch_records()
+    raw = b"".join(pack(r) for r in recs)
+    # mode 1: count, raw records (the target compresses them)
+    write("stream_batch", "records", b"\x01" + bytes([len(recs)]) + raw)
+    write("stream_batch", "one_record", b"\x01\x01" + pack(recs[0]))
+    write("stream_batch", "empty", b"\x01\x00")
+    # mode 0: the wire form
+    z = lz4_literals(raw)
+    write("stream_batch", "wire", b"\x00" + pack([9, len(recs), len(raw), Bin(z)]))
+    write("stream_batch", "wire_short_count", b"\x00" + pack([9, 9, len(raw), Bin(z)]))
+    # mode 2: raw_len, count, block
+    write("stream_batch", "block", b"\x02" + struct.pack(">I", len(raw)) + bytes([len(recs)]) + z)
+    write("stream_batch", "bomb", b"\x02" + struct.pack(">I", 65 << 20) + b"\x01" + b"\x1f\x00\x01\x00" + b"\xff" * 40 + b"\x00")
+
+
 def main():
     ring_seeds()
     record_seeds()
+    stream_batch_seeds()
     if len(sys.argv) > 1:
         print("usage: mkseeds.py", file=sys.stderr)
 
