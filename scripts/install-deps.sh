@@ -8,6 +8,7 @@ PACKAGES=(
     libtokyocabinet-dev tokyocabinet-bin libmsgpack-dev libev-dev libxxhash-dev liblz4-dev
     libcmocka-dev libmemcached-dev libmemcached-tools libncurses-dev tmux
     memcached nutcracker netcat-openbsd python3 procps iproute2 faketime clang
+    libclang-rt-14-dev
     groff-base
 )
 

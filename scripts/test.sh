@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds kumo, and runs every test (unit and
 # integration): first a normal build, then one with ASan+UBSan, then
-# make distcheck.
-#   scripts/test.sh            both builds
+# make distcheck, then every libFuzzer target for 30 s (scripts/fuzz.sh).
+#   scripts/test.sh            all of it
 #   scripts/test.sh --quick    the normal build only
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,7 +11,8 @@ bash "$top/scripts/install-deps.sh"
 
 status=0
 totals=$(mktemp)
-trap 'rm -f "$totals"' EXIT
+fuzzout=$(mktemp)
+trap 'rm -f "$totals" "$fuzzout"' EXIT
 run_suite() {
     local name=$1; shift
     local dir="$top/build-$name"
@@ -51,7 +52,20 @@ if [ "${1:-}" != "--quick" ]; then
     else
         echo "1 0 0" >>"$totals"
     fi
+    # Each fuzz target counts as one test: passed unless it crashed.
+    echo "== fuzz 30 s per target"
+    if ! bash "$top/scripts/fuzz.sh" 30 | tee "$fuzzout"; then
+        status=1
+    fi
+    summary=$(sed -n 's/^fuzz: \([0-9]*\) targets, \([0-9]*\) crashed.*/\1 \2/p' "$fuzzout")
+    if [ -n "$summary" ]; then
+        read -r ntargets ncrashed <<<"$summary"
+        echo "$((ntargets - ncrashed)) $ncrashed 0" >>"$totals"
+    else
+        echo "0 1 0" >>"$totals"      # the targets did not build
+    fi
 fi
-# The closing line: every test case of every build, and distcheck.
+# The closing line: every test case of every build, distcheck and the
+# fuzz targets.
 awk '{ p += $1; f += $2; k += $3 } END { printf "all: %d passed, %d failed, %d skipped\n", p, f, k }' "$totals"
 exit $status

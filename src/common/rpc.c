@@ -554,10 +554,27 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
                 log_warn("rpc: accept");
             return;
         }
-        struct rpc_conn *rc = rpc_conn_alloc(l->ops, l->udata);
+        struct rpc_conn *rc = rpc_adopt(loop, fd, l->ops, l->udata);
         addr_from_sockaddr(&sin, &rc->peer);
-        conn_init(&rc->c, loop, fd, &rpc_conn_ops, rc);
     }
+}
+
+struct rpc_conn *
+rpc_adopt(struct ev_loop *loop, int fd, const struct rpc_ops *ops, void *udata)
+{
+    struct rpc_conn *rc = rpc_conn_alloc(ops, udata);
+
+    conn_init(&rc->c, loop, fd, &rpc_conn_ops, rc);
+    return rc;
+}
+
+void
+rpc_feed(struct rpc_conn *rc, const void *p, size_t n)
+{
+    if (rc->c.closing || n == 0)
+        return;
+    buf_append(&rc->c.rbuf, p, n);
+    rpc_conn_read(&rc->c);
 }
 
 struct rpc_listener *

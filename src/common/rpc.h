@@ -47,6 +47,13 @@ struct rpc_listener *rpc_listen(struct ev_loop *loop, const struct kaddr *at,
                                 const struct rpc_ops *ops, void *udata,
                                 char *err, size_t errlen);
 void rpc_listener_close(struct rpc_listener *l);
+/* Serves ops on an fd already connected (what the listener does for each
+ * accepted socket). */
+struct rpc_conn *rpc_adopt(struct ev_loop *loop, int fd,
+                           const struct rpc_ops *ops, void *udata);
+/* Hands n bytes to rc as if read from its fd: the same framing, decoding
+ * and dispatch. For fuzz targets and tests, whose rc writes to a pipe. */
+void rpc_feed(struct rpc_conn *rc, const void *p, size_t n);
 void rpc_close(struct rpc_conn *rc);
 
 void *rpc_udata(const struct rpc_conn *rc);

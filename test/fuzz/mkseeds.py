@@ -151,10 +151,70 @@ def stream_batch_seeds():
     write("stream_batch", "bomb", b"\x02" + struct.pack(">I", 65 << 20) + b"\x01" + b"\x1f\x00\x01\x00" + b"\xff" * 40 + b"\x00")
 
 
+# Method ids (src/common/proto.h).
+MGR_KEEPALIVE, MGR_RING_GET, MGR_SUBSCRIBE, MGR_SERVER_HELLO = 0, 1, 2, 3
+MGR_RING_SYNC, MGR_COPY_END, MGR_DELETE_END, MGR_STATUS = 5, 10, 11, 99
+MGR_ATTACH, MGR_DETACH, MGR_BACKUP, MGR_AUTO_REPLACE, MGR_REPLACE = 100, 101, 102, 103, 104
+SRV_KEEPALIVE, SRV_RING_PUSH, SRV_REPLACE_COPY, SRV_REPLACE_DELETE = 0, 2, 8, 9
+SRV_GET, SRV_STORE, SRV_DELETE, SRV_ARITH, SRV_TOUCH, SRV_FLUSH = 34, 35, 36, 37, 38, 39
+SRV_REPLICATE, SRV_HS_GET, SRV_BACKUP, SRV_STATS, SRV_SET_CONFIG = 40, 95, 96, 97, 98
+
+
+def rpc_server_seeds():
+    w = lambda name, *msgs: write("rpc_server", name, b"".join(msgs))
+    k = Bin(b"foo")
+    w("keepalive", req(1, SRV_KEEPALIVE, []))
+    w("store_get", req(1, SRV_STORE, [0, k, 5, 0, Bin(b"bar"), 0, False]),
+      req(2, SRV_GET, [k, False, 0]), req(3, SRV_GET, [k, True, 100]))
+    w("store_ops", *[req(i + 1, SRV_STORE, [op, k, 1, -1 if op == 3 else 60, Bin(b"v"), 0, op == 4])
+                     for i, op in enumerate(range(6))])
+    w("cas", req(1, SRV_STORE, [0, k, 0, 0, Bin(b"a"), 0, False]),
+      req(2, SRV_GET, [k, False, 0]), req(3, SRV_STORE, [5, k, 0, 0, Bin(b"b"), 1, False]))
+    w("delete", req(1, SRV_STORE, [0, k, 0, 0, Bin(b"a"), 0, False]),
+      req(2, SRV_DELETE, [k, False, 0]), req(3, SRV_DELETE, [k, True, 1 << 40]))
+    w("arith", req(1, SRV_STORE, [0, Bin(b"n"), 0, 0, Bin(b"10"), 0, False]),
+      req(2, SRV_ARITH, [Bin(b"n"), True, 5, False]), req(3, SRV_ARITH, [Bin(b"n"), False, 100, True]),
+      req(4, SRV_ARITH, [Bin(b"missing"), True, 1, False]))
+    w("touch", req(1, SRV_STORE, [0, k, 0, 0, Bin(b"a"), 0, False]), req(2, SRV_TOUCH, [k, 30, False]))
+    w("flush", req(1, SRV_FLUSH, [0]), req(2, SRV_FLUSH, [10]), req(3, SRV_GET, [k, False, 0]))
+    w("replicate", req(1, SRV_REPLICATE, [1 << 32, k, 1, 5 << 32, 9, 0, 0, Bin(b"r")]),
+      req(2, SRV_REPLICATE, [1 << 32, k, 2, 6 << 32, 9, 0, 0, Bin(b"")]))
+    w("ring_push", req(1, SRV_RING_PUSH, [hs(2 << 32, (SELF, SELF + 1, SELF + 2))]),
+      req(2, SRV_STORE, [0, k, 0, 0, Bin(b"a"), 0, False]), req(3, SRV_HS_GET, []))
+    w("replace", req(1, SRV_REPLACE_COPY, [3 << 32, hs(3 << 32, (SELF, SELF + 1), 2 << 32, (SELF,)), True]),
+      req(2, SRV_REPLACE_DELETE, [3 << 32, hs(3 << 32, (SELF, SELF + 1))]))
+    w("admin", req(1, SRV_STATS, []), req(2, SRV_SET_CONFIG, [0, True]), req(3, SRV_HS_GET, []))
+    w("backup", req(1, SRV_STORE, [0, k, 0, 0, Bin(b"a"), 0, False]), req(2, SRV_BACKUP, ["b1"]),
+      req(3, SRV_BACKUP, ["../x"]))
+    w("errors", req(1, 200, []), req(2, SRV_GET, [k]), req(3, SRV_GET, [1, 2, 3]), res(4, True),
+      pack([0, 5, SRV_GET]))
+
+
+def rpc_manager_seeds():
+    w = lambda name, *msgs: write("rpc_manager", name, b"".join(msgs))
+    me = addr(SELF)
+    w("hello_attach", req(1, MGR_SERVER_HELLO, [me, 19900]), req(2, MGR_KEEPALIVE, [0, 0]),
+      req(3, MGR_ATTACH, [True]), res(1, True), req(4, MGR_STATUS, []))
+    w("ring_get", req(1, MGR_RING_GET, []), req(2, MGR_SUBSCRIBE, []), req(3, MGR_STATUS, []))
+    w("replace", req(1, MGR_SERVER_HELLO, [me, 19900]), req(2, MGR_ATTACH, [False]),
+      req(3, MGR_REPLACE, [True]), res(1, True), res(2, True),
+      req(4, MGR_COPY_END, [0, me, True]), req(5, MGR_DELETE_END, [0, me]))
+    w("detach", req(1, MGR_SERVER_HELLO, [me, 19900]), req(2, MGR_ATTACH, [True]),
+      req(3, MGR_DETACH, [True]), req(4, MGR_AUTO_REPLACE, [True]), req(5, MGR_AUTO_REPLACE, [False]))
+    w("backup", req(1, MGR_SERVER_HELLO, [me, 19900]), req(2, MGR_ATTACH, [True]),
+      req(3, MGR_BACKUP, ["b1"]), res(1, True), res(2, True), res(3, None, [6, "disk full"]))
+    w("ring_sync", req(1, MGR_RING_SYNC, [addr(19701), hs(2 << 32, (SELF, SELF + 1))]),
+      req(2, MGR_RING_SYNC, [addr(19999), hs()]), req(3, MGR_RING_GET, []))
+    w("errors", req(1, 7, []), req(2, MGR_ATTACH, []), req(3, MGR_SERVER_HELLO, [Bin(b"x"), 70000]),
+      req(4, MGR_KEEPALIVE, ["a", "b"]), res(9, None, [5, "x"]))
+
+
 def main():
     ring_seeds()
     record_seeds()
     stream_batch_seeds()
+    rpc_server_seeds()
+    rpc_manager_seeds()
     if len(sys.argv) > 1:
         print("usage: mkseeds.py", file=sys.stderr)
 
