@@ -21,7 +21,7 @@
 #include <cmocka.h>
 
 #define ITEM_MAX   1024     /* small, so "too large" requests are cheap */
-#define STREAMS    30       /* random streams per protocol */
+#define STREAMS    60       /* random streams per protocol */
 #define SPLITS     40       /* random splits of each stream */
 #define PIECES     48       /* requests per stream */
 #define CHUNKS_MAX 8192
