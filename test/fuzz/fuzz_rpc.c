@@ -20,6 +20,7 @@
 
 static struct ev_loop *loop;
 static char tmpdir[256];
+static bool trace;      /* KUMO_FUZZ_TRACE set: print what is sent */
 
 static void
 fail(const char *why)
@@ -72,7 +73,9 @@ fuzz_rpc_init(const char *prog)
 {
     if (loop != NULL)
         return loop;
-    log_init(prog, LOG_LVL_DEBUG, "/dev/null");
+    trace = getenv("KUMO_FUZZ_TRACE") != NULL;
+    /* Traced: the program's log on stderr too. */
+    log_init(prog, LOG_LVL_DEBUG, trace ? "/dev/stderr" : "/dev/null");
     loop = EV_DEFAULT;
     conn_loop_init(loop);
     rpc_init(loop);
@@ -121,6 +124,11 @@ check_output(struct output *o, int fd)
         if (m.type == RPC_RESPONSE && m.err != RPC_OK &&
             (m.errmsg == NULL || m.errmsg->type != MSGPACK_OBJECT_STR))
             fail("an error reply without a message");
+        if (trace) {
+            fputs("fuzz_rpc: sent ", stderr);
+            msgpack_object_print(stderr, obj);
+            fputc('\n', stderr);
+        }
         msgpack_zone_clear(&zone);
         pos += objlen;
     }

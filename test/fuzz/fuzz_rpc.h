@@ -19,7 +19,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The process's loop, with conn and rpc set up; logs go to /dev/null (at
- * debug level, so every log line is formatted). */
+ * debug level, so every log line is formatted). With KUMO_FUZZ_TRACE set
+ * in the environment (to replay one input), the log and every message the
+ * program sends go to stderr. */
 struct ev_loop *fuzz_rpc_init(const char *prog);
 
 /*

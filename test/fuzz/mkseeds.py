@@ -58,7 +58,8 @@ def pack(o):
 
 
 def addr(port, ip=(127, 0, 0, 1)):
-    return Bin(bytes(ip) + struct.pack(">H", port))
+    """The 6-byte wire form of common/addr.c: port (big-endian), then IPv4."""
+    return Bin(struct.pack(">H", port) + bytes(ip))
 
 
 SELF = 19800   # the fuzzed server's own address (see fuzz_rpc_server.c)
@@ -196,12 +197,15 @@ def rpc_manager_seeds():
     w("hello_attach", req(1, MGR_SERVER_HELLO, [me, 19900]), req(2, MGR_KEEPALIVE, [0, 0]),
       req(3, MGR_ATTACH, [True]), res(1, True), req(4, MGR_STATUS, []))
     w("ring_get", req(1, MGR_RING_GET, []), req(2, MGR_SUBSCRIBE, []), req(3, MGR_STATUS, []))
-    w("replace", req(1, MGR_SERVER_HELLO, [me, 19900]), req(2, MGR_ATTACH, [False]),
+    w("replace", req(1, MGR_SERVER_HELLO, [me, 19900]), req(6, MGR_KEEPALIVE, [0, 0]),
+      req(2, MGR_ATTACH, [False]),
       req(3, MGR_REPLACE, [True]), res(1, True), res(2, True),
       req(4, MGR_COPY_END, [0, me, True]), req(5, MGR_DELETE_END, [0, me]))
-    w("detach", req(1, MGR_SERVER_HELLO, [me, 19900]), req(2, MGR_ATTACH, [True]),
+    w("detach", req(1, MGR_SERVER_HELLO, [me, 19900]), req(6, MGR_KEEPALIVE, [0, 0]),
+      req(2, MGR_ATTACH, [True]),
       req(3, MGR_DETACH, [True]), req(4, MGR_AUTO_REPLACE, [True]), req(5, MGR_AUTO_REPLACE, [False]))
-    w("backup", req(1, MGR_SERVER_HELLO, [me, 19900]), req(2, MGR_ATTACH, [True]),
+    w("backup", req(1, MGR_SERVER_HELLO, [me, 19900]), req(6, MGR_KEEPALIVE, [0, 0]),
+      req(2, MGR_ATTACH, [True]),
       req(3, MGR_BACKUP, ["b1"]), res(1, True), res(2, True), res(3, None, [6, "disk full"]))
     w("ring_sync", req(1, MGR_RING_SYNC, [addr(19701), hs(2 << 32, (SELF, SELF + 1))]),
       req(2, MGR_RING_SYNC, [addr(19999), hs()]), req(3, MGR_RING_GET, []))
