@@ -745,7 +745,7 @@ stream_on_request(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
     stream_batch(s, rc, msgid, p);
 }
 
-static const struct rpc_ops stream_server_ops = {
+const struct rpc_ops srv_stream_rpc_ops = {
     .on_request = stream_on_request,
 };
 
@@ -757,7 +757,7 @@ srv_replace_init(struct srv *s, char *err, size_t errlen)
     hspace_init(&rep.job.hs);
     reply_srv = s;
     at.port = (uint16_t)s->cfg.stream_port;
-    rep.listener = rpc_listen(s->loop, &at, &stream_server_ops, s, err, errlen);
+    rep.listener = rpc_listen(s->loop, &at, &srv_stream_rpc_ops, s, err, errlen);
     return rep.listener == NULL ? -1 : 0;
 }
 

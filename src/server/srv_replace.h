@@ -11,9 +11,13 @@
 #include <stdint.h>
 #include <msgpack.h>
 
+#include "common/rpc.h"
+
 struct srv;
 struct rpc_conn;
 
+/* What the stream port serves (udata: struct srv): SRV_STREAM_BATCH. */
+extern const struct rpc_ops srv_stream_rpc_ops;
 /* Opens the stream listener (-L on the -l address). -1 with err set. */
 int srv_replace_init(struct srv *s, char *err, size_t errlen);
 void srv_replace_shutdown(struct srv *s);

@@ -1,10 +1,13 @@
 /*
- * fuzz_rpc_server.c - libFuzzer target: kumo-server's RPC port. The input
- * is the byte stream of one client connection (a gateway, a peer server,
- * a manager or kumoctl): framing and decoding by the RPC layer, then
- * srv_handle_request, the server's real dispatch of every method id, with
- * its real handlers on a real Tokyo Cabinet store (new for each input) and
- * a hash space in which this server alone holds every key.
+ * fuzz_rpc_server.c - libFuzzer target: kumo-server's RPC and stream
+ * ports. The first byte of the input picks the port (even: RPC, odd:
+ * stream); the rest is the byte stream of one connection to it (a gateway,
+ * a peer server, a manager or kumoctl; a peer's bulk copy): framing and
+ * decoding by the RPC layer, then the server's real dispatch of every
+ * method id (srv_handle_request; the stream port's SRV_STREAM_BATCH), with
+ * the real handlers on a real Tokyo Cabinet store (new for each input) and
+ * a hash space in which this server alone holds every key (stamp 1, so any
+ * ring the input pushes replaces it).
  *
  * No sockets: the connection writes to a pipe (fuzz_rpc.c), and the
  * server's peer pool is replaced below by one that never connects, so a
@@ -128,9 +131,12 @@ tick(void *arg)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (size < 1)
+        return 0;
     open_store();
     hspace_copy(&srv.hs, &self_hs);
-    fuzz_rpc_session(&srv_rpc_ops, &srv, data, size, tick, NULL);
+    fuzz_rpc_session(data[0] & 1 ? &srv_stream_rpc_ops : &srv_rpc_ops, &srv,
+                     data + 1, size - 1, tick, NULL);
     /* Nothing carries over to the next input. */
     srv_backup_abort(&srv);
     srv_replace_shutdown(&srv);

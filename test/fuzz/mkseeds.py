@@ -161,8 +161,18 @@ SRV_GET, SRV_STORE, SRV_DELETE, SRV_ARITH, SRV_TOUCH, SRV_FLUSH = 34, 35, 36, 37
 SRV_REPLICATE, SRV_HS_GET, SRV_BACKUP, SRV_STATS, SRV_SET_CONFIG = 40, 95, 96, 97, 98
 
 
+SRV_STREAM_BATCH = 16
+
+
 def rpc_server_seeds():
-    w = lambda name, *msgs: write("rpc_server", name, b"".join(msgs))
+    # The first byte picks the port: 0 the RPC port, 1 the stream port.
+    w = lambda name, *msgs: write("rpc_server", name, b"\x00" + b"".join(msgs))
+    ws = lambda name, *msgs: write("rpc_server", name, b"\x01" + b"".join(msgs))
+    recs = batch_records()
+    raw = b"".join(pack(r) for r in recs)
+    ws("stream_batch", req(1, SRV_STREAM_BATCH, [5, len(recs), len(raw), Bin(lz4_literals(raw))]),
+       req(2, SRV_STREAM_BATCH, [5, 1, len(raw), Bin(lz4_literals(raw))]))
+    ws("stream_bad", req(1, SRV_STREAM_BATCH, [5, 1, 1 << 30, Bin(b"\x00")]), req(2, SRV_GET, [Bin(b"k"), False, 0]))
     k = Bin(b"foo")
     w("keepalive", req(1, SRV_KEEPALIVE, []))
     w("store_get", req(1, SRV_STORE, [0, k, 5, 0, Bin(b"bar"), 0, False]),
