@@ -65,6 +65,11 @@ for t in "${targets[@]}"; do
     if [ "$rc" -eq 0 ]; then
         printf 'fuzz_%-13s %10s execs in %s s  cov %-5s ft %-6s corpus %s\n' \
             "$t" "${execs:-?}" "$secs" "${cov:-?}" "${ft:-?}" "${corp:-?}"
+    elif [ "$rc" -eq 72 ]; then
+        # libFuzzer's exit code for SIGINT/SIGTERM: stopped, nothing found.
+        crashed=$((crashed + 1))
+        printf 'fuzz_%-13s INTERRUPTED by a signal after %s execs (not a crash)  cov %s ft %s\n' \
+            "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}"
     else
         crashed=$((crashed + 1))
         file=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
@@ -75,5 +80,6 @@ for t in "${targets[@]}"; do
         echo "    crash input: ${file:-none written}  (log: $log)"
     fi
 done
+# "crashed" counts every target that did not run to the end cleanly.
 echo "fuzz: ${#targets[@]} targets, $crashed crashed, $secs s each"
 [ "$crashed" -eq 0 ]
