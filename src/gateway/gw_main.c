@@ -11,6 +11,7 @@
 #include "common/xmalloc.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #define GW_TICK           0.02   /* retries and reconnects */
+#define GW_MMAP_THRESHOLD (128 * 1024) /* glibc's initial value */
 
 /* ---- servers ---- */
 
@@ -268,6 +270,14 @@ main(int argc, char **argv)
         return 1;
     }
     daemon_start("kumo-gateway", &dopts);
+#ifdef M_MMAP_THRESHOLD
+    /* Values (up to -I) pass through here in large buffers. glibc raises
+     * its mmap threshold each time such a buffer is freed, after which
+     * they come from the heap, where a burst leaves the memory held for
+     * good (measured: 57 MiB after 192 sets of 1 MiB). A fixed threshold
+     * keeps them mapped, so freeing them gives the memory back. */
+    mallopt(M_MMAP_THRESHOLD, GW_MMAP_THRESHOLD);
+#endif
     g.loop = EV_DEFAULT;
     conn_loop_init(g.loop);
     rpc_init(g.loop);

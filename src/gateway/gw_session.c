@@ -29,6 +29,7 @@
 #define SESSION_REPLY_EST  (256 * 1024)             /* before any reply */
 #define SESSION_WBUF_HIGH  (4u * 1024 * 1024)       /* stop reading above */
 #define REQ_BUF_KEEP       (64 * 1024)
+#define REQ_FREE_MAX       256                      /* records kept for reuse */
 #define RETRY_BASE         0.02                     /* seconds */
 #define RETRY_MAX          0.5
 
@@ -77,6 +78,7 @@ struct gw_session {
 };
 
 static struct gw_req *req_free_list;
+static size_t req_free_count;
 static struct gw_req *retry_head;
 
 static void req_send(struct gw_req *r);
@@ -91,6 +93,7 @@ req_new(struct gw_session *s, enum memtext_cmd cmd)
 
     if (r != NULL) {
         req_free_list = r->next;
+        req_free_count--;
     } else {
         r = xcalloc(1, sizeof(*r));
         buf_init(&r->data);
@@ -123,16 +126,26 @@ req_new(struct gw_session *s, enum memtext_cmd cmd)
     return r;
 }
 
+/* Recycles r. A kept record must not keep the largest value or reply it
+ * ever carried (up to -I each): its buffers are emptied, then shrunk, and
+ * records beyond REQ_FREE_MAX are freed, so a burst leaves nothing behind. */
 static void
 req_release(struct gw_req *r)
 {
-    buf_shrink(&r->data, REQ_BUF_KEEP);
-    if (buf_len(&r->out) == 0)
-        buf_shrink(&r->out, REQ_BUF_KEEP);
-    r->out.rpos = r->out.wpos = 0;
     r->sess = NULL;
+    if (req_free_count >= REQ_FREE_MAX) {
+        buf_free(&r->data);
+        buf_free(&r->out);
+        free(r);
+        return;
+    }
+    r->data.rpos = r->data.wpos = 0;
+    r->out.rpos = r->out.wpos = 0;
+    buf_shrink(&r->data, REQ_BUF_KEEP);
+    buf_shrink(&r->out, REQ_BUF_KEEP);
     r->next = req_free_list;
     req_free_list = r;
+    req_free_count++;
 }
 
 /* The stored key: the gateway's -k prefix, then the client's key (the
