@@ -1,7 +1,8 @@
 /*
- * gw.h - kumo-gateway's process context and the pieces its files share:
- * the ring and the connections to its servers (gw_main.c), and the
- * memcached client sessions (gw_session.c).
+ * gw.h - kumo-gateway's process context: options, statistics, the ring
+ * and the connections to the servers and managers (gw_route.c), the
+ * listener (gw_main.c). Every gateway module reads it; see gw_request.h
+ * for how the modules call each other.
  */
 #ifndef KUMO_GATEWAY_GW_H
 #define KUMO_GATEWAY_GW_H
@@ -16,7 +17,6 @@
 #include "common/pool.h"
 #include "common/ring.h"
 #include "common/rpc.h"
-#include "gateway/memtext.h"
 
 struct gw_config {
     struct kaddr  listen;          /* -t */
@@ -71,19 +71,6 @@ struct gw {
     ev_timer            tick;
     struct gw_stats     stats;
     time_t              started;
-    struct memtext_req *scratch;    /* the parser's request (one per process) */
 };
-
-/* gw_main.c */
-/* The connection to a server, connecting if needed; NULL if it is in
- * reconnect backoff or not in the hash space. */
-struct rpc_conn *gw_server_conn(struct gw *g, const struct kaddr *addr);
-/* Asks the managers for a fresh ring (after an owner error). */
-void gw_want_ring(struct gw *g);
-
-/* gw_session.c */
-void gw_session_accept(struct gw *g, int fd);
-/* Runs due retries (called from the gateway's tick). */
-void gw_retry_run(struct gw *g);
 
 #endif
