@@ -30,7 +30,10 @@ struct gw_config {
                                       the hash space again */
     double        timeout;         /* -Ts: one server call */
     double        connect_timeout; /* -Ys */
-    long          max_conns;       /* -Mc (kumofs's -c was its "cloudy" port) */
+    long          max_conns;       /* -Mc (kumofs's -c was its "cloudy" port),
+                                      lowered to fit the descriptor limit */
+    double        partial_timeout; /* -Tp: an incomplete request older than
+                                      this closes its connection */
     const char   *key_prefix;      /* -k */
     size_t        prefix_len;
     bool          async_set;       /* -As: answer sets before replication */

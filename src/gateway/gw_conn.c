@@ -16,9 +16,11 @@
 #include "common/xmalloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define SESSION_QUEUE_MAX  1024                     /* requests in flight
@@ -28,6 +30,9 @@
 #define SESSION_WINDOW_MIN 16                       /* requests in flight */
 #define SESSION_REPLY_EST  (256 * 1024)             /* before any reply */
 #define SESSION_WBUF_HIGH  (4u * 1024 * 1024)       /* stop reading above */
+#define REJECT_LINGER      1.0      /* seconds a refused client may take to
+                                       read its error before the close */
+#define REJECT_LINGER_MAX  64       /* refused sockets lingering at once */
 
 enum session_state {
     SESSION_READING,    /* parsing requests as they arrive */
@@ -53,6 +58,7 @@ struct gw_session {
     struct gw_req      *unsent;      /* first keyed request not yet sent */
     unsigned            inflight;    /* keyed requests sent, not finished */
     size_t              reply_est;   /* recent largest reply (decaying) */
+    ev_timer            partial;     /* an incomplete request's deadline */
 };
 
 static struct gw_session *
@@ -80,6 +86,8 @@ session_set_state(struct gw_session *s, enum session_state st)
         (s->state >= SESSION_DRAINING && st < s->state))
         return;
     s->state = st;
+    if (st != SESSION_READING)
+        ev_timer_stop(s->gw->loop, &s->partial);
     switch (st) {
     case SESSION_READING:
         conn_resume_read(&s->c);
@@ -118,6 +126,38 @@ session_update_read(struct gw_session *s)
         session_set_state(s, SESSION_PAUSED);
     else if (s->state == SESSION_PAUSED && under)
         session_set_state(s, SESSION_READING);
+}
+
+/* ---- the partial-request timeout ---- */
+
+static void
+partial_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct gw_session *s = w->data;
+
+    log_debug("closing a client that held an incomplete request for %.0f s",
+              s->gw->cfg.partial_timeout);
+    session_set_state(s, SESSION_CLOSED);
+}
+
+/* After reading: a connection holding part of a request gets -Tp seconds
+ * to send the rest; each complete request (progress) restarts the clock.
+ * Only while we are reading: a pause is our choice, not the client's. */
+static void
+partial_update(struct gw_session *s, bool progress)
+{
+    bool partial = s->state == SESSION_READING && !s->c.closing &&
+                   (buf_len(&s->c.rbuf) > 0 || s->swallow > 0);
+
+    if (!partial) {
+        ev_timer_stop(s->gw->loop, &s->partial);
+        return;
+    }
+    if (progress || !ev_is_active(&s->partial)) {
+        ev_timer_stop(s->gw->loop, &s->partial);
+        ev_timer_set(&s->partial, s->gw->cfg.partial_timeout, 0.);
+        ev_timer_start(s->gw->loop, &s->partial);
+    }
 }
 
 /* ---- requests ---- */
@@ -243,6 +283,7 @@ session_read(struct conn *c)
 {
     struct gw_session *s = c->udata;
     struct gw *g = s->gw;
+    bool progress = false;
 
     while (s->state == SESSION_READING && !c->closing) {
         size_t len = buf_len(&c->rbuf), used = 0;
@@ -255,6 +296,7 @@ session_read(struct conn *c)
             s->swallow -= n;
             if (s->swallow > 0)
                 break;
+            progress = true;
             continue;
         }
         if (len == 0 || len < s->need)
@@ -269,6 +311,7 @@ session_read(struct conn *c)
             break;
         }
         s->need = 0;
+        progress = true;
         if (st == GW_PARSE_SKIP)
             s->swallow = skip;
         else if (st == GW_PARSE_CLOSE)
@@ -277,6 +320,7 @@ session_read(struct conn *c)
         buf_consume(&c->rbuf, used);
         g->stats.bytes_read += used;
     }
+    partial_update(s, progress);
 }
 
 static void
@@ -306,6 +350,7 @@ session_free(struct gw_session *s)
 {
     struct gw_req *r = s->head;
 
+    ev_timer_stop(s->gw->loop, &s->partial);
     while (r != NULL) {
         struct gw_req *next = r->next;
         /* Requests out with a server (keyed ones sent, and fan-outs) finish
@@ -349,6 +394,8 @@ gw_conn_accept(struct gw *g, const struct gw_frontend *fe, int fd)
     s->cl.gw = g;
     s->state = SESSION_READING;
     s->reply_est = SESSION_REPLY_EST;
+    ev_timer_init(&s->partial, partial_timeout_cb, g->cfg.partial_timeout, 0.);
+    s->partial.data = s;
     conn_init(&s->c, g->loop, fd, &session_ops, s);
     g->stats.curr_connections++;
     g->stats.total_connections++;
@@ -356,13 +403,81 @@ gw_conn_accept(struct gw *g, const struct gw_frontend *fe, int fd)
 
 /* ---- refused connections ---- */
 
+/*
+ * A refused client gets its error line, then our FIN; its own bytes are
+ * read and dropped until it closes (or REJECT_LINGER passes), because
+ * closing a socket with unread input sends a reset, which can destroy the
+ * error line before the client reads it.
+ */
+struct reject {
+    struct gw  *gw;
+    int         fd;
+    ev_io       rio;
+    ev_timer    timer;
+};
+
+static unsigned rejects_lingering;
+
+static void
+reject_end(struct reject *rj)
+{
+    ev_io_stop(rj->gw->loop, &rj->rio);
+    ev_timer_stop(rj->gw->loop, &rj->timer);
+    close(rj->fd);
+    rejects_lingering--;
+    free(rj);
+}
+
+static void
+reject_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct reject *rj = w->data;
+    char sink[4096];
+
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = read(rj->fd, sink, sizeof(sink));
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        reject_end(rj);
+        return;
+    }
+}
+
+static void
+reject_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    reject_end(w->data);
+}
+
 void
 gw_conn_reject(struct gw *g, const struct gw_frontend *fe, int fd)
 {
-    static const char msg[] = "SERVER_ERROR too many open connections\r\n";
-    ssize_t n = write(fd, msg, sizeof(msg) - 1);
+    struct buf b;
+    int fl = fcntl(fd, F_GETFL, 0);
 
-    (void)n;
-    close(fd);
     g->stats.rejected_connections++;
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    buf_init(&b);
+    fe->write_error(GW_ST_ERROR, "Too many open connections", &b);
+    ssize_t n = write(fd, buf_head(&b), buf_len(&b));
+    (void)n;            /* a fresh socket takes one line, or is gone */
+    buf_free(&b);
+    if (rejects_lingering >= REJECT_LINGER_MAX) {
+        close(fd);
+        return;
+    }
+    shutdown(fd, SHUT_WR);
+    struct reject *rj = xmalloc(sizeof(*rj));
+    rj->gw = g;
+    rj->fd = fd;
+    ev_io_init(&rj->rio, reject_read_cb, fd, EV_READ);
+    rj->rio.data = rj;
+    ev_timer_init(&rj->timer, reject_timer_cb, REJECT_LINGER, 0.);
+    rj->timer.data = rj;
+    ev_io_start(g->loop, &rj->rio);
+    ev_timer_start(g->loop, &rj->timer);
+    rejects_lingering++;
 }

@@ -15,16 +15,22 @@
 #include "common/opt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define GW_TICK           0.02   /* retries and reconnects */
 #define GW_MMAP_THRESHOLD (128 * 1024) /* glibc's initial value */
+/* Descriptors kept for the gateway itself beyond -Mc: the listener, the
+ * loop, the log, managers, one connection per server, and clients being
+ * refused (gw_conn.c lingers on up to 64). */
+#define GW_FD_RESERVE     256
 
 /* ---- loop plumbing ---- */
 
@@ -37,6 +43,18 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     gw_route_tick(g);
 }
 
+/* A descriptor held back for the moment the process has none left: it is
+ * given up to accept one client and tell it why it is refused, rather
+ * than leave it in the backlog while the listener fires without end. */
+static int spare_fd = -1;
+
+static void
+spare_fd_open(void)
+{
+    if (spare_fd < 0)
+        spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void
 accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -45,12 +63,53 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     for (int i = 0; i < 64; i++) {
         int fd = accept4(g->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                log_warn("accept");
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE) && spare_fd >= 0) {
+            log_warn("accept");
+            close(spare_fd);
+            spare_fd = -1;
+            fd = accept4(g->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd >= 0)
+                gw_conn_reject(g, &gw_text_frontend, fd);
+            spare_fd_open();
             return;
         }
+        if (fd < 0)
+            return;
         gw_conn_accept(g, &gw_text_frontend, fd);
+    }
+}
+
+/*
+ * Client connections must leave descriptors for the gateway's own
+ * connections to its servers and managers, or a full house of clients
+ * would cut the gateway off from the cluster. Raises the soft limit as far
+ * as -Mc needs (up to the hard limit), and lowers -Mc if that is not far
+ * enough.
+ */
+static void
+fit_descriptors(struct gw_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)cfg->max_conns + GW_FD_RESERVE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ?
+                      want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            rl.rlim_cur = old;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        long fit = (long)rl.rlim_cur - GW_FD_RESERVE;
+        if (fit < 1)
+            fit = 1;
+        log_warnx("-Mc %ld needs %llu descriptors, the limit is %llu: "
+                  "accepting at most %ld clients", cfg->max_conns,
+                  (unsigned long long)want, (unsigned long long)rl.rlim_cur,
+                  fit);
+        cfg->max_conns = fit;
     }
 }
 
@@ -71,6 +130,7 @@ main(int argc, char **argv)
     g.cfg.timeout = 5.0;
     g.cfg.connect_timeout = 1.0;
     g.cfg.max_conns = 4096;
+    g.cfg.partial_timeout = 10.0;
     g.cfg.listen.ip = htonl(INADDR_ANY);
     g.cfg.listen.port = KUMO_GATEWAY_PORT;
 
@@ -127,6 +187,11 @@ main(int argc, char **argv)
         { .name = "-Ys", .longname = "--connect-timeout", .type = OPT_DOUBLE,
           .dest = &g.cfg.connect_timeout, .argname = "<sec=1>",
           .help = "connect timeout", .dmin = 0.01, .dmax = 600 },
+        { .name = "-Tp", .longname = "--partial-request-timeout",
+          .type = OPT_DOUBLE, .dest = &g.cfg.partial_timeout,
+          .argname = "<sec=10>",
+          .help = "close a client that holds an incomplete request this long",
+          .dmin = 0.01, .dmax = 86400 },
         DAEMON_OPTIONS(&dopts),
         { .name = NULL },
     };
@@ -152,6 +217,8 @@ main(int argc, char **argv)
      * keeps them mapped, so freeing them gives the memory back. */
     mallopt(M_MMAP_THRESHOLD, GW_MMAP_THRESHOLD);
 #endif
+    fit_descriptors(&g.cfg);
+    spare_fd_open();
     g.loop = EV_DEFAULT;
     conn_loop_init(g.loop);
     rpc_init(g.loop);

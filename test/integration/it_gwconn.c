@@ -1,8 +1,9 @@
 /*
  * it_gwconn.c - the gateway's client connections as resources: memory
  * given back after a burst of large values on many connections, the
- * connection limit (-Mc) answered as memcached does, and a connection that
- * holds a half-sent request closed after the partial-request timeout.
+ * connection limit (-Mc) answered as memcached does, a connection that
+ * holds a half-sent request closed after the partial-request timeout
+ * (-Tp), and descriptors kept for the gateway's own connections.
  */
 #include "config.h"
 
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "integration/harness.h"
@@ -38,7 +40,23 @@
 #define BURST_SETS   3
 #define BURST_VALUE  (1024 * 1024)
 
+#define MAX_CONNS       "80"    /* the gateway's -Mc */
+#define MAX_CONNS_N     80
+#define PARTIAL_TIMEOUT "1"     /* the gateway's -Tp, seconds */
+#define FD_LIMIT        320     /* RLIMIT_NOFILE for test_fd_budget */
+#define FD_RESERVE      256     /* gw_main.c's GW_FD_RESERVE */
+
+#define TOO_MANY "ERROR Too many open connections\r\n"
+
 static struct h_cluster *cl;
+
+/* A client on an open fd gets served. */
+static void
+client_serves(int fd)
+{
+    h_chat(fd, "set gc:ok 0 0 2\r\nok\r\nget gc:ok\r\n",
+           "STORED\r\nVALUE gc:ok 0 2\r\nok\r\nEND\r\n");
+}
 
 /* A fresh client gets served. */
 static void
@@ -47,9 +65,39 @@ gateway_serves(void)
     int fd = h_connect(cl->gw.port, H_IO_TIMEOUT);
 
     assert_true(fd >= 0);
-    h_chat(fd, "set gc:ok 0 0 2\r\nok\r\nget gc:ok\r\n",
-           "STORED\r\nVALUE gc:ok 0 2\r\nok\r\nEND\r\n");
+    client_serves(fd);
     close(fd);
+}
+
+/* A client over the limit: it talks at once (its bytes wait unread in
+ * the gateway's socket, the case where a plain close sends a reset), and
+ * must still read memcached's error line, then the end. */
+static void
+refused(uint16_t port)
+{
+    char got[128];
+    int fd = h_connect(port, H_IO_TIMEOUT);
+
+    assert_true(fd >= 0);
+    assert_int_equal(h_send(fd, "version\r\n", 9, H_IO_TIMEOUT), 0);
+    ssize_t n = h_recv_until(fd, got, sizeof(got), "\r\n", H_IO_TIMEOUT);
+    if (n < 0) {
+        fail_msg("no error line for a client over the limit (errno %d)", errno);
+    }
+    assert_string_equal(got, TOO_MANY);
+    assert_true(h_wait_eof(fd, H_IO_TIMEOUT));
+    close(fd);
+}
+
+/* Opens n clients that are each served (so the gateway counts them). */
+static void
+open_clients(uint16_t port, int *fds, int n)
+{
+    for (int i = 0; i < n; i++) {
+        fds[i] = h_connect(port, H_IO_TIMEOUT);
+        assert_true(fds[i] >= 0);
+        h_chat(fds[i], "version\r\n", H_VERSION_LINE "\r\n");
+    }
 }
 
 /* Waits up to 3 s for the gateway's RSS to come down to limit KiB;
@@ -122,6 +170,125 @@ test_rss_after_burst(void **state)
     }
 }
 
+/* -Mc clients are served; one more gets memcached's error line and the
+ * close, and is counted; once a client leaves, a new one is served. */
+static void
+test_over_limit(void **state)
+{
+    int fds[MAX_CONNS_N];
+    char val[32];
+
+    open_clients(cl->gw.port, fds, MAX_CONNS_N);
+    refused(cl->gw.port);
+    refused(cl->gw.port);
+    /* The clients inside keep working. */
+    client_serves(fds[0]);
+    client_serves(fds[MAX_CONNS_N - 1]);
+    /* Room for the stats client, then for one more. */
+    close(fds[0]);
+    close(fds[1]);
+    h_sleep(0.2);
+    assert_int_equal(h_gateway_stat(cl, "rejected_connections", val,
+                                     sizeof(val)), 0);
+    assert_int_equal(atol(val), 2);
+    gateway_serves();
+    for (int i = 2; i < MAX_CONNS_N; i++) {
+        close(fds[i]);
+    }
+    h_sleep(0.2);
+}
+
+/*
+ * Slowloris: clients that send part of a request and stop are closed
+ * after -Tp, a half header line or a half value alike, while a client
+ * that sends whole requests (and one that sends nothing) is left alone.
+ */
+static void
+test_partial_timeout(void **state)
+{
+    int value_fd = h_connect(cl->gw.port, H_IO_TIMEOUT);
+    int line_fd = h_connect(cl->gw.port, H_IO_TIMEOUT);
+    int idle_fd = h_connect(cl->gw.port, H_IO_TIMEOUT);
+    int good_fd = h_connect(cl->gw.port, H_IO_TIMEOUT);
+    double start = h_now();
+
+    assert_true(value_fd >= 0 && line_fd >= 0 && idle_fd >= 0 && good_fd >= 0);
+    assert_int_equal(h_send(value_fd, "set k 0 0 10\r\nab", 16, H_IO_TIMEOUT), 0);
+    assert_int_equal(h_send(line_fd, "get gc:o", 8, H_IO_TIMEOUT), 0);
+    /* A normal client keeps working meanwhile, past the timeout. */
+    while (h_now() - start < 2.0) {
+        client_serves(good_fd);
+        h_sleep(0.1);
+    }
+    assert_true(h_wait_eof(value_fd, 3.0));
+    assert_true(h_wait_eof(line_fd, 3.0));
+    fprintf(stderr, "# half-sent requests closed within %.1f s (-Tp %s)\n",
+            h_now() - start, PARTIAL_TIMEOUT);
+    /* No request in the making: the idle client stays. */
+    h_chat(idle_fd, "version\r\n", H_VERSION_LINE "\r\n");
+    client_serves(good_fd);
+    close(value_fd);
+    close(line_fd);
+    close(idle_fd);
+    close(good_fd);
+}
+
+/*
+ * Descriptors: with a descriptor limit too small for -Mc, the gateway
+ * keeps GW_FD_RESERVE of them for itself and accepts fewer clients, so a
+ * full house still leaves it room to reach its servers: with every client
+ * slot taken, a restarted server is dialled again and the clients are
+ * served. (A hard limit the gateway cannot raise; the test process keeps
+ * it too, so this runs last.)
+ */
+static void
+test_fd_budget(void **state)
+{
+    struct rlimit rl;
+    struct h_cluster *c2;
+    int fds[FD_LIMIT - FD_RESERVE];
+    const int n = FD_LIMIT - FD_RESERVE;
+
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < FD_LIMIT) {
+        skip();
+    }
+    rl.rlim_cur = rl.rlim_max = FD_LIMIT;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    c2 = h_cluster_new(1, 1);
+    assert_non_null(c2);
+    assert_int_equal(h_cluster_start(c2), 0);
+    open_clients(c2->gw.port, fds, n);
+    refused(c2->gw.port);
+    /* Not h_restart: it waits on the gateway, which has no client slot
+     * left for the harness. */
+    assert_true(h_stop(&c2->srv[0], H_STOP_TIMEOUT) >= 0);
+    assert_int_equal(h_launch(&c2->srv[0]), 0);
+    assert_int_equal(h_wait_attached(c2, 10.0), 0);
+    for (int i = 0; i < n; i += n - 1) {
+        double end = h_now() + 10.0;
+        char got[256];
+        /* Until the gateway has the server again. */
+        for (;;) {
+            assert_int_equal(h_send(fds[i], "set gc:fd 0 0 1\r\nx\r\n", 20,
+                                    H_IO_TIMEOUT), 0);
+            assert_true(h_recv_until(fds[i], got, sizeof(got), "\r\n",
+                                     H_IO_TIMEOUT) > 0);
+            if (strcmp(got, "STORED\r\n") == 0 || h_now() > end) {
+                break;
+            }
+            h_sleep(0.2);
+        }
+        assert_string_equal(got, "STORED\r\n");
+    }
+    for (int i = 0; i < n; i++) {
+        close(fds[i]);
+    }
+    assert_int_equal(h_cluster_stop(c2), 0);
+    h_pass(c2);
+    h_cluster_free(c2);
+}
+
 static int
 group_setup(void **state)
 {
@@ -133,6 +300,10 @@ group_setup(void **state)
     cl->srv[0].extra[1] = "2097152";
     cl->gw.extra[0] = "-I";
     cl->gw.extra[1] = "2097152";
+    cl->gw.extra[2] = "-Mc";
+    cl->gw.extra[3] = MAX_CONNS;
+    cl->gw.extra[4] = "-Tp";
+    cl->gw.extra[5] = PARTIAL_TIMEOUT;
     return h_cluster_start(cl) < 0 ? -1 : 0;
 }
 
@@ -141,6 +312,9 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rss_after_burst),
+        cmocka_unit_test(test_over_limit),
+        cmocka_unit_test(test_partial_timeout),
+        cmocka_unit_test(test_fd_budget),
     };
     int failed;
 
