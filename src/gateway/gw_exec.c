@@ -95,7 +95,8 @@ void
 gw_req_set_arg(struct gw_req *r, const char *arg, size_t len)
 {
     r->arglen = len;
-    memcpy(r->arg, arg, len < GW_ARG_MAX ? len : GW_ARG_MAX);
+    if (len > 0)        /* arg may be NULL when absent */
+        memcpy(r->arg, arg, len < GW_ARG_MAX ? len : GW_ARG_MAX);
 }
 
 /* ---- what each operation is ---- */

@@ -28,7 +28,8 @@
 #define GW_KEY_MAX     250      /* bytes in a stored key (prefix included) */
 #define GW_ARG_MAX     32       /* bytes kept of a stats argument */
 #define GW_TEXT_MAX    200      /* bytes of an error message */
-#define GW_FE_CTX_MAX  32       /* a front end's per-request context */
+#define GW_FE_CTX_MAX  64       /* a front end's per-request context (a
+                                   meta opaque token is up to 32 bytes) */
 
 /* What a request asks for. */
 enum gw_op {
@@ -57,8 +58,9 @@ enum gw_status {
     GW_ST_STORED,
     GW_ST_NOT_STORED,
     GW_ST_EXISTS,       /* cas: the item changed */
-    GW_ST_NOT_FOUND,    /* also a get miss, and a get that failed (text
-                           leaves the key out; counted in get_errors) */
+    GW_ST_NOT_FOUND,    /* also a get miss; and a get that failed, with
+                           text set to why (empty for a plain miss): text
+                           leaves both out, get_errors counts failures */
     GW_ST_DELETED,
     GW_ST_TOUCHED,
     GW_ST_VALUE,        /* get hit: value, vlen, flags, cas */

@@ -243,7 +243,8 @@ put_value(const struct gw_req *r, struct buf *out)
     else
         n += (size_t)sprintf(p + n, " %" PRIu32 " %zu\r\n", res->flags,
                              res->vlen);
-    memcpy(p + n, res->value, res->vlen);
+    if (res->vlen > 0)
+        memcpy(p + n, res->value, res->vlen);
     memcpy(p + n + res->vlen, "\r\n", 2);
     buf_commit(out, n + res->vlen + 2);
 }
