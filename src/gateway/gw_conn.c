@@ -68,6 +68,7 @@ session_of(struct gw_client *cl)
 }
 
 static void session_flush(struct gw_session *s);
+static void partial_update(struct gw_session *s, bool progress);
 
 /* ---- state ---- */
 
@@ -91,6 +92,9 @@ session_set_state(struct gw_session *s, enum session_state st)
     switch (st) {
     case SESSION_READING:
         conn_resume_read(&s->c);
+        /* A refused value still to skip, with no byte buffered, gets no
+         * on_read to start the clock: start it here. */
+        partial_update(s, false);
         break;
     case SESSION_PAUSED: case SESSION_DRAINING:
         conn_pause_read(&s->c);
