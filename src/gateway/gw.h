@@ -1,7 +1,8 @@
 /*
- * gw.h - kumo-gateway's process context and the pieces its files share:
- * the ring and the connections to its servers (gw_main.c), and the
- * memcached client sessions (gw_session.c).
+ * gw.h - kumo-gateway's process context: options, statistics, the ring
+ * and the connections to the servers and managers (gw_route.c), the
+ * listener (gw_main.c). Every gateway module reads it; see gw_request.h
+ * for how the modules call each other.
  */
 #ifndef KUMO_GATEWAY_GW_H
 #define KUMO_GATEWAY_GW_H
@@ -16,7 +17,6 @@
 #include "common/pool.h"
 #include "common/ring.h"
 #include "common/rpc.h"
-#include "gateway/memtext.h"
 
 struct gw_config {
     struct kaddr  listen;          /* -t */
@@ -30,7 +30,10 @@ struct gw_config {
                                       the hash space again */
     double        timeout;         /* -Ts: one server call */
     double        connect_timeout; /* -Ys */
-    long          max_conns;       /* -Mc (kumofs's -c was its "cloudy" port) */
+    long          max_conns;       /* -Mc (kumofs's -c was its "cloudy" port),
+                                      lowered to fit the descriptor limit */
+    double        partial_timeout; /* -Tp: an incomplete request older than
+                                      this closes its connection */
     const char   *key_prefix;      /* -k */
     size_t        prefix_len;
     bool          async_set;       /* -As: answer sets before replication */
@@ -72,24 +75,6 @@ struct gw {
     ev_timer            tick;
     struct gw_stats     stats;
     time_t              started;
-    struct memtext_req *scratch;    /* the parser's request (one per process) */
 };
-
-/* gw_main.c */
-/* The connection to a server, connecting if needed; NULL if it is in
- * reconnect backoff or not in the hash space. */
-struct rpc_conn *gw_server_conn(struct gw *g, const struct kaddr *addr);
-/* Asks the managers for a fresh ring (after an owner error). */
-void gw_want_ring(struct gw *g);
-/* The local fault view while every manager is down (a ring_down_fn, arg
- * the struct gw): a server that refused our connection is treated as
- * fault, as the managers would have marked it (the servers do the same,
- * see srv_mgr.h). */
-bool gw_server_down(void *arg, const struct kaddr *addr);
-
-/* gw_session.c */
-void gw_session_accept(struct gw *g, int fd);
-/* Runs due retries (called from the gateway's tick). */
-void gw_retry_run(struct gw *g);
 
 #endif

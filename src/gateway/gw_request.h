@@ -1,0 +1,240 @@
+/*
+ * gw_request.h - the gateway's protocol-neutral request and result, the
+ * table a memcached front end (text, binary, meta) fills in, and the
+ * execution module (gw_exec.c, gw_fan.c) that runs requests on the servers.
+ *
+ * The layers, each calling only the one below it (upward calls go through
+ * the function pointers of struct gw_client and struct gw_frontend):
+ *
+ *   gw_main --> gw_conn --> front end (gw_text) --> gw_exec/gw_fan --> gw_route
+ *
+ * A front end parses bytes into struct gw_req records and hands each to
+ * its client (gw_client_ops.submit); the connection queues it and starts
+ * it (gw_exec_run); gw_exec sends each key's work to its owner, retries,
+ * fans out, and fills r->res; the connection then asks the front end to
+ * turn the result into bytes (gw_frontend.write_result), in request order.
+ */
+#ifndef KUMO_GATEWAY_GW_REQUEST_H
+#define KUMO_GATEWAY_GW_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <ev.h>
+
+#include "common/buf.h"
+#include "gateway/gw.h"
+
+#define GW_KEY_MAX     250      /* bytes in a stored key (prefix included) */
+#define GW_ARG_MAX     32       /* bytes kept of a stats argument */
+#define GW_TEXT_MAX    200      /* bytes of an error message */
+#define GW_FE_CTX_MAX  64       /* a front end's per-request context (a
+                                   meta opaque token is up to 32 bytes) */
+
+/* What a request asks for. */
+enum gw_op {
+    GW_OP_NONE,       /* nothing to run: r->res was set by the front end
+                         (its own error replies, kept in order) */
+    GW_OP_GET,        /* key -> VALUE (value, flags, cas) or NOT_FOUND */
+    GW_OP_GAT,        /* get and touch: key, exptime */
+    GW_OP_SET, GW_OP_ADD, GW_OP_REPLACE, GW_OP_APPEND, GW_OP_PREPEND,
+    GW_OP_CAS,        /* key, data, flags, exptime (+ cas) */
+    GW_OP_DELETE,     /* key */
+    GW_OP_INCR, GW_OP_DECR, /* key, delta (+ initial, exptime if
+                               has_initial) -> NUMBER */
+    GW_OP_TOUCH,      /* key, exptime */
+    GW_OP_FLUSH_ALL,  /* delay -> OK, every server */
+    GW_OP_VERSION,    /* -> VERSION */
+    GW_OP_STATS,      /* arg: "" -> STATS, "reset" -> RESET, else ERROR */
+    GW_OP_VERBOSITY,  /* -> OK (nothing to change) */
+    GW_OP_QUIT,       /* -> NONE; the front end sets close_after */
+    GW_OP_NOOP,       /* -> OK at once (binary noop, meta mn) */
+};
+
+/* What happened: every front end maps these to its own replies. */
+enum gw_status {
+    GW_ST_NONE,         /* no reply (quit) */
+    GW_ST_OK,           /* flush_all, verbosity, noop */
+    GW_ST_STORED,
+    GW_ST_NOT_STORED,
+    GW_ST_EXISTS,       /* cas: the item changed */
+    GW_ST_NOT_FOUND,    /* also a get miss; and a get that failed, with
+                           text set to why (empty for a plain miss): text
+                           leaves both out, get_errors counts failures */
+    GW_ST_DELETED,
+    GW_ST_TOUCHED,
+    GW_ST_VALUE,        /* get hit: value, vlen, flags, cas */
+    GW_ST_NUMBER,       /* incr/decr: number */
+    GW_ST_VERSION,      /* text = the version ("1.6.0-kumo-X") */
+    GW_ST_STATS,        /* stats[0..nstats) */
+    GW_ST_RESET,        /* stats reset done */
+    GW_ST_NON_NUMERIC,  /* incr/decr of a value that is not a number */
+    GW_ST_TOO_LARGE,    /* the value is over a server's -I */
+    GW_ST_NO_MEMORY,    /* a server's disk reserve is reached */
+    GW_ST_ERROR,        /* unknown command or wrong arguments; text may
+                           hold a detail ("" if none) */
+    GW_ST_CLIENT_ERROR, /* text: why */
+    GW_ST_SERVER_ERROR, /* text: why ("storage error", "timeout: the
+                           result is unknown", ...) */
+};
+
+/* One "stats" line. */
+struct gw_stat {
+    const char *name;
+    char        value[64];
+};
+
+struct gw_result {
+    enum gw_status        status;
+    uint32_t              flags;     /* VALUE */
+    uint64_t              cas;       /* VALUE: the item's CAS unique */
+    uint64_t              number;    /* NUMBER */
+    const char           *value;     /* VALUE: borrowed, valid only during */
+    size_t                vlen;      /*        write_result */
+    const struct gw_stat *stats;     /* STATS: borrowed likewise */
+    size_t                nstats;
+    char                  text[GW_TEXT_MAX]; /* VERSION, *ERROR */
+};
+
+struct gw_fan;
+struct gw_client;
+
+struct gw_req {
+    /* Owned by the client connection (gw_conn.c). */
+    struct gw_client   *client;      /* NULL once the client is gone */
+    struct gw_req      *next;        /* client FIFO, or the free list */
+    bool                done;        /* res is final */
+    bool                sent;        /* keyed: handed to gw_exec_run */
+    bool                close_after; /* the last request the connection
+                                        reads: close after its reply (the
+                                        front end submits nothing after) */
+    size_t              held;        /* value bytes counted against the
+                                        connection's limit */
+    /* Owned by gw_exec.c / gw_fan.c. */
+    struct gw          *gw;
+    struct gw_req      *retry_next;
+    ev_tstamp           retry_at;
+    uint8_t             attempts;
+    uint64_t            since;       /* delete: clock of the first attempt,
+                                        less a margin for clock skew */
+    bool                creating;    /* incr/decr: adding the initial value */
+    struct gw_fan      *fan;         /* fan-out in progress */
+    size_t              reply_len;   /* value bytes in the reply */
+    /* The operation, filled in by the front end. */
+    enum gw_op          op;
+    bool                noreply;     /* the client will not wait for the
+                                        answer: servers may answer before
+                                        replicating; writers decide what
+                                        (if anything) to print */
+    bool                has_initial; /* incr/decr: create a missing item
+                                        with initial (and exptime) */
+    uint32_t            flags;
+    int64_t             exptime;     /* as sent (relative or absolute) */
+    int64_t             delay;       /* flush_all */
+    uint64_t            cas;         /* cas: the client's unique */
+    uint64_t            delta;       /* incr/decr */
+    uint64_t            initial;
+    size_t              kpre;        /* -k prefix bytes at the head of key */
+    size_t              klen;        /* prefix included */
+    char                key[GW_KEY_MAX];
+    size_t              arglen;      /* stats argument, as sent (may be */
+    char                arg[GW_ARG_MAX]; /* longer than what is kept) */
+    struct buf          data;        /* storage commands' value */
+    /* The outcome, filled in by gw_exec. */
+    struct gw_result    res;
+    struct buf          out;         /* reply held behind earlier requests */
+    /* The front end's own per-request state (binary opaque, quiet flag,
+     * text's "append END", meta flags...): gw_exec never reads it. */
+    union {
+        uint64_t        align;
+        unsigned char   bytes[GW_FE_CTX_MAX];
+    } fe;
+};
+
+/* ---- the client, as its front end and gw_exec see it ---- */
+
+struct gw_client_ops {
+    /* Takes r (from gw_req_new, filled in) into the client's queue and
+     * starts it; its reply will be written in submission order. */
+    void (*submit)(struct gw_client *cl, struct gw_req *r);
+    /* r->res is final (called by gw_exec; r->res's borrowed pointers are
+     * valid only during this call). */
+    void (*complete)(struct gw_client *cl, struct gw_req *r);
+};
+
+struct gw_client {
+    const struct gw_client_ops *ops;
+    const struct gw_frontend   *fe;
+    struct gw                  *gw;
+};
+
+/* ---- a front end ---- */
+
+enum gw_parse {
+    GW_PARSE_OK,      /* consumed *used bytes (zero or more requests
+                         submitted); call again with the rest */
+    GW_PARSE_AGAIN,   /* an incomplete request: wait for *used bytes in
+                         all (0: for any more) */
+    GW_PARSE_SKIP,    /* consume *used, then discard *used2 more bytes as
+                         they arrive (a refused value) */
+    GW_PARSE_CLOSE,   /* consume everything; a request with close_after
+                         was submitted (or nothing is to be said) */
+};
+
+struct gw_frontend {
+    const char *name;               /* "text" */
+    /* Parses in[0..len) (the connection's unconsumed input): submits the
+     * requests it finds through cl->ops->submit. *used is bytes to
+     * consume; *skip (SKIP only) bytes to discard after them. */
+    enum gw_parse (*parse)(struct gw_client *cl, const char *in, size_t len,
+                           size_t *used, uint64_t *skip);
+    /* Appends the reply to r (r->res final, r->op and r->fe as the front
+     * end left them) to out. */
+    void (*write_result)(const struct gw_req *r, struct buf *out);
+    /* Appends an error the connection itself reports, outside any
+     * request (status GW_ST_ERROR, text "Too many open connections"). */
+    void (*write_error)(enum gw_status st, const char *text, struct buf *out);
+};
+
+/* ---- gw_exec.c: requests and their execution ---- */
+
+/* A fresh request (recycled records are reset, buffers empty). */
+struct gw_req *gw_req_new(struct gw *g);
+/* Gives r back (its client has let go of it). */
+void gw_req_release(struct gw_req *r);
+/* Whether a client key of len bytes fits once the -k prefix is added. */
+bool gw_key_fits(const struct gw *g, size_t len);
+/* Sets the stored key: the -k prefix, then the client's key (the caller
+ * checked gw_key_fits). */
+void gw_req_set_key(struct gw_req *r, const char *key, size_t len);
+/* Sets the stats argument (only GW_ARG_MAX bytes are kept). */
+void gw_req_set_arg(struct gw_req *r, const char *arg, size_t len);
+/* The client's key (without the -k prefix). */
+static inline const char *
+gw_req_user_key(const struct gw_req *r, size_t *len)
+{
+    *len = r->klen - r->kpre;
+    return r->key + r->kpre;
+}
+/* Keyed operations wait for the connection's window; the rest run at
+ * once. */
+bool gw_op_is_keyed(enum gw_op op);
+/* The operation's name in messages ("set", "incr"...). */
+const char *gw_op_name(enum gw_op op);
+/* Counts r in the command statistics (cmd_get...): call when accepted. */
+void gw_exec_count(struct gw_req *r);
+/* Runs r: sends a keyed request to its key's owner (retrying), fans
+ * flush_all and stats out, answers the rest here. The result comes
+ * through r->client->ops->complete, possibly before this returns. */
+void gw_exec_run(struct gw_req *r);
+/* Runs due retries (the gateway's tick). */
+void gw_exec_retry_run(struct gw *g);
+
+/* Shared by gw_exec.c and gw_fan.c. */
+void gw_exec_complete(struct gw_req *r);
+void gw_fan_out(struct gw_req *r);
+/* Fills the stats lines of r's result (st->curr_items etc. from the
+ * fan-out); the lines live until the next call. */
+void gw_stats_result(struct gw_req *r, uint64_t items, bool incomplete);
+
+#endif
