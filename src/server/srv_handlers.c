@@ -112,11 +112,12 @@ check_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         return false;
     }
     int copies = srv_repl_copies(s, key, klen);
-    if (copies < s->cfg.min_copies) {
+    int needed = srv_repl_copies_needed(s);
+    if (copies < needed) {
         char msg[96];
         s->stats.copies_short++;
-        snprintf(msg, sizeof(msg), "not enough live copies (%d of %ld)",
-                 copies, s->cfg.min_copies);
+        snprintf(msg, sizeof(msg), "not enough live copies (%d of %d)",
+                 copies, needed);
         rpc_reply_error(rc, msgid, RPC_ESERVER, msg);
         return false;
     }

@@ -60,14 +60,14 @@ answer(struct repl_op *op)
     if (rc == NULL)
         return;
     op->client = NULL;
-    if (!op->failed && op->counted && op->copies < op->s->cfg.min_copies) {
+    if (!op->failed && op->counted && op->copies < srv_repl_copies_needed(op->s)) {
         /* Holders dropped from the write (marked fault meanwhile) left
          * fewer copies than promised: not an acknowledgement. */
         op->s->stats.copies_short++;
         op->failed = true;
         snprintf(op->errmsg, sizeof(op->errmsg),
-                 "only %d of %ld copies written", op->copies,
-                 op->s->cfg.min_copies);
+                 "only %d of %d copies written", op->copies,
+                 srv_repl_copies_needed(op->s));
     }
     if (op->failed && op->errmsg[0] != '\0') {
         rpc_reply_error(rc, op->msgid, RPC_ESERVER, op->errmsg);
@@ -269,6 +269,16 @@ collect_targets(struct srv *s, uint64_t hash, struct kaddr *out)
         }
     }
     return n;
+}
+
+int
+srv_repl_copies_needed(const struct srv *s)
+{
+    size_t ring = s->hs.w.nnodes < RING_REPLICAS ? s->hs.w.nnodes : RING_REPLICAS;
+
+    /* A ring of fewer servers than -Wc (one server for a test, two
+     * during a migration) cannot give more: it is what was configured. */
+    return (long)ring < s->cfg.min_copies ? (int)ring : (int)s->cfg.min_copies;
 }
 
 int

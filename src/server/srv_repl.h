@@ -40,6 +40,9 @@ void srv_repl_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 /* How many holders a write of key would reach now, this one included:
  * writes are refused below -Wc (srv_handlers.c). */
 int srv_repl_copies(struct srv *s, const char *key, size_t klen);
+/* Copies a write must reach: -Wc, or fewer when the ring (fault servers
+ * included) has fewer servers. */
+int srv_repl_copies_needed(const struct srv *s);
 /* Replica side of SRV_REPLICATE (params already checked for arity 8). */
 void srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                     const msgpack_object *p);
