@@ -67,6 +67,7 @@ struct gw_session {
     struct gw_req      *head, *tail;
     size_t              nqueued;
     uint64_t            swallow;     /* bytes of a refused value to skip */
+    struct memtext_cont cont;        /* the parser's place in a get line */
     size_t              need;        /* don't parse before this many bytes */
     bool                close_pending;
     bool                eof;         /* the client half-closed */
@@ -883,11 +884,14 @@ dispatch(struct gw_session *s, const struct memtext_req *m)
     }
     switch (m->cmd) {
     case MT_GET: case MT_GETS: case MT_GAT: case MT_GATS:
+        /* One batch of the line's keys; END after the last batch. */
+        if (m->nkeys == 0 && !m->more)
+            session_text(s, "END\r\n", false);
         for (size_t i = 0; i < m->nkeys; i++) {
             r = req_new(s, m->cmd);
             req_set_key(r, &m->keys[i]);
             r->exptime = m->exptime;
-            r->end_after = i + 1 == m->nkeys;
+            r->end_after = i + 1 == m->nkeys && !m->more;
             g->stats.cmd_get++;
             if (m->cmd == MT_GAT || m->cmd == MT_GATS)
                 g->stats.cmd_touch++;
@@ -980,8 +984,8 @@ session_read(struct conn *c)
             conn_pause_read(c);
             return;
         }
-        switch (memtext_parse(m, buf_head(&c->rbuf), len,
-                              (size_t)g->cfg.item_max, &used)) {
+        switch (memtext_parse_cont(&s->cont, m, buf_head(&c->rbuf), len,
+                                   (size_t)g->cfg.item_max, &used)) {
         case MEMTEXT_AGAIN:
             s->need = used;
             return;
