@@ -71,6 +71,7 @@ struct gw_session {
     size_t              need;        /* don't parse before this many bytes */
     bool                close_pending;
     bool                eof;         /* the client half-closed */
+    bool                read_done;   /* quit or a dropped line: read no more */
     size_t              data_bytes;  /* values held by queued requests */
     struct gw_req      *unsent;      /* first keyed request not yet sent */
     unsigned            inflight;    /* keyed requests sent, not finished */
@@ -852,7 +853,7 @@ session_flush(struct gw_session *s)
     if (wrote || s->close_pending)
         conn_mark_dirty(&s->c);
     session_pump(s);
-    if (s->c.read_paused && !s->close_pending && !s->eof &&
+    if (s->c.read_paused && !s->close_pending && !s->eof && !s->read_done &&
         s->nqueued < SESSION_QUEUE_MAX / 2 && s->data_bytes < SESSION_DATA_MAX / 2 &&
         buf_len(&s->c.wbuf) < SESSION_WBUF_HIGH)
         conn_resume_read(&s->c);
@@ -965,7 +966,7 @@ session_read(struct conn *c)
     struct gw *g = s->gw;
     struct memtext_req *m = g->scratch;
 
-    while (!c->closing && !s->close_pending) {
+    while (!c->closing && !s->close_pending && !s->read_done) {
         size_t len = buf_len(&c->rbuf), used = 0;
 
         if (s->swallow > 0) {
@@ -993,6 +994,11 @@ session_read(struct conn *c)
             s->need = 0;
             dispatch(s, m);
             session_pump(s);
+            /* As memcached: nothing after a quit is run. */
+            if (m->cmd == MT_QUIT) {
+                s->read_done = true;
+                conn_pause_read(c);
+            }
             break;
         case MEMTEXT_ERROR: {
             char text[160];
@@ -1009,6 +1015,8 @@ session_read(struct conn *c)
             snprintf(text, sizeof(text), "%s\r\n", m->error ? m->error : "");
             session_text(s, m->error ? text : NULL, true);
             used = len;
+            s->read_done = true;
+            conn_pause_read(c);
             break;
         }
         }
@@ -1025,7 +1033,8 @@ session_drain(struct conn *c)
     session_pump(s);
     if (s->close_pending)
         conn_close(c, 0);
-    else if (c->read_paused && !s->eof && s->nqueued < SESSION_QUEUE_MAX / 2 &&
+    else if (c->read_paused && !s->eof && !s->read_done &&
+             s->nqueued < SESSION_QUEUE_MAX / 2 &&
              s->data_bytes < SESSION_DATA_MAX / 2)
         conn_resume_read(c);
 }
