@@ -13,7 +13,7 @@ true.
 
 Environment: KUMO_BUILDDIR (the build tree), MEMCACHED (the memcached
 binary, default /usr/bin/memcached), TRANSCRIPT_FILTER (run only cases
-whose name contains it), TRANSCRIPT_VERBOSE=1 (print both replies of every
+whose name matches this regular expression), TRANSCRIPT_VERBOSE=1 (print both replies of every
 case). Python 3 standard library only.
 """
 import os
@@ -284,7 +284,7 @@ def main():
               % (MEMCACHED_VERSION.decode(), b" ".join(version).decode()))
         return 0
 
-    cases = [c for c in transcript_cases.CASES if wanted in c.name]
+    cases = [c for c in transcript_cases.CASES if re.search(wanted, c.name)]
     names = [c.name for c in transcript_cases.CASES]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

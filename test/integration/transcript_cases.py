@@ -105,6 +105,12 @@ CASES = [
          known="memcached answers a too-large set once it has read and "
                "dropped the data block; kumo answers at once"),
     Case("set data still arriving", b"set k 0 0 10\r\nabc", sentinel=False),
+    Case("set largest value memcached takes with a 1-byte key",
+         b"set k 0 0 1048516\r\n" + b"v" * 1048516 + b"\r\n"),
+    Case("set 1 MiB value",
+         b"set k 0 0 1048576\r\n" + b"v" * 1048576 + b"\r\nget z\r\n",
+         known="-I bounds the value in kumo; memcached counts its item "
+               "header and key (about 60 bytes) against -I as well"),
     Case("set 250-byte key", b"set " + b"k" * 250 + b" 0 0 1\r\nx\r\nget "
          + b"k" * 250 + b"\r\n"),
     Case("set 251-byte key", b"set " + b"k" * 251 + b" 0 0 1\r\nx\r\n"),
@@ -142,6 +148,8 @@ CASES = [
     Case("cas wrong unique", sets((b"k", b"a"))
          + b"cas k 0 0 1 999999999999\r\nc\r\nget k\r\n"),
     Case("cas missing key", b"cas k 0 0 1 12345\r\nc\r\n"),
+    Case("cas unique 0 (getset.t)", sets((b"k", b"a"))
+         + b"cas k 0 0 1 0\r\nc\r\nget k\r\n"),
     Case("cas noreply", sets((b"k", b"a")) + b"gets k\r\n",
          b"cas k 0 0 1 {cas} noreply\r\nb\r\nget k\r\n"),
     Case("cas unique -1", b"cas k 0 0 1 -1\r\nc\r\n"),
@@ -202,6 +210,8 @@ CASES = [
     Case("gets 450 KB line in pieces",
          sets((b"key:000100", b"1")) + b"gets " + keys(15000, b"key:%06d"),
          b" " + keys(15000, b"more:%06d"), b"\r\n"),
+    Case("get one key 18725 times (getset.t)", sets((b"foobarbaz", b"hi"))
+         + b"get " + b"foobarbaz " * 18725 + b"\r\n"),
     Case("get 100 KB of spaces then a key",
          sets((b"a", b"1")) + b"get" + b" " * 100000 + b"a\r\n"),
     Case("get 100 KB of spaces, no key",
@@ -266,6 +276,24 @@ CASES = [
     Case("incr noreply", sets((b"n", b"1")) + b"incr n 2 noreply\r\nget n\r\n"),
     Case("incr extra word", sets((b"n", b"1")) + b"incr n 2 x\r\n"),
     Case("incr wrong count", b"incr n\r\nincr n 1 2 3\r\n"),
+    Case("incr past 2^63 (incrdecr.t)",
+         sets((b"n", b"9223372036854775807")) + b"incr n 1\r\nincr n 1\r\n"
+         b"decr n 1\r\n"),
+    Case("incr past 2^32 (incrdecr.t)", sets((b"n", b"4294967296"))
+         + b"incr n 1\r\n"),
+    Case("incr value with a leading space", sets((b"n", b" 5"))
+         + b"incr n 1\r\nget n\r\n",
+         known="memcached reads the stored number as strtoull does (white "
+               "space before it allowed); kumo-server refuses it"),
+    Case("incr value with a trailing space", sets((b"n", b"5 "))
+         + b"incr n 1\r\nget n\r\n",
+         known="memcached writes a shorter result in place, padded with "
+               "spaces to the old length (\"6 \"); kumo stores \"6\""),
+    Case("incr value 5a", sets((b"n", b"5a")) + b"incr n 1\r\n"),
+    Case("incr empty value", sets((b"n", b"")) + b"incr n 1\r\n"),
+    Case("incr value -1", sets((b"n", b"-1")) + b"incr n 1\r\n"),
+    Case("incr value 2^64", sets((b"n", b"18446744073709551616"))
+         + b"incr n 1\r\n"),
     Case("incr grows the value", sets((b"n", b"99")) + b"incr n 1\r\nget n\r\n"),
     Case("decr", sets((b"n", b"10")) + b"decr n 3\r\n"),
     Case("decr stops at 0", sets((b"n", b"3")) + b"decr n 5\r\nget n\r\n"),
