@@ -67,15 +67,6 @@ struct line {
 };
 
 static enum memtext_status
-fail(struct memtext_req *req, const char *msg, size_t consumed, size_t *used)
-{
-    req->error = msg;
-    req->nkeys = 0;
-    *used = consumed;
-    return MEMTEXT_ERROR;
-}
-
-static enum memtext_status
 done(const struct line *l, size_t *used)
 {
     *used = l->consumed;
@@ -119,13 +110,13 @@ parse_storage(struct memtext_req *req, const struct line *l, size_t len,
         || !mt_num_i32(&a[3], &vlen)
         || (req->cmd == MT_CAS && !mt_num_u64(&a[4], &req->cas))
         || vlen < 0 || vlen > INT32_MAX - 2) {
-        return fail(req, MT_ERR_FORMAT, l->consumed, used);
+        return mt_fail(req, MT_ERR_FORMAT, l->consumed, used);
     }
     req->exptime = exptime;
     req->bytes = (uint32_t)vlen;
     if ((uint64_t)vlen > item_max) {
         req->swallow = (uint64_t)vlen + 2;
-        return fail(req, MT_ERR_TOOLARGE, l->consumed, used);
+        return mt_fail(req, MT_ERR_TOOLARGE, l->consumed, used);
     }
     /* At most MEMTEXT_LINE_BUF + INT32_MAX: fits a 32-bit size_t. */
     need = (uint64_t)l->consumed + (uint64_t)vlen + 2;
@@ -155,11 +146,11 @@ parse_delete(struct memtext_req *req, const struct line *l, size_t *used)
         req->noreply = ends_noreply(l);
         if (!((l->ntok == 3 && (zero || req->noreply))
               || (l->ntok == 4 && zero && req->noreply))) {
-            return fail(req, MT_ERR_DELETE, l->consumed, used);
+            return mt_fail(req, MT_ERR_DELETE, l->consumed, used);
         }
     }
     if (!set_key(req, &l->tok[1])) {
-        return fail(req, MT_ERR_FORMAT, l->consumed, used);
+        return mt_fail(req, MT_ERR_FORMAT, l->consumed, used);
     }
     return done(l, used);
 }
@@ -176,19 +167,19 @@ parse_other(struct memtext_req *req, const struct line *l, size_t *used)
     case MT_DECR:
         req->noreply = ends_noreply(l);
         if (!set_key(req, &a[0])) {
-            return fail(req, MT_ERR_FORMAT, l->consumed, used);
+            return mt_fail(req, MT_ERR_FORMAT, l->consumed, used);
         }
         if (!mt_num_u64(&a[1], &req->delta)) {
-            return fail(req, MT_ERR_DELTA, l->consumed, used);
+            return mt_fail(req, MT_ERR_DELTA, l->consumed, used);
         }
         break;
     case MT_TOUCH:
         req->noreply = ends_noreply(l);
         if (!set_key(req, &a[0])) {
-            return fail(req, MT_ERR_FORMAT, l->consumed, used);
+            return mt_fail(req, MT_ERR_FORMAT, l->consumed, used);
         }
         if (!mt_num_i32(&a[1], &v)) {
-            return fail(req, MT_ERR_EXPTIME, l->consumed, used);
+            return mt_fail(req, MT_ERR_EXPTIME, l->consumed, used);
         }
         req->exptime = v;
         break;
@@ -197,7 +188,7 @@ parse_other(struct memtext_req *req, const struct line *l, size_t *used)
         req->noreply = ends_noreply(l);
         if (l->ntok != (req->noreply ? 2u : 1u)) {
             if (!mt_num_i32(&a[0], &v)) {
-                return fail(req, MT_ERR_EXPTIME, l->consumed, used);
+                return mt_fail(req, MT_ERR_EXPTIME, l->consumed, used);
             }
             req->delay = v;
         }
@@ -205,7 +196,7 @@ parse_other(struct memtext_req *req, const struct line *l, size_t *used)
     case MT_VERBOSITY:
         req->noreply = ends_noreply(l);
         if (!mt_num_u32(&a[0], &req->level)) {
-            return fail(req, MT_ERR_FORMAT, l->consumed, used);
+            return mt_fail(req, MT_ERR_FORMAT, l->consumed, used);
         }
         break;
     case MT_STATS:
@@ -248,7 +239,7 @@ parse_unknown(struct memtext_req *req, const struct line *l, size_t *used)
         && last->n >= 5 && memcmp(last->p, "HTTP/", 5) == 0) {
         return MEMTEXT_CLOSE;
     }
-    return fail(req, MT_ERR_UNKNOWN, l->consumed, used);
+    return mt_fail(req, MT_ERR_UNKNOWN, l->consumed, used);
 }
 
 /* A complete line l (data block, if any, after it in buf[0..len)). */
@@ -260,7 +251,7 @@ parse_line(struct memtext_cont *cont, struct memtext_req *req,
 
     l->ntok = mt_tokenize(l->buf, l->len, l->tok, MT_TOKENS_MAX);
     if (l->ntok == 0 || l->tok[0].n < 2) {
-        return fail(req, MT_ERR_UNKNOWN, l->consumed, used);
+        return mt_fail(req, MT_ERR_UNKNOWN, l->consumed, used);
     }
     w = word_lookup(&l->tok[0]);
     if (w < 0) {
@@ -272,7 +263,7 @@ parse_line(struct memtext_cont *cont, struct memtext_req *req,
         req->cmd = MT_GET;
     }
     if (l->ntok < words[w].min || l->ntok > words[w].max) {
-        return fail(req, MT_ERR_UNKNOWN, l->consumed, used);
+        return mt_fail(req, MT_ERR_UNKNOWN, l->consumed, used);
     }
     switch (words[w].id) {
     case MT_GET: case MT_GETS: case MT_GAT: case MT_GATS: case W_BGET:
@@ -285,11 +276,11 @@ parse_line(struct memtext_cont *cont, struct memtext_req *req,
     case MT_DELETE:
         return parse_delete(req, l, used);
     case W_SHUTDOWN:
-        return fail(req, MT_ERR_SHUTDOWN, l->consumed, used);
+        return mt_fail(req, MT_ERR_SHUTDOWN, l->consumed, used);
     case W_REFRESH_CERTS:
-        return fail(req, MT_ERR_TLS, l->consumed, used);
+        return mt_fail(req, MT_ERR_TLS, l->consumed, used);
     case W_ADMIN:
-        return fail(req, MT_ERR_UNKNOWN, l->consumed, used);
+        return mt_fail(req, MT_ERR_UNKNOWN, l->consumed, used);
     default:
         return parse_other(req, l, used);
     }
@@ -398,7 +389,7 @@ memtext_parse(struct memtext_req *req, const char *buf, size_t len,
         *used = 0;
         return MEMTEXT_CLOSE;
     }
-    return fail(req, MT_ERR_FORMAT, (size_t)(nlp - buf) + 1, used);
+    return mt_fail(req, MT_ERR_FORMAT, (size_t)(nlp - buf) + 1, used);
 }
 
 /*

@@ -12,15 +12,6 @@
 /* memcached closes a long line with more leading spaces than this. */
 #define LEADING_SPACES_MAX 100
 
-static enum memtext_status
-fail(struct memtext_req *req, const char *msg, size_t consumed, size_t *used)
-{
-    req->error = msg;
-    req->nkeys = 0;
-    *used = consumed;
-    return MEMTEXT_ERROR;
-}
-
 static bool
 is_get_cmd(enum memtext_cmd cmd)
 {
@@ -110,7 +101,7 @@ batch_of_line(struct memtext_cont *cont, struct memtext_req *req,
         cont->where = MEMTEXT_AT_LINE;
         /* A get line without any key: memcached's "too few tokens". */
         if (none && is_get_cmd(req->cmd)) {
-            return fail(req, MT_ERR_UNKNOWN, consumed, used);
+            return mt_fail(req, MT_ERR_UNKNOWN, consumed, used);
         }
         req->more = false;
         *used = consumed;
@@ -144,13 +135,13 @@ mt_keys_line(struct memtext_cont *cont, struct memtext_req *req,
 
         mt_tokenize(buf + pos, linelen - pos, &t, 1);
         if (!mt_num_i32(&t, &e)) {
-            return fail(req, MT_ERR_EXPTIME, consumed, used);
+            return mt_fail(req, MT_ERR_EXPTIME, consumed, used);
         }
         req->exptime = e;
         pos = (size_t)(t.p + t.n - buf);
     }
     if (!keys_valid(buf, pos, linelen)) {
-        return fail(req, MT_ERR_FORMAT, consumed, used);
+        return mt_fail(req, MT_ERR_FORMAT, consumed, used);
     }
     return batch_of_line(cont, req, buf, pos, linelen, consumed, used);
 }
@@ -181,7 +172,7 @@ skip_rest(struct memtext_cont *cont, struct memtext_req *req,
     }
     cont->where = MEMTEXT_AT_LINE;
     if (cont->error != NULL) {
-        return fail(req, cont->error, (size_t)(nlp - buf) + 1, used);
+        return mt_fail(req, cont->error, (size_t)(nlp - buf) + 1, used);
     }
     req->more = false;
     *used = (size_t)(nlp - buf) + 1;
@@ -274,7 +265,7 @@ mt_keys_next(struct memtext_cont *cont, struct memtext_req *req,
     if (!cont->checked) {
         if (!keys_valid(buf, 0, end)) {
             cont->where = MEMTEXT_AT_LINE;
-            return fail(req, MT_ERR_FORMAT, nl + 1, used);
+            return mt_fail(req, MT_ERR_FORMAT, nl + 1, used);
         }
         cont->checked = true;
     }

@@ -8,6 +8,16 @@
 
 #include <string.h>
 
+enum memtext_status
+mt_fail(struct memtext_req *req, const char *msg, size_t consumed,
+        size_t *used)
+{
+    req->error = msg;
+    req->nkeys = 0;
+    *used = consumed;
+    return MEMTEXT_ERROR;
+}
+
 bool
 mt_tok_eq(const struct mt_tok *t, const char *s)
 {

@@ -29,6 +29,10 @@ struct mt_tok {
     size_t      n;      /* >= 1 */
 };
 
+/* MEMTEXT_ERROR with reply msg, consuming the request's consumed bytes. */
+enum memtext_status mt_fail(struct memtext_req *req, const char *msg,
+                            size_t consumed, size_t *used);
+
 bool mt_tok_eq(const struct mt_tok *t, const char *s);
 
 /* Index of the first byte at or after i in p[0..len) that is (is_space)
@@ -50,7 +54,8 @@ bool mt_num_u32(const struct mt_tok *t, uint32_t *out);
 /* memcached's safe_strtoull (delta, cas unique). */
 bool mt_num_u64(const struct mt_tok *t, uint64_t *out);
 
-/* Get-family batches and their continuation (memtext_keys.c). */
+/* Get-family lines (memtext_keys.c): a whole line, the start of a
+ * streamed one, a call inside one, and the long-line verb check. */
 enum memtext_status mt_keys_line(struct memtext_cont *cont,
                                  struct memtext_req *req, const char *buf,
                                  size_t pos, size_t linelen, size_t consumed,
