@@ -290,11 +290,11 @@ mt_keys_stream(struct memtext_cont *cont, struct memtext_req *req,
 
     req->cmd = (enum memtext_cmd)mt_getline_verb(buf, len);
     pos = mt_skip(buf, len, pos, false);          /* the verb, then ' ' */
+    cont->where = MEMTEXT_IN_KEYS;
     cont->cmd = req->cmd;
     cont->exptime = 0;
     cont->checked = false;
     cont->had_key = false;
-    cont->where = MEMTEXT_IN_KEYS;
     if (req->cmd == MT_GAT || req->cmd == MT_GATS) {
         size_t start = mt_skip(buf, end, pos, true);
         struct mt_tok t;
@@ -303,12 +303,13 @@ mt_keys_stream(struct memtext_cont *cont, struct memtext_req *req,
         pos = mt_skip(buf, end, start, false);
         t.p = buf + start;
         t.n = pos - start;
-        if (start == end && z == NULL) {
+        if (pos == len) {
+            /* No '\n', no NUL: the exptime (or the spaces before it)
+             * still arriving. */
+            cont->where = MEMTEXT_AT_LINE;
             return MEMTEXT_CLOSE;
         } else if (start == end) {
             start_skip(cont, MT_ERR_UNKNOWN);     /* "gat" alone */
-        } else if (pos == len) {
-            return MEMTEXT_CLOSE;
         } else if (!mt_num_i32(&t, &e)) {
             start_skip(cont, MT_ERR_EXPTIME);
         } else {

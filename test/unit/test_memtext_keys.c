@@ -137,6 +137,7 @@ play(const char *s, size_t total, enum feed feed)
                 break;
             }
             if (st == MEMTEXT_CLOSE) {
+                assert_int_equal(cont.where, MEMTEXT_AT_LINE);
                 str_printf(&log, "CLOSE\n");
                 closed = true;
                 break;
