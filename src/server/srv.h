@@ -89,6 +89,17 @@ struct srv {
     struct srv_stats     stats;
 };
 
+/* The signature of every RPC method's handler (common/proto.h names them);
+ * p is the params array, its arity already checked. */
+typedef void srv_handler_fn(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                            const msgpack_object *p);
+/* A dispatch array's row: see PROTO_DISPATCH in common/proto.h. */
+struct srv_method_entry {
+    const char     *name;
+    long            arity;
+    srv_handler_fn *fn;
+};
+
 /* srv_handlers.c */
 extern const struct rpc_ops srv_rpc_ops;   /* udata: struct srv */
 /* Serves one request (any connection, including those to the managers). */

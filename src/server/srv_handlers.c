@@ -153,7 +153,7 @@ count_store_error(struct srv *s, enum srv_result res)
 }
 
 static void
-handle_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+srv_rpc_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
            const msgpack_object *p)
 {
     const char *key;
@@ -217,7 +217,7 @@ handle_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 }
 
 static void
-handle_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+srv_rpc_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
              const msgpack_object *p)
 {
     uint32_t op, flags;
@@ -253,7 +253,7 @@ handle_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 }
 
 static void
-handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+srv_rpc_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
               const msgpack_object *p)
 {
     const char *key;
@@ -284,7 +284,7 @@ handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 }
 
 static void
-handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+srv_rpc_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
              const msgpack_object *p)
 {
     const char *key;
@@ -309,7 +309,7 @@ handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 }
 
 static void
-handle_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+srv_rpc_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
              const msgpack_object *p)
 {
     const char *key;
@@ -336,7 +336,7 @@ handle_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 }
 
 static void
-handle_flush(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+srv_rpc_flush(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
              const msgpack_object *p)
 {
     int64_t delay;
@@ -375,7 +375,8 @@ pack_stat(msgpack_packer *pk, const char *name, uint64_t v)
 }
 
 static void
-handle_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid)
+srv_rpc_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+              const msgpack_object *p)
 {
     msgpack_packer *pk = rpc_reply_begin(rc, msgid);
 
@@ -428,7 +429,7 @@ handle_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid)
 }
 
 static void
-handle_ring_push(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+srv_rpc_ring_push(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                  const msgpack_object *p)
 {
     struct hspace hs;
@@ -450,7 +451,8 @@ handle_ring_push(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 
 /* kumostat set_delay / unset_delay: Nagle on or off on every socket. */
 static void
-handle_set_config(struct rpc_conn *rc, uint32_t msgid, const msgpack_object *p)
+srv_rpc_set_config(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                   const msgpack_object *p)
 {
     uint32_t code;
     bool on;
@@ -464,75 +466,49 @@ handle_set_config(struct rpc_conn *rc, uint32_t msgid, const msgpack_object *p)
     rpc_reply_end(rc);
 }
 
-/* Arity of each method's params. */
-static long
-method_arity(uint32_t method)
+static void
+srv_rpc_keepalive(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                  const msgpack_object *p)
 {
-    switch (method) {
-    case SRV_KEEPALIVE: return 0;
-    case SRV_RING_PUSH: return 1;
-    case SRV_GET: return 3;
-    case SRV_STORE: return 7;
-    case SRV_DELETE: return 3;
-    case SRV_ARITH: return 4;
-    case SRV_TOUCH: return 3;
-    case SRV_REPLICATE: return 8;
-    case SRV_REPLACE_COPY: return 3;
-    case SRV_BACKUP: return 1;
-    case SRV_HS_GET: return 0;
-    case SRV_SET_CONFIG: return 2;
-    case SRV_REPLACE_DELETE: return 2;
-    case SRV_FLUSH: return 1;
-    case SRV_STATS: return 0;
-    default: return -1;
-    }
+    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+    msgpack_pack_true(pk);
+    rpc_reply_end(rc);
 }
+
+static void
+srv_rpc_hs_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+               const msgpack_object *p)
+{
+    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+    hspace_pack(pk, &s->hs);
+    rpc_reply_end(rc);
+}
+
+/* The RPC port's methods, from common/proto.h's table. */
+static const struct srv_method_entry methods[] = {
+    SRV_METHODS(PROTO_DISPATCH)
+};
 
 void
 srv_handle_request(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                    uint32_t method, const msgpack_object *params)
 {
-    long arity = method_arity(method);
+    const struct srv_method_entry *e;
     const msgpack_object *p;
 
-    if (arity < 0) {
+    if (method >= sizeof(methods) / sizeof(methods[0]) ||
+        (e = &methods[method])->fn == NULL) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "unknown method");
         return;
     }
-    if ((p = mpk_array(params, arity, NULL)) == NULL) {
+    if ((p = mpk_array(params, e->arity, NULL)) == NULL) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "wrong number of arguments");
         return;
     }
     /* Clients are waiting: background work yields (srv_main.c). */
     if ((method >= SRV_GET && method <= SRV_FLUSH) || method == SRV_REPLICATE)
         s->last_client = ev_now(s->loop);
-    switch (method) {
-    case SRV_KEEPALIVE: {
-        msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-        msgpack_pack_true(pk);
-        rpc_reply_end(rc);
-        break;
-    }
-    case SRV_RING_PUSH: handle_ring_push(s, rc, msgid, p); break;
-    case SRV_GET: handle_get(s, rc, msgid, p); break;
-    case SRV_STORE: handle_store(s, rc, msgid, p); break;
-    case SRV_DELETE: handle_delete(s, rc, msgid, p); break;
-    case SRV_ARITH: handle_arith(s, rc, msgid, p); break;
-    case SRV_TOUCH: handle_touch(s, rc, msgid, p); break;
-    case SRV_FLUSH: handle_flush(s, rc, msgid, p); break;
-    case SRV_STATS: handle_stats(s, rc, msgid); break;
-    case SRV_REPLICATE: srv_repl_apply(s, rc, msgid, p); break;
-    case SRV_REPLACE_COPY: srv_replace_copy_start(s, rc, msgid, p); break;
-    case SRV_BACKUP: srv_backup_start(s, rc, msgid, p); break;
-    case SRV_HS_GET: {
-        msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-        hspace_pack(pk, &s->hs);
-        rpc_reply_end(rc);
-        break;
-    }
-    case SRV_SET_CONFIG: handle_set_config(rc, msgid, p); break;
-    case SRV_REPLACE_DELETE: srv_replace_delete_start(s, rc, msgid, p); break;
-    }
+    e->fn(s, rc, msgid, p);
 }
 
 static void

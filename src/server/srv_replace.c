@@ -665,7 +665,7 @@ srv_replace_stats(const struct srv *s, uint64_t *sent_records,
 /* ---- receiving batches (stream port) ---- */
 
 static void
-stream_batch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+srv_stream_batch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
              const msgpack_object *p)
 {
     uint64_t id;
@@ -753,18 +753,25 @@ stream_batch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     rpc_reply_end(rc);
 }
 
+static const struct srv_method_entry stream_methods[] = {
+    SRV_STREAM_METHODS(PROTO_DISPATCH)
+};
+
 static void
 stream_on_request(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
                   const msgpack_object *params)
 {
     struct srv *s = rpc_udata(rc);
+    const struct srv_method_entry *e;
     const msgpack_object *p;
 
-    if (method != SRV_STREAM_BATCH || (p = mpk_array(params, 4, NULL)) == NULL) {
+    if (method >= sizeof(stream_methods) / sizeof(stream_methods[0]) ||
+        (e = &stream_methods[method])->fn == NULL ||
+        (p = mpk_array(params, e->arity, NULL)) == NULL) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "the stream port takes batches only");
         return;
     }
-    stream_batch(s, rc, msgid, p);
+    e->fn(s, rc, msgid, p);
 }
 
 static const struct rpc_ops stream_server_ops = {
