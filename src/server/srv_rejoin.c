@@ -5,7 +5,6 @@
 #include "config.h"
 #include "server/srv_rejoin.h"
 #include "server/srv.h"
-#include "server/srv_mgr.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 
@@ -110,7 +109,7 @@ void
 srv_rejoin_tick(struct srv *s, uint64_t cluster_horizon)
 {
     s->cluster_horizon = cluster_horizon;
-    if (active_member(s) && srv_mgr_lease_valid(s)) {
+    if (active_member(s) && srv_lease_valid(s)) {
         uint64_t now = kclock_make(srv_now(s), 0);
         if (now > s->synced) {
             s->synced = now;
