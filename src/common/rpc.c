@@ -482,6 +482,21 @@ rpc_dispatch(struct rpc_conn *rc, const struct rpc_msg *m)
     s->cb(s->arg, m->err, m->err ? m->errmsg : m->result);
 }
 
+const msgpack_object *
+rpc_request_params(struct rpc_conn *rc, uint32_t msgid, bool known, long arity,
+                   const msgpack_object *params)
+{
+    const msgpack_object *p;
+
+    if (!known) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "unknown method");
+        return NULL;
+    }
+    if ((p = mpk_array(params, arity, NULL)) == NULL)
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "wrong number of arguments");
+    return p;
+}
+
 enum rpc_frame
 rpc_frame_next(const char *buf, size_t len, msgpack_zone *zone,
                struct rpc_msg *m, size_t *objlen)
@@ -490,12 +505,9 @@ rpc_frame_next(const char *buf, size_t len, msgpack_zone *zone,
     msgpack_object obj;
 
     switch (mpk_scan(buf, len, MPK_MAX_FRAME, objlen)) {
-    case MPK_INCOMPLETE:
-        return RPC_FRAME_MORE;
-    case MPK_INVALID:
-        return RPC_FRAME_MALFORMED;
-    case MPK_COMPLETE:
-        break;
+    case MPK_INCOMPLETE: return RPC_FRAME_MORE;
+    case MPK_INVALID: return RPC_FRAME_MALFORMED;
+    case MPK_COMPLETE: break;
     }
     msgpack_unpack_return ret = msgpack_unpack(buf, *objlen, &off, zone, &obj);
     if ((ret != MSGPACK_UNPACK_SUCCESS && ret != MSGPACK_UNPACK_EXTRA_BYTES) ||
@@ -519,10 +531,9 @@ rpc_conn_read(struct conn *c)
         }
         struct rpc_msg m;
 
-        switch (rpc_frame_next(buf_head(&c->rbuf), buf_len(&c->rbuf),
-                               &rpc_zone, &m, &objlen)) {
-        case RPC_FRAME_MORE:
-            return;
+        switch (rpc_frame_next(buf_head(&c->rbuf), buf_len(&c->rbuf), &rpc_zone,
+                               &m, &objlen)) {
+        case RPC_FRAME_MORE: return;
         case RPC_FRAME_MALFORMED:
             log_warnx("rpc: malformed or oversized message from %s; closing",
                       addr_format(&rc->peer, as, sizeof(as)));
@@ -534,8 +545,7 @@ rpc_conn_read(struct conn *c)
             msgpack_zone_clear(&rpc_zone);
             conn_close(c, EPROTO);
             return;
-        case RPC_FRAME_OK:
-            break;
+        case RPC_FRAME_OK: break;
         }
         /* Keep rc alive even if a handler closes it. */
         rc->refs++;

@@ -86,6 +86,13 @@ void rpc_reply_end(struct rpc_conn *rc);
 void rpc_reply_error(struct rpc_conn *rc, uint32_t msgid, int code,
                      const char *msg);
 
+/* The params of a request for a method of a dispatch table: the array of
+ * arity elements, or NULL after replying the protocol error ("unknown
+ * method" if the table has no such method, known false). */
+const msgpack_object *rpc_request_params(struct rpc_conn *rc, uint32_t msgid,
+                                         bool known, long arity,
+                                         const msgpack_object *params);
+
 /* Pure codec pieces (exposed for unit tests and the blocking CLI client). */
 enum rpc_msg_type { RPC_REQUEST = 0, RPC_RESPONSE = 1 };
 struct rpc_msg {

@@ -138,8 +138,7 @@ ctl_call(struct ctl_client *c, struct rpc_msg *reply, char *err, size_t errlen)
             c->inlen -= objlen;
             msgpack_zone_clear(&c->zone);
             continue;
-        case RPC_FRAME_MORE:
-            break;
+        case RPC_FRAME_MORE: break;
         }
         if (c->incap - c->inlen < 65536) {
             c->incap = c->incap ? c->incap * 2 : 65536;

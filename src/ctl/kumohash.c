@@ -39,8 +39,9 @@ fetch_ring(const struct kaddr *mgr, struct ring *r)
 
     hspace_init(&hs);
     if ((rv = ctl_fetch_hs(mgr, 10.0, &hs, err, sizeof(err))) < 0) {
-        fprintf(stderr, rv == -1 ? "error: %s\n" :
-                "error: cannot get the ring: %s\n", err);
+        fprintf(stderr,
+                rv == -1 ? "error: %s\n" : "error: cannot get the ring: %s\n",
+                err);
         hspace_free(&hs);
         return -1;
     }

@@ -103,8 +103,8 @@ top_refresh_from_manager(struct top *t)
     hspace_init(&hs);
     if (ctl_fetch_hs(&t->mgr, t->timeout > 0.5 ? t->timeout : 0.5, &hs, err,
                      sizeof(err)) < 0) {
-        snprintf(t->mgr_err, sizeof(t->mgr_err), "manager %s: %s",
-                 t->mgr_name, err);
+        snprintf(t->mgr_err, sizeof(t->mgr_err), "manager %s: %s", t->mgr_name,
+                 err);
     } else {
         size_t n = 0, cap = hs.w.nnodes + hs.r.nnodes;
         struct kaddr *list = xcalloc(cap > 0 ? cap : 1, sizeof(*list));
@@ -128,8 +128,8 @@ top_refresh_from_manager(struct top *t)
 
 /* ---- one poll of every server, in parallel ---- */
 
-static void
-poll_fail(struct top_srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void poll_fail(struct top_srv *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 poll_fail(struct top_srv *s, const char *fmt, ...)
@@ -295,8 +295,8 @@ poll_io(struct top_srv *s, short revents)
     }
     if (s->phase == TP_SENDING) {
         while (s->sent < s->out.size) {
-            ssize_t n = send(s->fd, s->out.data + s->sent, s->out.size - s->sent,
-                             MSG_NOSIGNAL);
+            ssize_t n = send(s->fd, s->out.data + s->sent,
+                             s->out.size - s->sent, MSG_NOSIGNAL);
             if (n > 0) {
                 s->sent += (size_t)n;
             } else if (n < 0 && errno == EINTR) {

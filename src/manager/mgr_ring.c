@@ -74,8 +74,10 @@ mgr_ring_load(struct mgr *m)
     }
     close(fd);
     msgpack_zone_init(&zone, 4096);
-    if (mpk_scan(data, (size_t)st.st_size, RING_FILE_MAX, &objlen) == MPK_COMPLETE &&
-        msgpack_unpack(data, objlen, &off, &zone, &obj) >= MSGPACK_UNPACK_SUCCESS &&
+    if (mpk_scan(data, (size_t)st.st_size, RING_FILE_MAX, &objlen) ==
+            MPK_COMPLETE &&
+        msgpack_unpack(data, objlen, &off, &zone, &obj) >=
+            MSGPACK_UNPACK_SUCCESS &&
         hspace_unpack(&obj, &m->hs) == 0)
         rv = 0;
     msgpack_zone_destroy(&zone);

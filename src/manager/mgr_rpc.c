@@ -158,7 +158,8 @@ mgr_rpc_ring_sync(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
     }
     addr_undump((const uint8_t *)dump, &from);
     if (!m->has_partner || !addr_equal(&from, &m->partner)) {
-        log_warnx("ring sync from unknown partner %s ignored", mgr_fmt_addr(&from, as));
+        log_warnx("ring sync from unknown partner %s ignored",
+                  mgr_fmt_addr(&from, as));
         rpc_reply_error(rc, msgid, RPC_EPROTO, "unknown partner node");
         return;
     }
@@ -170,22 +171,24 @@ mgr_rpc_ring_sync(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
     if (!kclock_merge(&m->clock, nh.w.stamp, (uint32_t)ev_now(m->loop),
                       m->max_clock_ahead)) {
         log_warnx("partner %s: hash space stamp too far ahead of our clock; "
-                  "refused", mgr_fmt_addr(&from, as));
+                  "refused",
+                  mgr_fmt_addr(&from, as));
         hspace_free(&nh);
         rpc_reply_error(rc, msgid, RPC_ECLOCK, "clock too far ahead");
         return;
     }
     bool theirs_older = hspace_newer(&m->hs, &nh);
-    adopt = hspace_newer(&nh, &m->hs) ||
-            (!theirs_older && (!ring_same_nodes(&nh.w, &m->hs.w) ||
-                               !ring_same_nodes(&nh.r, &m->hs.r)) &&
-             addr_cmp(&from, &m->listen) < 0);
+    adopt = hspace_newer(&nh, &m->hs) || (!theirs_older &&
+                                          (!ring_same_nodes(&nh.w, &m->hs.w) ||
+                                           !ring_same_nodes(&nh.r, &m->hs.r)) &&
+                                          addr_cmp(&from, &m->listen) < 0);
     if (adopt) {
         hspace_free(&m->hs);
         m->hs = nh;
-        log_info("adopted the hash space of partner %s: %zu servers, stamp %llu",
-                 mgr_fmt_addr(&from, as), m->hs.w.nnodes,
-                 (unsigned long long)m->hs.w.stamp);
+        log_info(
+            "adopted the hash space of partner %s: %zu servers, stamp %llu",
+            mgr_fmt_addr(&from, as), m->hs.w.nnodes,
+            (unsigned long long)m->hs.w.stamp);
         mgr_ring_save(m);
         mgr_push(m);
     } else {
@@ -460,17 +463,12 @@ void
 mgr_handle_request(struct mgr_peer *p, uint32_t msgid, uint32_t method,
                    const msgpack_object *params)
 {
-    const struct mgr_method_entry *e;
+    const struct mgr_method_entry *e =
+        method < sizeof(methods) / sizeof(methods[0]) ? &methods[method] : NULL;
     const msgpack_object *a;
 
-    if (method >= sizeof(methods) / sizeof(methods[0]) ||
-        (e = &methods[method])->fn == NULL) {
-        rpc_reply_error(p->rc, msgid, RPC_EPROTO, "unknown method");
+    if ((a = rpc_request_params(p->rc, msgid, e != NULL && e->fn != NULL,
+                                e != NULL ? e->arity : 0, params)) == NULL)
         return;
-    }
-    if ((a = mpk_array(params, e->arity, NULL)) == NULL) {
-        rpc_reply_error(p->rc, msgid, RPC_EPROTO, "wrong number of arguments");
-        return;
-    }
     e->fn(p->mgr, p, msgid, a);
 }

@@ -128,7 +128,7 @@ srv_backup_start(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     rpc_ref(rc);
     unlink(bk->tmp);
     bk->db = srv_db_open(bk->tmp, (uint64_t)s->cfg.reserve_mib << 20, err,
-                        sizeof(err));
+                         sizeof(err));
     if (bk->db == NULL) {
         finish(bk, "cannot create the backup file");
         return;

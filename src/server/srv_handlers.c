@@ -58,11 +58,13 @@ static void
 reply_owner_error(struct srv *s, struct rpc_conn *rc, uint32_t msgid, int code)
 {
     s->stats.not_owner++;
-    rpc_reply_error(rc, msgid, code, code == RPC_ENOTOWNER ?
-                    "obsolete hash space" : s->hs.w.nnodes == 0 ?
-                    "server not ready: no ring yet" : !srv_lease_valid(s) ?
-                    "fenced: no word from a manager within the lease" :
-                    "no manager: checking whether the coordinator is gone");
+    rpc_reply_error(
+        rc, msgid, code,
+        code == RPC_ENOTOWNER ? "obsolete hash space"
+        : s->hs.w.nnodes == 0 ? "server not ready: no ring yet"
+        : !srv_lease_valid(s)
+            ? "fenced: no word from a manager within the lease"
+            : "no manager: checking whether the coordinator is gone");
 }
 
 /* May this server run a write of key now? Replies the error if not: not
@@ -120,7 +122,7 @@ count_store_error(struct srv *s, enum srv_result res)
 
 static void
 srv_rpc_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-           const msgpack_object *p)
+            const msgpack_object *p)
 {
     const char *key;
     size_t klen;
@@ -184,7 +186,7 @@ srv_rpc_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 
 static void
 srv_rpc_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-             const msgpack_object *p)
+              const msgpack_object *p)
 {
     uint32_t op, flags;
     const char *key, *data;
@@ -220,7 +222,7 @@ srv_rpc_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 
 static void
 srv_rpc_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-              const msgpack_object *p)
+               const msgpack_object *p)
 {
     const char *key;
     size_t klen;
@@ -251,7 +253,7 @@ srv_rpc_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 
 static void
 srv_rpc_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-             const msgpack_object *p)
+              const msgpack_object *p)
 {
     const char *key;
     size_t klen;
@@ -276,7 +278,7 @@ srv_rpc_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 
 static void
 srv_rpc_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-             const msgpack_object *p)
+              const msgpack_object *p)
 {
     const char *key;
     size_t klen;
@@ -303,7 +305,7 @@ srv_rpc_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 
 static void
 srv_rpc_flush(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-             const msgpack_object *p)
+              const msgpack_object *p)
 {
     int64_t delay;
 
@@ -335,7 +337,7 @@ srv_rpc_flush(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 
 static void
 srv_rpc_ring_push(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-                 const msgpack_object *p)
+                  const msgpack_object *p)
 {
     struct hspace hs;
 
@@ -387,26 +389,20 @@ srv_rpc_hs_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 }
 
 /* The RPC port's methods, from common/proto.h's table. */
-static const struct srv_method_entry methods[] = {
-    SRV_METHODS(PROTO_DISPATCH)
-};
+static const struct srv_method_entry methods[] = { SRV_METHODS(
+    PROTO_DISPATCH) };
 
 void
 srv_handle_request(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                    uint32_t method, const msgpack_object *params)
 {
-    const struct srv_method_entry *e;
+    const struct srv_method_entry *e =
+        method < sizeof(methods) / sizeof(methods[0]) ? &methods[method] : NULL;
     const msgpack_object *p;
 
-    if (method >= sizeof(methods) / sizeof(methods[0]) ||
-        (e = &methods[method])->fn == NULL) {
-        rpc_reply_error(rc, msgid, RPC_EPROTO, "unknown method");
+    if ((p = rpc_request_params(rc, msgid, e != NULL && e->fn != NULL,
+                                e != NULL ? e->arity : 0, params)) == NULL)
         return;
-    }
-    if ((p = mpk_array(params, e->arity, NULL)) == NULL) {
-        rpc_reply_error(rc, msgid, RPC_EPROTO, "wrong number of arguments");
-        return;
-    }
     /* Clients are waiting: background work yields (srv_main.c). */
     if ((method >= SRV_GET && method <= SRV_FLUSH) || method == SRV_REPLICATE)
         s->last_client = ev_now(s->loop);

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "server/srv_replace.h"
 #include "server/srv.h"
+#include "server/srv_keys.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/clock.h"
@@ -528,13 +529,11 @@ copy_slice(struct srv *s)
 /* ---- delete phase ---- */
 
 struct del_ctx {
-    struct srv *s;
-    long        self;
-    size_t      seen;
-    ev_tstamp   until;
-    char      **keys;
-    size_t     *lens;
-    size_t      n, cap;
+    struct srv     *s;
+    long            self;
+    size_t          seen;
+    ev_tstamp       until;
+    struct srv_keys keys;
 };
 
 static bool
@@ -545,15 +544,8 @@ delete_visit(void *arg, const void *key, size_t klen, const struct srv_item *it)
 
     c->seen++;
     if (!is_reserved(key, klen) &&
-        !ring_is_holder(&j->hs.w, ring_hash_key(key, klen), c->self)) {
-        if (c->n == c->cap) {
-            c->cap = c->cap ? c->cap * 2 : 256;
-            c->keys = xrealloc(c->keys, c->cap * sizeof(*c->keys));
-            c->lens = xrealloc(c->lens, c->cap * sizeof(*c->lens));
-        }
-        c->keys[c->n] = xmemdup(key, klen);
-        c->lens[c->n++] = klen;
-    }
+        !ring_is_holder(&j->hs.w, ring_hash_key(key, klen), c->self))
+        srv_keys_add(&c->keys, key, klen);
     return c->seen < SLICE_RECORDS && mono_now() < c->until;
 }
 
@@ -561,8 +553,11 @@ static void
 delete_slice(struct srv *s)
 {
     struct rep_job *j = &s->replace->job;
-    struct del_ctx c = { s, ring_find(&j->hs.w, &s->cfg.listen), 0,
-                         mono_now() + SLICE_SECONDS, NULL, NULL, 0, 0 };
+    struct del_ctx c = { s,
+                         ring_find(&j->hs.w, &s->cfg.listen),
+                         0,
+                         mono_now() + SLICE_SECONDS,
+                         { NULL, NULL, 0, 0 } };
     bool done;
     char *last;
     size_t lastlen;
@@ -578,19 +573,16 @@ delete_slice(struct srv *s)
                SRV_DB_OK) {
         done = true;
     }
-    for (size_t i = 0; i < c.n; i++) {
-        if (srv_db_remove(s->db, c.keys[i], c.lens[i]) == SRV_DB_OK)
+    for (size_t i = 0; i < c.keys.n; i++) {
+        if (srv_db_remove(s->db, c.keys.keys[i], c.keys.lens[i]) == SRV_DB_OK)
             s->stats.replace_deleted++;
-        if (last != NULL && lastlen == c.lens[i] &&
-            memcmp(last, c.keys[i], lastlen) == 0) {
+        if (srv_keys_is(&c.keys, i, last, lastlen)) {
             free(last);        /* cannot resume at a removed key */
             last = NULL;
             lastlen = 0;
         }
-        free(c.keys[i]);
     }
-    free(c.keys);
-    free(c.lens);
+    srv_keys_free(&c.keys);
     free(j->cursor);
     j->cursor = done ? NULL : last;
     j->cursorlen = done ? 0 : lastlen;

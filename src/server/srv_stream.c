@@ -40,7 +40,8 @@ srv_stream_batch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 
     if (!mpk_u64(&p[0], &id) || !mpk_u32(&p[1], &count) ||
         !mpk_u32(&p[2], &rawlen) || !mpk_bytes(&p[3], &z, &zlen) ||
-        rawlen > MPK_MAX_FRAME || zlen > (size_t)LZ4_compressBound((int)rawlen)) {
+        rawlen > MPK_MAX_FRAME ||
+        zlen > (size_t)LZ4_compressBound((int)rawlen)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad batch");
         return;
     }
@@ -49,7 +50,8 @@ srv_stream_batch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         st->unz = xrealloc(st->unz, rawlen);
         st->unzcap = rawlen;
     }
-    if (LZ4_decompress_safe(z, st->unz, (int)zlen, (int)rawlen) != (int)rawlen) {
+    if (LZ4_decompress_safe(z, st->unz, (int)zlen, (int)rawlen) !=
+        (int)rawlen) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "corrupt batch");
         return;
     }
@@ -90,18 +92,21 @@ srv_stream_batch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         if (!kclock_merge(&s->clock, it.ver.clock, srv_now(s),
                           s->cfg.max_clock_ahead)) {
             s->stats.clock_refused++;
-            log_warnx("replace: refusing a record whose clock is %u s ahead of ours",
-                      kclock_seconds(it.ver.clock) - srv_now(s));
+            log_warnx(
+                "replace: refusing a record whose clock is %u s ahead of ours",
+                kclock_seconds(it.ver.clock) - srv_now(s));
             msgpack_zone_clear(&zone);
             continue;
         }
-        enum srv_db_status dbst = srv_db_put_if_newer(s->db, key, klen, &it,
-                                                      &ok);
+        enum srv_db_status dbst =
+            srv_db_put_if_newer(s->db, key, klen, &it, &ok);
         msgpack_zone_clear(&zone);
         if (dbst != SRV_DB_OK) {
             msgpack_zone_destroy(&zone);
-            rpc_reply_error(rc, msgid, RPC_ESERVER, dbst == SRV_DB_ENOSPC ?
-                            "out of memory storing object" : "storage error");
+            rpc_reply_error(rc, msgid, RPC_ESERVER,
+                            dbst == SRV_DB_ENOSPC
+                                ? "out of memory storing object"
+                                : "storage error");
             return;
         }
         applied += ok;
@@ -118,9 +123,8 @@ srv_stream_batch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     rpc_reply_end(rc);
 }
 
-static const struct srv_method_entry stream_methods[] = {
-    SRV_STREAM_METHODS(PROTO_DISPATCH)
-};
+static const struct srv_method_entry stream_methods[] = { SRV_STREAM_METHODS(
+    PROTO_DISPATCH) };
 
 static void
 stream_on_request(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
@@ -133,7 +137,8 @@ stream_on_request(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
     if (method >= sizeof(stream_methods) / sizeof(stream_methods[0]) ||
         (e = &stream_methods[method])->fn == NULL ||
         (p = mpk_array(params, e->arity, NULL)) == NULL) {
-        rpc_reply_error(rc, msgid, RPC_EPROTO, "the stream port takes batches only");
+        rpc_reply_error(rc, msgid, RPC_EPROTO,
+                        "the stream port takes batches only");
         return;
     }
     e->fn(s, rc, msgid, p);
