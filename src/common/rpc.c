@@ -482,6 +482,13 @@ rpc_dispatch(struct rpc_conn *rc, const struct rpc_msg *m)
     s->cb(s->arg, m->err, m->err ? m->errmsg : m->result);
 }
 
+void
+rpc_reply_bool(struct rpc_conn *rc, uint32_t msgid, bool v)
+{
+    mpk_pack_bool(rpc_reply_begin(rc, msgid), v);
+    rpc_reply_end(rc);
+}
+
 const msgpack_object *
 rpc_request_params(struct rpc_conn *rc, uint32_t msgid, bool known, long arity,
                    const msgpack_object *params)

@@ -85,6 +85,8 @@ msgpack_packer *rpc_reply_begin(struct rpc_conn *rc, uint32_t msgid);
 void rpc_reply_end(struct rpc_conn *rc);
 void rpc_reply_error(struct rpc_conn *rc, uint32_t msgid, int code,
                      const char *msg);
+/* A whole reply that is one boolean (true: "done", or a yes/no answer). */
+void rpc_reply_bool(struct rpc_conn *rc, uint32_t msgid, bool v);
 
 /* The params of a request for a method of a dispatch table: the array of
  * arity elements, or NULL after replying the protocol error ("unknown

@@ -26,15 +26,6 @@ reply_hs(struct rpc_conn *rc, uint32_t msgid, const struct hspace *hs)
 }
 
 static void
-reply_bool(struct rpc_conn *rc, uint32_t msgid, bool v)
-{
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-
-    mpk_pack_bool(pk, v);
-    rpc_reply_end(rc);
-}
-
-static void
 mgr_rpc_hello(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
               const msgpack_object *a)
 {
@@ -194,7 +185,7 @@ mgr_rpc_ring_sync(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
     } else {
         hspace_free(&nh);
     }
-    reply_bool(rc, msgid, adopt);
+    rpc_reply_bool(rc, msgid, adopt);
     /* Ours is strictly newer: make sure the partner gets it. (Equal stamps
      * need nothing: the partner applies the same tie rule.) */
     if (theirs_older)
@@ -247,7 +238,7 @@ attach_or_detach(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
         mgr_attach(m);
     else
         mgr_detach(m);
-    reply_bool(p->rc, msgid, true);
+    rpc_reply_bool(p->rc, msgid, true);
 }
 
 static void
@@ -280,7 +271,7 @@ mgr_rpc_replace(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
     /* A new write stamp makes the rings differ, which starts a replace
      * (and restarts one that was stuck). */
     mgr_changed(m, flag ? "full-replace" : "replace", false);
-    reply_bool(p->rc, msgid, true);
+    rpc_reply_bool(p->rc, msgid, true);
 }
 
 static void
@@ -293,7 +284,7 @@ mgr_rpc_auto_replace(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
         rpc_reply_error(p->rc, msgid, RPC_EPROTO, "bad arguments");
         return;
     }
-    reply_bool(p->rc, msgid, m->auto_replace != flag);
+    rpc_reply_bool(p->rc, msgid, m->auto_replace != flag);
     if (m->auto_replace != flag) {
         m->auto_replace = flag;
         log_info("auto-replace %s", flag ? "enabled" : "disabled");
@@ -315,7 +306,7 @@ mgr_rpc_copy_end(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
         return;
     }
     mgr_replace_copy_end(m, id, &from, ok);
-    reply_bool(p->rc, msgid, true);
+    rpc_reply_bool(p->rc, msgid, true);
 }
 
 static void
@@ -330,7 +321,7 @@ mgr_rpc_delete_end(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
         return;
     }
     mgr_replace_delete_end(m, id, &from);
-    reply_bool(p->rc, msgid, true);
+    rpc_reply_bool(p->rc, msgid, true);
 }
 
 /* ---- backup: ask every server, answer with what each said ---- */

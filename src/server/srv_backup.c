@@ -78,9 +78,7 @@ finish(struct srv_backup *bk, const char *error)
     } else {
         log_info("backup %s written: %llu records in %.1f s", bk->final,
                  (unsigned long long)bk->copied, ev_now(s->loop) - bk->started);
-        msgpack_packer *pk = rpc_reply_begin(bk->rc, bk->msgid);
-        msgpack_pack_true(pk);
-        rpc_reply_end(bk->rc);
+        rpc_reply_bool(bk->rc, bk->msgid, true);
     }
     rpc_unref(bk->rc);
     free(bk->tmp);

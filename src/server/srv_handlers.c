@@ -330,9 +330,7 @@ srv_rpc_flush(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         rpc_reply_error(rc, msgid, RPC_ESERVER, "flush failed");
         return;
     }
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-    msgpack_pack_true(pk);
-    rpc_reply_end(rc);
+    rpc_reply_bool(rc, msgid, true);
 }
 
 static void
@@ -348,9 +346,7 @@ srv_rpc_ring_push(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     }
     bool adopted = srv_adopt_hs(s, &hs);
     hspace_free(&hs);
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-    mpk_pack_bool(pk, adopted);
-    rpc_reply_end(rc);
+    rpc_reply_bool(rc, msgid, adopted);
 }
 
 /* kumostat set_delay / unset_delay: Nagle on or off on every socket. */
@@ -374,9 +370,7 @@ static void
 srv_rpc_keepalive(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                   const msgpack_object *p)
 {
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-    msgpack_pack_true(pk);
-    rpc_reply_end(rc);
+    rpc_reply_bool(rc, msgid, true);
 }
 
 static void

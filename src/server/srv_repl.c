@@ -446,7 +446,5 @@ srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         return;
     }
     s->stats.repl_applied += applied;
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-    mpk_pack_bool(pk, applied);
-    rpc_reply_end(rc);
+    rpc_reply_bool(rc, msgid, applied);
 }

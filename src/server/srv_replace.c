@@ -193,9 +193,7 @@ parse_start(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         return false;
     }
     srv_adopt_hs(s, hs);
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-    msgpack_pack_true(pk);
-    rpc_reply_end(rc);
+    rpc_reply_bool(rc, msgid, true);
     return true;
 }
 
