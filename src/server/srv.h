@@ -11,7 +11,7 @@
  *   srv_repl, srv_replace, srv_stream, srv_backup, srv_gc, srv_rejoin
  *                  replication, bulk copy out and in, backup, tombstone
  *                  collection, the rejoin rule: each a context of its own
- *   srv_core       time, ring, lease checks
+ *   srv_core, srv_keys  time, ring, lease checks; keys to remove after a scan
  *   srv_ops, srv_db  the store (no network)
  */
 #ifndef KUMO_SERVER_SRV_H
