@@ -10,7 +10,7 @@
 #include "common/log.h"
 #include "common/mpk.h"
 #include "common/xmalloc.h"
-#include "server/srv_ops.h"
+#include "common/proto.h"
 
 #include <stdarg.h>
 #include <stdio.h>
