@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/mpk.h"
 #include "common/xmalloc.h"
+#include "common/clock.h"
 #include "common/proto.h"
 
 #include <stdarg.h>
