@@ -166,10 +166,19 @@ struct gw_client_ops {
     void (*complete)(struct gw_client *cl, struct gw_req *r);
 };
 
+#define GW_FE_CONN_MAX 64       /* a front end's per-connection state */
+
 struct gw_client {
     const struct gw_client_ops *ops;
     const struct gw_frontend   *fe;
     struct gw                  *gw;
+    /* The front end's own per-connection state (the text parser's place
+     * in a long get line...), zeroed when the connection opens. */
+    union {
+        uint64_t        align;
+        void           *ptr;
+        unsigned char   bytes[GW_FE_CONN_MAX];
+    } fe_state;
 };
 
 /* ---- a front end ---- */

@@ -17,6 +17,7 @@
 struct text_ctx {
     bool with_cas;      /* gets, gats: VALUE lines carry the CAS unique */
     bool end_after;     /* last key of a get line: append END */
+    bool raw;           /* a local reply printed as it is (res.text) */
 };
 
 _Static_assert(sizeof(struct text_ctx) <= GW_FE_CTX_MAX,
@@ -54,12 +55,16 @@ set_error_line(struct gw_req *r, const char *line)
     };
     const char *text = line;
 
-    r->res.status = GW_ST_CLIENT_ERROR;
+    /* memcached's odd ones ("ERROR: shutdown not enabled", "Error TLS
+     * not enabled") are printed as they are. */
+    r->res.status = GW_ST_ERROR;
+    ctx_of(r)->raw = true;
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         size_t n = strlen(kinds[i].prefix);
         if (strncmp(line, kinds[i].prefix, n) == 0 &&
             (line[n] == ' ' || line[n] == '\0')) {
             r->res.status = kinds[i].st;
+            ctx_of(r)->raw = false;
             text = line[n] == ' ' ? line + n + 1 : line + n;
             break;
         }
@@ -124,13 +129,22 @@ dispatch(struct gw_client *cl, const struct memtext_req *m)
     }
     switch (m->cmd) {
     case MT_GET: case MT_GETS: case MT_GAT: case MT_GATS:
+        /* One batch of the line's keys; END after the last batch, alone
+         * when that batch has no key (gat without one, a streamed line's
+         * end). */
+        if (m->nkeys == 0 && !m->more) {
+            r = gw_req_new(g);
+            r->op = GW_OP_NONE;
+            ctx_of(r)->end_after = true;
+            submit(cl, r);
+        }
         for (size_t i = 0; i < m->nkeys; i++) {
             r = gw_req_new(g);
             r->op = op;
             gw_req_set_key(r, m->keys[i].ptr, m->keys[i].len);
             r->exptime = m->exptime;
             ctx_of(r)->with_cas = m->cmd == MT_GETS || m->cmd == MT_GATS;
-            ctx_of(r)->end_after = i + 1 == m->nkeys;
+            ctx_of(r)->end_after = i + 1 == m->nkeys && !m->more;
             submit(cl, r);
         }
         return;
@@ -176,11 +190,16 @@ text_parse(struct gw_client *cl, const char *in, size_t len, size_t *used,
 {
     /* One parser request per process: it is large (its keys array). */
     static struct memtext_req *m;
+    /* The connection's place in a get line that comes in batches. */
+    struct memtext_cont *cont = (struct memtext_cont *)cl->fe_state.bytes;
+    _Static_assert(sizeof(struct memtext_cont) <= GW_FE_CONN_MAX,
+                   "memtext_cont fits the front end's connection state");
 
     if (m == NULL)
         m = xmalloc(sizeof(*m));
     *used = 0;
-    switch (memtext_parse(m, in, len, (size_t)cl->gw->cfg.item_max, used)) {
+    switch (memtext_parse_cont(cont, m, in, len, (size_t)cl->gw->cfg.item_max,
+                               used)) {
     case MEMTEXT_AGAIN:
         return GW_PARSE_AGAIN;
     case MEMTEXT_OK:
@@ -269,6 +288,10 @@ text_write_result(const struct gw_req *r, struct buf *out)
 
     if (r->noreply)
         return;
+    if (r->op == GW_OP_NONE && ctx_of_const(r)->raw) {
+        putf(out, "%s\r\n", res->text);
+        return;
+    }
     switch (res->status) {
     case GW_ST_NONE: break;
     case GW_ST_OK: put(out, "OK\r\n"); break;
@@ -304,7 +327,7 @@ text_write_result(const struct gw_req *r, struct buf *out)
         text_write_error(res->status, res->text, out);
         break;
     }
-    if (is_get && ctx_of_const(r)->end_after)
+    if ((is_get || r->op == GW_OP_NONE) && ctx_of_const(r)->end_after)
         put(out, "END\r\n");
 }
 
