@@ -3,9 +3,8 @@
  * cluster of 1 manager and 3 servers: libmemcached with
  * MEMCACHED_BEHAVIOR_BINARY_PROTOCOL through every command, raw frames
  * for what libmemcached does not send (gat, cas on delete and incr, the
- * touch reply), both listeners (-t: text or binary by the first byte; -b:
- * binary only), libmemcached's tools with -b, and memccapable -b with one
- * TAP line per memccapable test.
+ * touch reply), and both listeners (-t: text or binary by the first byte;
+ * -b: binary only). Other binary clients are in it_binclients.c.
  */
 #include "config.h"
 
@@ -23,11 +22,6 @@
 #include "integration/harness.h"
 
 #define MGET_KEYS        120
-#define MEMCCAPABLE      "/usr/bin/memccapable"
-#define MEMCCP           "/usr/bin/memccp"
-#define MEMCCAT          "/usr/bin/memccat"
-#define MEMCFLUSH        "/usr/bin/memcflush"
-#define TOOL_TIMEOUT     120.0
 
 static struct h_cluster *cl;
 static uint16_t bin_port;               /* the gateway's -b */
@@ -612,120 +606,6 @@ test_listeners(void **state)
     memcached_free(mc);
 }
 
-/* ---- libmemcached's tools with -b ---- */
-
-static void
-test_tools(void **state)
-{
-    char servers[64], file[PATH_MAX], *out = NULL;
-    FILE *fp;
-
-    if (access(MEMCCP, X_OK) != 0 || access(MEMCCAT, X_OK) != 0 ||
-        access(MEMCFLUSH, X_OK) != 0)
-        skip();
-    snprintf(servers, sizeof(servers), "--servers=127.0.0.1:%u",
-             cl->gw.port);
-    snprintf(file, sizeof(file), "%s/tool-file.txt", cl->dir);
-    assert_non_null(fp = fopen(file, "w"));
-    fputs("copied with memccp -b\n", fp);
-    fclose(fp);
-
-    char *cp[] = { MEMCCP, "-b", servers, file, NULL };
-    assert_int_equal(h_run(cp, TOOL_TIMEOUT, NULL, NULL), 0);
-    char *cat[] = { MEMCCAT, "-b", servers, "tool-file.txt", NULL };
-    assert_int_equal(h_run(cat, TOOL_TIMEOUT, &out, NULL), 0);
-    assert_non_null(strstr(out, "copied with memccp -b"));
-    free(out);
-    char *flush[] = { MEMCFLUSH, "-b", servers, NULL };
-    assert_int_equal(h_run(flush, TOOL_TIMEOUT, NULL, NULL), 0);
-    out = NULL;
-    assert_true(h_run(cat, TOOL_TIMEOUT, &out, NULL) != 0);  /* flushed */
-    free(out);
-}
-
-/* ---- memccapable -b: one TAP line per memccapable test ---- */
-
-/* memccapable 1.1.4's binary tests, in its order. */
-static const char *const capable_tests[] = {
-    "binary noop", "binary quit", "binary quitq", "binary set",
-    "binary setq", "binary flush", "binary flushq", "binary add",
-    "binary addq", "binary replace", "binary replaceq", "binary delete",
-    "binary deleteq", "binary get", "binary getq", "binary getk",
-    "binary getkq", "binary incr", "binary incrq", "binary decr",
-    "binary decrq", "binary version", "binary append", "binary appendq",
-    "binary prepend", "binary prependq", "binary stat",
-};
-#define NCAPABLE (sizeof(capable_tests) / sizeof(capable_tests[0]))
-
-static char *capable_out[2];    /* -t, -b: memccapable's output */
-static bool capable_ran[2];
-
-/* Runs memccapable -b once against port (which = 0: -t, 1: -b). */
-static const char *
-capable_output(int which)
-{
-    char port[16], *err = NULL;
-    int st;
-
-    if (access(MEMCCAPABLE, X_OK) != 0)
-        skip();
-    if (!capable_ran[which]) {
-        capable_ran[which] = true;
-        snprintf(port, sizeof(port), "%u", which ? bin_port : cl->gw.port);
-        char *argv[] = { MEMCCAPABLE, "-h", "127.0.0.1", "-p", port, "-b",
-                         "-t", "5", NULL };
-        st = h_run(argv, TOOL_TIMEOUT, &capable_out[which], &err);
-        if (st != 0)
-            fprintf(stderr, "# memccapable -b -p %s: status %d\n%s%s", port,
-                    st, capable_out[which] ? capable_out[which] : "",
-                    err ? err : "");
-        free(err);
-    }
-    assert_non_null(capable_out[which]);
-    return capable_out[which];
-}
-
-/* Did the test named name print "[pass]" on its line? */
-static bool
-capable_passed(const char *out, const char *name)
-{
-    size_t n = strlen(name);
-
-    for (const char *p = strstr(out, name); p != NULL;
-         p = strstr(p + 1, name)) {
-        if ((p != out && p[-1] != '\n') || p[n] != ' ')
-            continue;
-        p += n;
-        while (*p == ' ')
-            p++;
-        return strncmp(p, "[pass]", 6) == 0;
-    }
-    return false;
-}
-
-static void
-test_capable_one(void **state)
-{
-    const char *name = *state;
-    const char *out = capable_output(0);
-
-    if (!capable_passed(out, name))
-        fail_msg("memccapable -b: %s did not pass:\n%s", name, out);
-}
-
-static void
-test_capable_binary_port(void **state)
-{
-    const char *out = capable_output(1);
-
-    for (size_t i = 0; i < NCAPABLE; i++) {
-        if (!capable_passed(out, capable_tests[i]))
-            fail_msg("memccapable -b on -b: %s did not pass:\n%s",
-                     capable_tests[i], out);
-    }
-    assert_non_null(strstr(out, "All tests passed"));
-}
-
 static void
 test_clean_shutdown(void **state)
 {
@@ -736,7 +616,7 @@ test_clean_shutdown(void **state)
 int
 main(void)
 {
-    static const struct CMUnitTest head[] = {
+    const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lm_version_verbosity_stats),
         cmocka_unit_test(test_lm_storage),
         cmocka_unit_test(test_lm_cas),
@@ -748,40 +628,17 @@ main(void)
         cmocka_unit_test(test_raw_cas_everywhere),
         cmocka_unit_test(test_raw_pipeline_quit),
         cmocka_unit_test(test_listeners),
-        cmocka_unit_test(test_tools),
-    };
-    static const struct CMUnitTest tail[] = {
-        cmocka_unit_test(test_capable_binary_port),
         cmocka_unit_test(test_clean_shutdown),
     };
-    static char names[NCAPABLE][48];
-    struct CMUnitTest tests[sizeof(head) / sizeof(head[0]) + NCAPABLE +
-                            sizeof(tail) / sizeof(tail[0])];
-    size_t n = 0;
     int failed;
 
-    for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
-        tests[n++] = head[i];
-    for (size_t i = 0; i < NCAPABLE; i++) {
-        snprintf(names[i], sizeof(names[i]), "memccapable %s",
-                 capable_tests[i]);
-        tests[n] = (struct CMUnitTest)cmocka_unit_test_prestate(
-            test_capable_one, (void *)capable_tests[i]);
-        tests[n++].name = names[i];
-    }
-    for (size_t i = 0; i < sizeof(tail) / sizeof(tail[0]); i++)
-        tests[n++] = tail[i];
-
-    h_alarm(600);
+    h_alarm(300);
     if (getenv("IT_FILTER") != NULL)
         cmocka_set_test_filter(getenv("IT_FILTER"));
-    assert_int_equal(n, sizeof(tests) / sizeof(tests[0]));
     failed = cmocka_run_group_tests_name("it_binary", tests, group_setup,
                                          NULL);
     if (cl != NULL && failed == 0)
         h_pass(cl);
     h_cluster_free(cl);
-    free(capable_out[0]);
-    free(capable_out[1]);
     return failed == 0 ? 0 : 1;
 }
