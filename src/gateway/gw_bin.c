@@ -17,6 +17,7 @@ struct bin_ctx {
     uint8_t  opcode;    /* echoed in every reply */
     bool     quiet;     /* no reply on success (get family: on a miss) */
     bool     retkey;    /* getk, gatk: the reply carries the key */
+    bool     silent;    /* the gateway's own request: no reply at all */
 };
 
 _Static_assert(sizeof(struct bin_ctx) <= GW_FE_CTX_MAX,
@@ -147,6 +148,35 @@ dispatch(struct gw_client *cl, const struct membin_req *m)
     cl->ops->submit(cl, r);
 }
 
+/*
+ * memcached unlinks the key of a set (or setq) it refuses as too large, so
+ * no older value survives the failed write. membin refuses it on the
+ * header alone; the key follows the header and extras, so wait for those
+ * (false, *need: the bytes wanted), then delete the key, answering
+ * nothing.
+ */
+static bool
+unlink_refused_set(struct gw_client *cl, const char *in, size_t len,
+                   size_t *need)
+{
+    const uint8_t *h = (const uint8_t *)in;
+    size_t extlen = h[4], keylen = (size_t)h[2] << 8 | h[3];
+
+    /* membin checked the header: extlen 8, keylen 1 to 250. */
+    *need = MEMBIN_HEADER_LEN + extlen + keylen;
+    if (len < *need)
+        return false;
+    if (gw_key_fits(cl->gw, keylen)) {
+        struct gw_req *r = gw_req_new(cl->gw);
+        r->op = GW_OP_DELETE;
+        r->noreply = true;
+        ctx_of(r)->silent = true;
+        gw_req_set_key(r, in + *need - keylen, keylen);
+        cl->ops->submit(cl, r);
+    }
+    return true;
+}
+
 static enum gw_parse
 bin_parse(struct gw_client *cl, const char *in, size_t len, size_t *used,
           uint64_t *skip)
@@ -164,6 +194,10 @@ bin_parse(struct gw_client *cl, const char *in, size_t len, size_t *used,
     case MEMBIN_ERROR:
         /* An unknown opcode or a value over -I: answered even if quiet,
          * its body skipped, the connection kept. */
+        if (m.status == MEMBIN_S_E2BIG && m.cmd == MB_SET &&
+            !unlink_refused_set(cl, in, len, used))
+            return GW_PARSE_AGAIN;
+        *used = MEMBIN_HEADER_LEN;
         submit_error(cl, &m, m.status, false);
         *skip = m.swallow;
         return GW_PARSE_SKIP;
@@ -281,6 +315,8 @@ bin_write_result(const struct gw_req *r, struct buf *out)
     const struct bin_ctx *x = ctx_of_const(r);
     const struct gw_result *res = &r->res;
 
+    if (x->silent)
+        return;
     switch (r->op) {
     case GW_OP_NONE:
         if (x->error != 0)

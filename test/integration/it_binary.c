@@ -306,6 +306,21 @@ test_lm_storage(void **state)
     assert_mc(mc, memcached_delete(mc, "b:set", 5, 0), MEMCACHED_SUCCESS);
     assert_mc(mc, memcached_delete(mc, "b:set", 5, 0), MEMCACHED_NOTFOUND);
     mc_expect_miss(mc, "b:set");
+
+    /* A set over -I is refused and, as memcached, removes the old value;
+     * an append over -I only is refused. */
+    size_t big = 1024 * 1024 + 1;
+    char *v = calloc(1, big);
+    assert_non_null(v);
+    assert_mc(mc, mc_set(mc, "b:big", "old", 0, 0), MEMCACHED_SUCCESS);
+    assert_mc(mc, mc_set(mc, "b:big2", "old", 0, 0), MEMCACHED_SUCCESS);
+    assert_mc(mc, memcached_set(mc, "b:big", 5, v, big, 0, 0),
+              MEMCACHED_E2BIG);
+    assert_mc(mc, memcached_append(mc, "b:big2", 6, v, big, 0, 0),
+              MEMCACHED_E2BIG);
+    free(v);
+    mc_expect_miss(mc, "b:big");
+    mc_expect(mc, "b:big2", "old", 0);
     memcached_free(mc);
 }
 

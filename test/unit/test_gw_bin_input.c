@@ -75,16 +75,36 @@ test_errors(void **state)
     check_error(submitted[0], 0x40, MEMBIN_S_UNKNOWN_COMMAND, 9, NULL);
     assert_int_equal(submitted[1]->op, GW_OP_NOOP);
 
-    /* A value over -I: "Too large.", even for setq; skipped, open. */
+    /* A value over -I: "Too large.", even for setq; skipped, open. A set
+     * also unlinks its key, as memcached, silently (fed in pieces: the
+     * key comes after the header). */
+    for (size_t step = 1; step <= 41; step += 8) {
+        reset(NULL);
+        g.cfg.item_max = 4;
+        n = mkframe(in, MEMBIN_OP_SETQ, ext, 8, "key", 3, "12345", 5, 11, 0);
+        n += bare(in + n, MEMBIN_OP_NOOP, 12);
+        assert_int_equal(feed_steps(in, n, step, &consumed), GW_PARSE_OK);
+        assert_int_equal(consumed, n);
+        assert_int_equal(nsubmitted, 3);
+        assert_int_equal(submitted[0]->op, GW_OP_DELETE);
+        assert_int_equal(submitted[0]->klen, 3);
+        assert_memory_equal(submitted[0]->key, "key", 3);
+        assert_true(submitted[0]->noreply);
+        for (enum gw_status st = GW_ST_NONE; st <= GW_ST_SERVER_ERROR; st++) {
+            submitted[0]->res.status = st;
+            assert_int_equal(written(submitted[0]), 0);
+        }
+        check_error(submitted[1], MEMBIN_OP_SETQ, MEMBIN_S_E2BIG, 11, NULL);
+        assert_int_equal(submitted[2]->op, GW_OP_NOOP);
+    }
+    /* Other storage commands only refuse. */
     reset(NULL);
     g.cfg.item_max = 4;
-    n = mkframe(in, MEMBIN_OP_SETQ, ext, 8, "k", 1, "12345", 5, 11, 0);
-    n += bare(in + n, MEMBIN_OP_NOOP, 12);
-    assert_int_equal(feed_steps(in, n, 7, &consumed), GW_PARSE_OK);
+    n = mkframe(in, MEMBIN_OP_APPEND, no_ext, 0, "k", 1, "12345", 5, 13, 0);
+    assert_int_equal(feed_steps(in, n, n, &consumed), GW_PARSE_SKIP);
     assert_int_equal(consumed, n);
-    assert_int_equal(nsubmitted, 2);
-    check_error(submitted[0], MEMBIN_OP_SETQ, MEMBIN_S_E2BIG, 11, NULL);
-    assert_int_equal(submitted[1]->op, GW_OP_NOOP);
+    assert_int_equal(nsubmitted, 1);
+    check_error(submitted[0], MEMBIN_OP_APPEND, MEMBIN_S_E2BIG, 13, NULL);
 
     /* Extras and key longer than the body: "Unknown command", close. */
     reset(NULL);
