@@ -293,6 +293,7 @@ srv_rpc_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     uint64_t delta, cas, initial, value = 0;
     int64_t exptime;
     struct srv_item written;
+    char num[24];           /* a created counter's digits: written.data */
 
     if (!get_key(&p[0], &key, &klen) || !mpk_bool(&p[1], &incr) ||
         !mpk_u64(&p[2], &delta) || !mpk_bool(&p[3], &async) ||
@@ -314,7 +315,6 @@ srv_rpc_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         /* The binary protocol's counter: a miss stores the initial value
          * (flags 0), in the same loop turn, so no other write comes
          * between. */
-        char num[24];
         int n = snprintf(num, sizeof(num), "%" PRIu64, initial);
         res = srv_ops_store(s->ops, SRV_OP_ADD, key, klen, 0,
                             srv_exptime_abs(exptime, now), num, (size_t)n, 0,
