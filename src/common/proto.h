@@ -66,12 +66,13 @@
     X(SRV_STORE,       35, 7, srv_rpc_store,                                  \
       "[op:u32, key, flags:u32, exptime:i64, data:bin, cas:u64, async:bool] " \
       "-> [result:u32, clock:u64]")                                           \
-    X(SRV_DELETE,      36, 3, srv_rpc_delete,                                 \
-      "[key, async:bool, since:u64] -> [result:u32]")                         \
-    X(SRV_ARITH,       37, 4, srv_rpc_arith,                                  \
-      "[key, incr:bool, delta:u64, async:bool] -> [result:u32, value:u64]")   \
+    X(SRV_DELETE,      36, 4, srv_rpc_delete,                                 \
+      "[key, async:bool, since:u64, cas:u64] -> [result:u32]")                \
+    X(SRV_ARITH,       37, 8, srv_rpc_arith,                                  \
+      "[key, incr:bool, delta:u64, async:bool, cas:u64, create:bool, "        \
+      "initial:u64, exptime:i64] -> [result:u32, value:u64, clock:u64]")     \
     X(SRV_TOUCH,       38, 3, srv_rpc_touch,                                  \
-      "[key, exptime:i64, async:bool] -> [result:u32]")                       \
+      "[key, exptime:i64, async:bool] -> [result:u32, clock:u64, flags:u32]") \
     X(SRV_FLUSH,       39, 1, srv_rpc_flush, "[delay:i64] -> true")           \
     X(SRV_REPLICATE,   40, 8, srv_repl_apply,                                 \
       "[w.stamp:u64, key, kind:u32, clock:u64, node:u32, flags:u32, "         \
