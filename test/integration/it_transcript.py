@@ -20,6 +20,7 @@ import os
 import pwd
 import re
 import select
+import struct
 import socket
 import subprocess
 import sys
@@ -31,6 +32,10 @@ import transcript_cases  # noqa: E402
 
 MEMCACHED_VERSION = b"1.6.18"
 SENTINEL = b"version\r\n"
+# The binary sentinel: a noop whose opaque no case uses.
+BIN_SENTINEL_OPAQUE = 0xFEEDFACE
+BIN_SENTINEL = struct.pack(">BBHBBHIIQ", 0x80, 0x0A, 0, 0, 0, 0, 0,
+                           BIN_SENTINEL_OPAQUE, 0)
 SENTINEL_GRACE = 0.05       # quiet time after a VERSION line at the end
 IO_TIMEOUT = 10.0           # longest wait for one case's replies
 
@@ -73,7 +78,9 @@ class Reply:
         self.end = "open"           # "open" or "closed"
 
     def text(self):
-        return normalise(self.data) + b"<" + self.end.encode() + b">"
+        body = (normalise_binary(self.data) if getattr(self, "binary", False)
+                else normalise(self.data))
+        return body + b"<" + self.end.encode() + b">"
 
 
 def recv_into(sock, reply, deadline, done):
@@ -137,6 +144,7 @@ def send(sock, reply, data):
 def exchange(port, case):
     """Plays case on a fresh connection to port; returns its Reply."""
     reply = Reply()
+    reply.binary = case.binary
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     sock.setblocking(True)
     try:
@@ -144,7 +152,7 @@ def exchange(port, case):
             step = step.replace(b"{cas}", last_cas(reply.data))
             last = i == len(case.steps) - 1
             if last and case.sentinel:
-                step += SENTINEL
+                step += BIN_SENTINEL if case.binary else SENTINEL
             send(sock, reply, step)
             if not last:
                 poll_until(sock, reply, case.pause, lambda r: False)
@@ -152,6 +160,8 @@ def exchange(port, case):
             ended = quiet_for(SENTINEL_GRACE)
 
             def done(r):
+                if case.binary:
+                    return binary_sentinel_seen(r.data) and ended(r)
                 return (re.search(rb"VERSION [^\r\n]*\r\n\Z", r.data)
                         is not None and ended(r))
             poll_until(sock, reply, IO_TIMEOUT, done)
@@ -208,6 +218,53 @@ def normalise(data):
                 pos += size
                 continue
         out.append(line)
+    return b"".join(out)
+
+
+def binary_frames(data):
+    """Splits binary protocol responses: (list of frames, leftover)."""
+    frames, pos = [], 0
+    while len(data) - pos >= 24 and data[pos] == 0x81:
+        bodylen = struct.unpack(">I", data[pos + 8:pos + 12])[0]
+        if len(data) - pos < 24 + bodylen:
+            break
+        frames.append(data[pos:pos + 24 + bodylen])
+        pos += 24 + bodylen
+    return frames, data[pos:]
+
+
+def binary_sentinel_seen(data):
+    frames, _ = binary_frames(data)
+    return any(struct.unpack(">I", f[12:16])[0] == BIN_SENTINEL_OPAQUE
+               for f in frames)
+
+
+def normalise_binary(data):
+    """
+    Binary responses, one line per frame, with what must differ replaced:
+    the cas (numbered in order of first appearance, 0 kept), the body of a
+    version reply, and the values of stat replies. Everything else (opcode,
+    status, opaque, extras, key, value) is compared as it is.
+    """
+    frames, rest = binary_frames(data)
+    cas_ids, out = {}, []
+    for f in frames:
+        (magic, op, keylen, extlen, dtype, status, bodylen, opaque,
+         cas) = struct.unpack(">BBHBBHIIQ", f[:24])
+        ext = f[24:24 + extlen]
+        key = f[24 + extlen:24 + extlen + keylen]
+        val = f[24 + extlen + keylen:]
+        if cas:
+            cas = "<cas%d>" % cas_ids.setdefault(cas, len(cas_ids) + 1)
+        if op == 0x0B and status == 0:
+            val = b"<version>"
+        if op == 0x10 and key:
+            val = b"<v>"
+        out.append(("op=%02x st=%04x opaque=%08x cas=%s ext=%s key=%r "
+                    "val=%r dt=%d\n" % (op, status, opaque, cas, ext.hex(),
+                                         key, val[:200], dtype)).encode())
+    if rest:
+        out.append(b"<raw " + rest[:200] + b">")
     return b"".join(out)
 
 

@@ -29,8 +29,10 @@ class Case:
     """
 
     def __init__(self, name, *steps, sentinel=True, wait=0.4, pause=0.15,
-                 known=None):
+                 known=None, binary=False):
         assert steps and all(isinstance(s, bytes) for s in steps), name
+        self.binary = binary    # memcached's binary protocol: the sentinel
+                                # is a noop, replies compared frame by frame
         self.name = name
         self.steps = list(steps)
         self.sentinel = sentinel
@@ -426,3 +428,7 @@ CASES = [
          b"".join(b"set p%d 0 0 3\r\n%03d\r\nget p%d\r\n" % (i, i, i)
                   for i in range(200))),
 ]
+
+# Binary protocol cases (transcript_binary.py) and any others appended here.
+from transcript_binary import BINARY_CASES  # noqa: E402
+CASES += BINARY_CASES
