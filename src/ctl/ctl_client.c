@@ -129,7 +129,7 @@ ctl_hello_instead(const void *in, size_t len)
 {
     if (len == 0 || !auth_looks_like_hello(in, len))
         return NULL;
-    return "it asks for the cluster secret: give -K <file>";
+    return "it asks for the cluster secret (give -K <file>)";
 }
 
 /* Our side of the handshake (we connected): hello, then our proof once
@@ -203,6 +203,7 @@ ctl_connect(struct ctl_client *c, const struct kaddr *to, double timeout,
     msgpack_packer_init(&c->pk, &c->out, msgpack_sbuffer_write);
     msgpack_zone_init(&c->zone, 4096);
     addr_format(to, as, sizeof(as));
+    snprintf(c->peer, sizeof(c->peer), "%s", as);
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
@@ -276,7 +277,10 @@ ctl_call(struct ctl_client *c, struct rpc_msg *reply, char *err, size_t errlen)
         case RPC_FRAME_MALFORMED:
         case RPC_FRAME_INVALID:
             hello = ctl_hello_instead(c->in, c->inlen);
-            snprintf(err, errlen, "%s", hello != NULL ? hello : "malformed reply");
+            if (hello != NULL)
+                snprintf(err, errlen, "%s: %s", c->peer, hello);
+            else
+                snprintf(err, errlen, "malformed reply");
             return -1;
         case RPC_FRAME_OK:
             if (reply->type == RPC_RESPONSE && reply->msgid == want) {
@@ -293,7 +297,7 @@ ctl_call(struct ctl_client *c, struct rpc_msg *reply, char *err, size_t errlen)
             /* A peer with a secret says hello, then hangs up on a request. */
             hello = ctl_hello_instead(c->in, c->inlen);
             if (hello != NULL)
-                snprintf(err, errlen, "%s", hello);
+                snprintf(err, errlen, "%s: %s", c->peer, hello);
             return -1;
         }
     }

@@ -28,6 +28,7 @@ struct ctl_client {
     size_t           inlen, incap;
     size_t           consumed;     /* bytes of the last reply */
     msgpack_zone     zone;
+    char             peer[ADDR_STRLEN];   /* for messages */
 };
 
 /* -K: reads the cluster secret once; from then on ctl_connect (and
