@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include "common/auth.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -290,4 +291,24 @@ auth_limiter_allow(struct auth_limiter *l, uint32_t ip, double now,
     l->slot[oldest].last = now;
     l->slot[oldest].missed = 0;
     return true;
+}
+
+void
+auth_log_refusal(const struct kaddr *peer, bool dialled, const char *why,
+                 double now)
+{
+    static struct auth_limiter limiter;
+    char as[ADDR_STRLEN];
+    unsigned missed;
+
+    if (!auth_limiter_allow(&limiter, peer->ip, now, &missed))
+        return;
+    addr_format(peer, as, sizeof(as));
+    if (missed > 0)
+        log_warnx("auth: connection %s %s refused: %s (and %u more from "
+                  "this address since the last such line)",
+                  dialled ? "to" : "from", as, why, missed);
+    else
+        log_warnx("auth: connection %s %s refused: %s",
+                  dialled ? "to" : "from", as, why);
 }

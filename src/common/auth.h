@@ -7,8 +7,9 @@
  * that accepted). Both messages have a fixed size; nothing else is read
  * until the peer's proof checks out. The wire bytes are in doc/protocol.md.
  *
- * Everything here is pure except auth_key_load (a file) and auth_nonce
- * (getrandom): no sockets, so the tests drive it byte by byte.
+ * Everything here is pure except auth_key_load (a file), auth_nonce
+ * (getrandom) and auth_log_refusal (the log): no sockets, so the tests
+ * drive it byte by byte.
  */
 #ifndef KUMO_COMMON_AUTH_H
 #define KUMO_COMMON_AUTH_H
@@ -16,6 +17,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "common/addr.h"
 
 #define AUTH_SECRET_MAX  1024   /* bytes of secret; a longer file is refused */
 #define AUTH_NONCE_LEN   32
@@ -124,5 +127,9 @@ struct auth_limiter {
  * how many refusals of ip were not logged since its last line. */
 bool auth_limiter_allow(struct auth_limiter *l, uint32_t ip, double now,
                         unsigned *missed);
+/* The daemons' line for a refused peer ("auth: connection from|to ADDR
+ * refused: WHY"), through one process-wide limiter. */
+void auth_log_refusal(const struct kaddr *peer, bool dialled, const char *why,
+                      double now);
 
 #endif

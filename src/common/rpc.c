@@ -54,7 +54,7 @@ struct rpc_conn {
     bool                  authing;
     bool                  dialled;       /* we connected (else accepted) */
     bool                  auth_heard;    /* the peer sent handshake bytes */
-    bool                  auth_judged;   /* a refusal was decided (logged) */
+    bool                  auth_judged;   /* refused (logged), or closed by us */
     ev_tstamp             auth_deadline; /* 0: still connecting */
     struct auth_hs        hs;
     struct buf            hold;
@@ -82,7 +82,6 @@ static msgpack_sbuffer discard_sbuf;
 static msgpack_packer discard_pk;
 static struct auth_key rpc_key;
 static bool rpc_keyed;                  /* -K given: every connection authenticates */
-static struct auth_limiter auth_log;    /* refusals: a line per address a minute */
 
 static void rpc_conn_read(struct conn *c);
 static void rpc_conn_connected(struct conn *c);
@@ -376,6 +375,7 @@ rpc_conn_closed(struct conn *c, int err)
 void
 rpc_close(struct rpc_conn *rc)
 {
+    rc->auth_judged = true;     /* ours: not the peer's refusal */
     conn_close(&rc->c, 0);
 }
 
@@ -451,25 +451,11 @@ rpc_has_secret(void)
     return rpc_keyed;
 }
 
-/* Logs why a connection is refused, at most once a minute per address. */
 static void
 auth_refused(struct rpc_conn *rc, const char *why)
 {
-    char as[ADDR_STRLEN];
-    unsigned missed;
-
     rc->auth_judged = true;
-    if (!auth_limiter_allow(&auth_log, rc->peer.ip, ev_now(rpc_loop),
-                            &missed))
-        return;
-    addr_format(&rc->peer, as, sizeof(as));
-    if (missed > 0)
-        log_warnx("auth: connection %s %s refused: %s (and %u more from "
-                  "this address since the last such line)",
-                  rc->dialled ? "to" : "from", as, why, missed);
-    else
-        log_warnx("auth: connection %s %s refused: %s",
-                  rc->dialled ? "to" : "from", as, why);
+    auth_log_refusal(&rc->peer, rc->dialled, why, ev_now(rpc_loop));
 }
 
 /* With a secret, a new connection first sends its hello; RPC output is
