@@ -248,6 +248,7 @@ main(int argc, char **argv)
     }
     if (ctl_connect(&c, &mgr, CTL_TIMEOUT, err, sizeof(err)) < 0) {
         fprintf(stderr, "error: %s\n", err);
+        ctl_close(&c);
         return 1;
     }
     if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stat") == 0)

@@ -215,8 +215,9 @@ main(int argc, char **argv)
     }
     daemon_start("kumo-gateway", &dopts);
     if (!rpc_has_secret())
-        log_warnx("no cluster secret (-K): the links to managers and servers "
-                  "are not authenticated; a cluster run with -K refuses them");
+        log_warnx("no cluster secret (-K): any host that reaches the managers "
+                  "and servers can change the ring and the data this gateway "
+                  "serves (its links to them are not authenticated)");
 #ifdef M_MMAP_THRESHOLD
     /* Values (up to -I) pass through here in large buffers. glibc raises
      * its mmap threshold each time such a buffer is freed, after which
