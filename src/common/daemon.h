@@ -11,11 +11,12 @@
 #include <stddef.h>
 #include <ev.h>
 
-/* The options every daemon shares: -v, -d, -o. */
+/* The options every daemon shares: -v, -d, -o, -K. */
 struct daemon_opts {
     bool        verbose;
     const char *pidfile;
     const char *logfile;
+    const char *secret_file;    /* -K: the cluster secret (rpc_use_secret_file) */
     /* kumofs's thread and timing knobs, accepted so its command lines keep
      * working; kumo's daemons are single-threaded event loops, so they are
      * reported and ignored. */
@@ -34,6 +35,9 @@ struct daemon_opts {
     { .name = "-o", .longname = "--log", .type = OPT_STRING,                \
       .dest = &(d)->logfile, .argname = "<path>",                           \
       .help = "append the log to a file ('-' for stdout)" },                \
+    { .name = "-K", .longname = "--cluster-secret", .type = OPT_STRING,     \
+      .dest = &(d)->secret_file, .argname = "<path>",                       \
+      .help = "cluster secret file (mode 0600): peers must prove it" },     \
     { .name = "-TR", .longname = "--read-threads", .type = OPT_INT,         \
       .dest = &(d)->threads, .argname = "<n>", .isset = &(d)->threads_set,  \
       .help = "kumofs compatibility; ignored (one event loop)" },           \

@@ -30,7 +30,9 @@ struct rpc_ops {
      * array, valid only during the call. */
     void (*on_request)(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
                        const msgpack_object *params);
-    void (*on_connect)(struct rpc_conn *rc);   /* may be NULL */
+    /* Our connect completed (with a secret: and the handshake); may be
+     * NULL. */
+    void (*on_connect)(struct rpc_conn *rc);
     /* The connection is gone and its pending calls have failed; udata may
      * be released. The rpc_conn itself is freed by this module. */
     void (*on_close)(struct rpc_conn *rc);     /* may be NULL */
@@ -38,6 +40,14 @@ struct rpc_ops {
 
 /* One-time set-up for the process's loop (after conn_loop_init). */
 void rpc_init(struct ev_loop *loop);
+/* -K: reads the cluster secret (common/auth.h) once, at start. From then
+ * on every connection, both directions, opens with the handshake: nothing
+ * is read as RPC and no call or reply leaves before the peer has proved it
+ * knows the secret; a peer that fails (or is silent for AUTH_TIMEOUT) is
+ * closed and logged, at most once a minute per address. Without it, no
+ * handshake at all. 0, or -1 with a one-line reason in err. */
+int rpc_use_secret_file(const char *path, char *err, size_t errlen);
+bool rpc_has_secret(void);
 
 struct rpc_conn *rpc_connect(struct ev_loop *loop, const struct kaddr *to,
                              double connect_timeout,
@@ -53,7 +63,8 @@ void *rpc_udata(const struct rpc_conn *rc);
 /* Replaces the callbacks (e.g. once a connection has said what it is). */
 void rpc_set_ops(struct rpc_conn *rc, const struct rpc_ops *ops);
 void rpc_set_udata(struct rpc_conn *rc, void *udata);
-bool rpc_is_up(const struct rpc_conn *rc);         /* connected, not closing */
+/* Connected, authenticated (with a secret), not closing. */
+bool rpc_is_up(const struct rpc_conn *rc);
 bool rpc_is_closing(const struct rpc_conn *rc);
 /* In on_close: the errno that closed it (ECONNREFUSED: nobody listens
  * there), 0 for an orderly end or a local close. */

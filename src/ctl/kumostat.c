@@ -95,6 +95,7 @@ usage(FILE *fp)
         "                   manager's write ring; lines start with \"ip:port:  \"\n"
         "  --json           every statistic, one JSON object per server and line\n"
         "  -t <sec=5>       connect and reply timeout per server\n"
+        "  -K <path>        the cluster secret file, as the daemons' -K\n"
         "  -h, --help       print this help\n"
         "\n"
         "  kumo %s\n", KUMO_VERSION);
@@ -641,12 +642,20 @@ main(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--json") == 0) {
             json = true;
-        } else if (strcmp(a, "-m") == 0 || strcmp(a, "-t") == 0) {
+        } else if (strcmp(a, "-m") == 0 || strcmp(a, "-t") == 0 ||
+                   strcmp(a, "-K") == 0) {
             if (i + 1 >= argc) {
                 return ctl_fail_usage(usage, "missing value for ", a);
             }
             if (a[1] == 'm') {
                 mgr_arg = argv[++i];
+                continue;
+            }
+            if (a[1] == 'K') {
+                if (ctl_use_secret_file(argv[++i], err, sizeof(err)) < 0) {
+                    fprintf(stderr, "error: %s\n", err);
+                    return 1;
+                }
                 continue;
             }
             char *end;

@@ -40,6 +40,7 @@ usage(FILE *fp)
         "                   (the list is read again every %.0f s)\n"
         "  -i <sec=%.1f>     refresh interval\n"
         "  -t <sec=%.1f>     timeout of one poll (connect and reply)\n"
+        "  -K <path>        the cluster secret file, as the daemons' -K\n"
         "  --once           print one snapshot as text (two polls, for the\n"
         "                   rates) and exit: 1 if a server did not answer\n"
         "  -h, --help       print this help\n"
@@ -469,7 +470,7 @@ main(int argc, char **argv)
         } else if (strcmp(a, "--once") == 0) {
             t.once = true;
         } else if (strcmp(a, "-m") == 0 || strcmp(a, "-i") == 0 ||
-                   strcmp(a, "-t") == 0) {
+                   strcmp(a, "-t") == 0 || strcmp(a, "-K") == 0) {
             if (i + 1 >= argc) {
                 free(list);
                 return ctl_fail_usage(usage, "missing value for ", a);
@@ -478,6 +479,12 @@ main(int argc, char **argv)
             bool ok = true;
             if (a[1] == 'm') {
                 mgr_arg = v;
+            } else if (a[1] == 'K') {
+                if (ctl_use_secret_file(v, err, sizeof(err)) < 0) {
+                    fprintf(stderr, "error: %s\n", err);
+                    free(list);
+                    return 1;
+                }
             } else if (a[1] == 'i') {
                 ok = parse_secs(v, 0.05, 3600, &t.interval);
             } else {

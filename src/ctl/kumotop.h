@@ -11,6 +11,7 @@
 #include <msgpack.h>
 
 #include "common/addr.h"
+#include "common/auth.h"
 #include "common/ring.h"
 
 #define TOP_INTERVAL      0.5     /* seconds between polls */
@@ -23,6 +24,7 @@
 enum top_phase {
     TP_CONNECTING,
     TP_SENDING,
+    TP_AUTH,            /* -K: waiting for the server's hello and proof */
     TP_READING,
     TP_DONE,
     TP_FAILED,
@@ -45,6 +47,8 @@ struct top_srv {
     char             *in;
     size_t            inlen, incap;
     bool              got_stats, got_hs;
+    bool              authing;          /* -K: the handshake is not done */
+    struct auth_hs    auth;
     bool              self_active;      /* from the hash space reply */
     bool              replacing;
     uint64_t          stream_port;

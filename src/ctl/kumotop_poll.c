@@ -2,6 +2,8 @@
  * kumotop_poll.c - kumotop's server list (given, or read from a manager)
  * and its poll: every server at once, SRV_STATS and SRV_HS_GET pipelined
  * on one non-blocking connection each, one deadline for the whole poll.
+ * With -K each connection first runs the cluster-secret handshake: our
+ * hello, the server's hello and proof, then our proof and the requests.
  */
 #include "config.h"
 #include "ctl/kumotop.h"
@@ -146,11 +148,23 @@ poll_fail(struct top_srv *s, const char *fmt, ...)
     }
 }
 
+/* Both requests at once: the hash space says whether this server is
+ * active and whether a replace is pending (the status column). */
+static void
+pack_requests(struct top_srv *s)
+{
+    msgpack_packer pk;
+
+    msgpack_packer_init(&pk, &s->out, msgpack_sbuffer_write);
+    rpc_pack_request_head(&pk, 1, SRV_STATS, 0);
+    rpc_pack_request_head(&pk, 2, SRV_HS_GET, 0);
+}
+
 static void
 poll_start(struct top_srv *s)
 {
     struct sockaddr_in sin;
-    msgpack_packer pk;
+    const struct auth_key *key = ctl_secret();
 
     s->inlen = 0;
     s->sent = 0;
@@ -159,11 +173,18 @@ poll_start(struct top_srv *s)
     s->stream_port = 0;
     s->replace_state[0] = '\0';
     msgpack_sbuffer_clear(&s->out);
-    msgpack_packer_init(&pk, &s->out, msgpack_sbuffer_write);
-    /* Both requests at once: the hash space says whether this server is
-     * active and whether a replace is pending (the status column). */
-    rpc_pack_request_head(&pk, 1, SRV_STATS, 0);
-    rpc_pack_request_head(&pk, 2, SRV_HS_GET, 0);
+    s->authing = key != NULL;
+    if (s->authing) {
+        uint8_t hello[AUTH_HELLO_LEN];
+
+        if (auth_hs_start(&s->auth, key, true, hello) < 0) {
+            poll_fail(s, "no random numbers: %s", strerror(errno));
+            return;
+        }
+        msgpack_sbuffer_write(&s->out, (const char *)hello, sizeof(hello));
+    } else {
+        pack_requests(s);
+    }
     s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s->fd < 0) {
         poll_fail(s, "socket: %s", strerror(errno));
@@ -227,6 +248,41 @@ take_stats(struct top_srv *s, const msgpack_object *m)
     s->got_stats = true;
 }
 
+/* Feeds the input to the handshake; when the server has proved itself,
+ * queues our proof and the requests. false if the server failed. */
+static bool
+take_handshake(struct top_srv *s)
+{
+    uint8_t proof[AUTH_PROOF_LEN];
+
+    for (;;) {
+        size_t used;
+        enum auth_step st = auth_hs_input(&s->auth, s->in, s->inlen, &used,
+                                          proof);
+
+        if (used > 0) {
+            memmove(s->in, s->in + used, s->inlen - used);
+            s->inlen -= used;
+        }
+        switch (st) {
+        case AUTH_STEP_MORE:
+            return true;
+        case AUTH_STEP_PROOF:
+            /* Held until the server's proof checks out. */
+            msgpack_sbuffer_write(&s->out, (const char *)proof, sizeof(proof));
+            continue;
+        case AUTH_STEP_FAIL:
+            poll_fail(s, "%s", s->auth.why);
+            return false;
+        case AUTH_STEP_DONE:
+            s->authing = false;
+            pack_requests(s);
+            s->phase = TP_SENDING;
+            return true;
+        }
+    }
+}
+
 /* Decodes the replies in s->in; false (and the server failed) on garbage. */
 static bool
 take_replies(struct top_srv *s)
@@ -249,8 +305,10 @@ take_replies(struct top_srv *s)
             return true;
         }
         if (fr != RPC_FRAME_OK || m.type != RPC_RESPONSE) {
+            const char *hello = ctl_hello_instead(s->in + off, s->inlen - off);
+
             msgpack_zone_destroy(&zone);
-            poll_fail(s, "malformed reply");
+            poll_fail(s, "%s", hello != NULL ? hello : "malformed reply");
             return false;
         }
         off += objlen;
@@ -308,10 +366,11 @@ poll_io(struct top_srv *s, short revents)
                 return;
             }
         }
-        s->phase = TP_READING;
+        s->phase = s->authing ? TP_AUTH : TP_READING;
         return;
     }
-    if (s->phase == TP_READING && (revents & (POLLIN | POLLHUP | POLLERR))) {
+    if ((s->phase == TP_READING || s->phase == TP_AUTH) &&
+        (revents & (POLLIN | POLLHUP | POLLERR))) {
         for (;;) {
             if (s->incap - s->inlen < 16384) {
                 if (s->incap >= TOP_REPLY_MAX) {
@@ -324,6 +383,12 @@ poll_io(struct top_srv *s, short revents)
             ssize_t n = read(s->fd, s->in + s->inlen, s->incap - s->inlen);
             if (n > 0) {
                 s->inlen += (size_t)n;
+                if (s->phase == TP_AUTH) {
+                    if (!take_handshake(s) || s->phase != TP_AUTH) {
+                        return;
+                    }
+                    continue;
+                }
                 if (!take_replies(s) || s->phase != TP_READING) {
                     return;
                 }
@@ -335,7 +400,14 @@ poll_io(struct top_srv *s, short revents)
             if (n < 0 && errno == EAGAIN) {
                 return;
             }
-            poll_fail(s, "%s", n == 0 ? "connection closed" : strerror(errno));
+            if (s->phase == TP_AUTH) {
+                poll_fail(s, "closed during the cluster-secret handshake "
+                             "(no -K there, or another secret?)");
+            } else if (n == 0 && ctl_hello_instead(s->in, s->inlen) != NULL) {
+                poll_fail(s, "%s", ctl_hello_instead(s->in, s->inlen));
+            } else {
+                poll_fail(s, "%s", n == 0 ? "connection closed" : strerror(errno));
+            }
             return;
         }
     }
@@ -419,7 +491,8 @@ top_poll_all(struct top *t)
                 continue;
             }
             pf[n].fd = s->fd;
-            pf[n].events = s->phase == TP_READING ? POLLIN : POLLOUT;
+            pf[n].events = s->phase == TP_READING || s->phase == TP_AUTH
+                               ? POLLIN : POLLOUT;
             pf[n].revents = 0;
             who[n++] = i;
         }

@@ -708,6 +708,9 @@ h_cluster_free(struct h_cluster *c)
     for (int i = 0; i < n; i++) {
         hi_free_argv(all[i]);
     }
+    if (c->secret) {
+        ctl_set_secret(NULL);
+    }
     register_cluster(c, false);
     free(c);
 }

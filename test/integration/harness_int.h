@@ -34,6 +34,8 @@ int hi_spawn(struct h_daemon *d);
 void hi_describe_status(int st, char *buf, size_t len);
 bool hi_exited_ok(int st);
 uint16_t hi_mgr_port(const struct h_cluster *c);
+/* c->secret: writes DIR/secret once and hands it to the ctl client. */
+void hi_secret_prepare(struct h_cluster *c);
 bool hi_mgr_running(const struct h_cluster *c);
 
 #endif

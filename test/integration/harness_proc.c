@@ -79,6 +79,45 @@ add_managers(struct h_daemon *d, const struct h_cluster *c)
     }
 }
 
+/* The cluster's secret file: 32 random bytes in hex, mode 0600, written
+ * once; the harness's own RPC client uses it too. */
+void
+hi_secret_prepare(struct h_cluster *c)
+{
+    uint8_t raw[32];
+    char hex[2 * sizeof(raw) + 2], err[256];
+    struct auth_key key;
+    int fd;
+
+    if (!c->secret) {
+        return;
+    }
+    if (c->secret_path[0] == '\0') {
+        snprintf(c->secret_path, sizeof(c->secret_path), "%s/secret", c->dir);
+        if (auth_nonce(raw) < 0) {
+            hi_say("getrandom: %s", strerror(errno));
+            abort();
+        }
+        for (size_t i = 0; i < sizeof(raw); i++) {
+            snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+        }
+        hex[2 * sizeof(raw)] = '\n';
+        fd = open(c->secret_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                  0600);
+        if (fd < 0 || write(fd, hex, 2 * sizeof(raw) + 1) !=
+                          (ssize_t)(2 * sizeof(raw) + 1)) {
+            hi_say("%s: %s", c->secret_path, strerror(errno));
+            abort();
+        }
+        close(fd);
+    }
+    if (auth_key_load(&key, c->secret_path, err, sizeof(err)) < 0) {
+        hi_say("%s", err);
+        abort();
+    }
+    ctl_set_secret(&key);
+}
+
 /* The daemon's command line from its current settings and ports. */
 void
 hi_build_argv(struct h_daemon *d)
@@ -120,6 +159,11 @@ hi_build_argv(struct h_daemon *d)
         add_arg(d, "-t");
         add_arg(d, "127.0.0.1:%u", d->port);
         break;
+    }
+    if (c->secret) {
+        hi_secret_prepare(c);
+        add_arg(d, "-K");
+        add_arg(d, "%s", c->secret_path);
     }
     add_arg(d, "-v");
     add_arg(d, "-o");
@@ -442,10 +486,15 @@ int
 h_kumoctl(struct h_cluster *c, const char *cmd, char **out)
 {
     char path[PATH_MAX + 32], mgr[32];
-    char *argv[] = { path, mgr, (char *)cmd, NULL };
+    char *argv[] = { path, mgr, (char *)cmd, NULL, NULL, NULL };
 
     snprintf(path, sizeof(path), "%s/src/ctl/kumoctl", c->builddir);
     snprintf(mgr, sizeof(mgr), "127.0.0.1:%u", hi_mgr_port(c));
+    if (c->secret) {
+        hi_secret_prepare(c);
+        argv[3] = (char *)"-K";
+        argv[4] = c->secret_path;
+    }
     return h_run(argv, 15.0, out, NULL);
 }
 
@@ -472,7 +521,7 @@ h_kumohash_assign(struct h_cluster *c, char *const *keys, size_t n,
                   struct h_place *place)
 {
     char path[PATH_MAX + 32], mgr[32];
-    char *argv[KUMOHASH_BATCH + 6];
+    char *argv[KUMOHASH_BATCH + 8];
 
     snprintf(path, sizeof(path), "%s/src/ctl/kumohash", c->builddir);
     snprintf(mgr, sizeof(mgr), "127.0.0.1:%u", hi_mgr_port(c));
@@ -484,6 +533,10 @@ h_kumohash_assign(struct h_cluster *c, char *const *keys, size_t n,
         long cur = -1;
 
         argv[a++] = path;
+        if (c->secret) {
+            argv[a++] = (char *)"-K";
+            argv[a++] = c->secret_path;
+        }
         argv[a++] = (char *)"-m";
         argv[a++] = mgr;
         argv[a++] = (char *)"assign";
