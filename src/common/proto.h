@@ -42,6 +42,7 @@
     X(SRV_STREAM_BATCH, 16, "[replace_id:u64, count:u32, raw_len:u32, "       \
                            "lz4:bin] -> applied:u32  (stream port)")          \
     X(SRV_GET,         34, "[key, touch:bool, exptime:i64] -> nil | "         \
+                           "miss:u32 (1 expired, 2 flushed) | "               \
                            "[flags:u32, data:bin, clock:u64, node:u32]")      \
     X(SRV_STORE,       35, "[op:u32, key, flags:u32, exptime:i64, data:bin, " \
                            "cas:u64, async:bool] -> [result:u32, clock:u64]") \
@@ -53,6 +54,10 @@
     X(SRV_REPLICATE,   40, "[w.stamp:u64, key, kind:u32, clock:u64, "         \
                            "node:u32, flags:u32, exptime:u32, data:bin] -> "  \
                            "applied:bool  (coordinator to replica)")          \
+    X(SRV_KEYS,        41, "[cursor:bin|nil, max:u32, prefix:bin] -> "        \
+                           "[cursor:bin|nil (nil: done), [[key:bin, "         \
+                           "flags:u32, exptime:u32, clock:u64, size:u32]...]]"\
+                           "  (live keys it coordinates)")                    \
     X(SRV_HS_GET,      95, "[] -> hs  (the server's own hash space)")         \
     X(SRV_BACKUP,      96, "[suffix:str] -> true")                            \
     X(SRV_STATS,       97, "[] -> {name: value...}")                          \

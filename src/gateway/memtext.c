@@ -38,7 +38,7 @@ static const char *const cmd_names[] = {
     [MT_DECR] = "decr",         [MT_TOUCH] = "touch",
     [MT_FLUSH_ALL] = "flush_all", [MT_VERSION] = "version",
     [MT_VERBOSITY] = "verbosity", [MT_STATS] = "stats",
-    [MT_QUIT] = "quit",
+    [MT_QUIT] = "quit",         [MT_LRU_CRAWLER] = "lru_crawler",
 };
 #define NCMDS (sizeof(cmd_names) / sizeof(cmd_names[0]))
 
@@ -57,7 +57,8 @@ static const struct {
     [MT_INCR] = { 2, 2, true },     [MT_DECR] = { 2, 2, true },
     [MT_TOUCH] = { 2, 2, true },    [MT_FLUSH_ALL] = { 0, 1, true },
     [MT_VERSION] = { 0, 0, false }, [MT_VERBOSITY] = { 1, 1, true },
-    [MT_STATS] = { 0, 1, false },   [MT_QUIT] = { 0, 0, false },
+    [MT_STATS] = { 0, ARGS_MAX, false }, [MT_QUIT] = { 0, 0, false },
+    [MT_LRU_CRAWLER] = { 1, ARGS_MAX, false },
 };
 
 static bool
@@ -380,9 +381,12 @@ parse_args(struct memtext_req *req, const struct tok *args, size_t nargs,
         req->level = (uint32_t)v;
         break;
     case MT_STATS:
-        if (n == 1) {
+    case MT_LRU_CRAWLER:
+        /* Sub-commands ("cachedump 1 10", "metadump all") are read by the
+         * front end: hand it the words as one span. */
+        if (n > 0) {
             req->arg = args[0].p;
-            req->arglen = args[0].n;
+            req->arglen = (size_t)(args[n - 1].p + args[n - 1].n - args[0].p);
         }
         break;
     default:

@@ -27,6 +27,7 @@ enum memtext_cmd {
     MT_SET, MT_ADD, MT_REPLACE, MT_APPEND, MT_PREPEND, MT_CAS,
     MT_DELETE, MT_INCR, MT_DECR, MT_TOUCH,
     MT_FLUSH_ALL, MT_VERSION, MT_VERBOSITY, MT_STATS, MT_QUIT,
+    MT_LRU_CRAWLER,
 };
 
 enum memtext_status {
@@ -54,7 +55,9 @@ struct memtext_req {
     int64_t             delay;      /* flush_all: optional delay, 0 if absent */
     uint32_t            level;      /* verbosity */
     const char         *data;       /* storage: borrowed, bytes long */
-    const char         *arg;        /* stats: optional argument (borrowed) */
+    const char         *arg;        /* stats, lru_crawler: the arguments
+                                       (borrowed), from the first word to
+                                       the end of the last, as sent */
     size_t              arglen;     /*        0 if absent */
     size_t              nkeys;      /* 1 for single-key commands */
     struct memtext_key  keys[MEMTEXT_KEYS_MAX];

@@ -42,6 +42,7 @@ struct srv_config {
 struct srv_stats {
     uint64_t cmd_get, cmd_set, cmd_delete, cmd_touch, cmd_arith, cmd_flush;
     uint64_t get_hits, get_misses;
+    uint64_t get_expired, get_flushed; /* misses of hidden items */
     uint64_t not_owner;
     uint64_t store_errors;
     uint64_t repl_errors, repl_retries, repl_applied, clock_refused;

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "server/srv.h"
 #include "server/srv_backup.h"
+#include "server/srv_keys.h"
 #include "server/srv_mgr.h"
 #include "server/srv_repl.h"
 #include "server/srv_replace.h"
@@ -162,6 +163,7 @@ handle_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     int64_t exptime;
     struct srv_item it;
     enum srv_result res;
+    enum srv_miss why = SRV_MISS_ABSENT;
     int own;
 
     if (!get_key(&p[0], &key, &klen) || !mpk_bool(&p[1], &touch) ||
@@ -191,14 +193,21 @@ handle_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
             return;
         }
     } else {
-        res = srv_ops_get(s->ops, key, klen, srv_now(s), &it);
+        res = srv_ops_get_why(s->ops, key, klen, srv_now(s), &it, &why);
     }
     msgpack_packer *pk;
     if (res != SRV_VALUE) {
         if (res == SRV_NOT_FOUND) {
+            /* nil, or why the item is hidden (memcached's get_expired,
+             * get_flushed) */
             s->stats.get_misses++;
+            s->stats.get_expired += why == SRV_MISS_EXPIRED;
+            s->stats.get_flushed += why == SRV_MISS_FLUSHED;
             pk = rpc_reply_begin(rc, msgid);
-            msgpack_pack_nil(pk);
+            if (why == SRV_MISS_ABSENT)
+                msgpack_pack_nil(pk);
+            else
+                msgpack_pack_uint32(pk, (uint32_t)why);
             rpc_reply_end(rc);
         } else {
             rpc_reply_error(rc, msgid, RPC_ESERVER, res == SRV_NOSPACE ?
@@ -382,7 +391,7 @@ handle_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid)
     uint64_t sent_records, sent_bytes, recv_records;
     srv_replace_stats(s, &sent_records, &sent_bytes, &recv_records);
     char self[ADDR_STRLEN];
-    msgpack_pack_map(pk, 34);
+    msgpack_pack_map(pk, 37);
     pack_stat(pk, "curr_connections", rpc_conn_count());
     mpk_pack_cstr(pk, "version");
     mpk_pack_cstr(pk, KUMO_VERSION);
@@ -401,6 +410,9 @@ handle_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid)
     pack_stat(pk, "get_misses", s->stats.get_misses);
     pack_stat(pk, "curr_items", srv_db_count(s->db));
     pack_stat(pk, "db_bytes", srv_db_size(s->db));
+    pack_stat(pk, "store_room", srv_db_room(s->db));
+    pack_stat(pk, "get_expired", s->stats.get_expired);
+    pack_stat(pk, "get_flushed", s->stats.get_flushed);
     pack_stat(pk, "not_owner", s->stats.not_owner);
     pack_stat(pk, "store_errors", s->stats.store_errors);
     pack_stat(pk, "ring_stamp", s->hs.w.stamp);
@@ -484,6 +496,7 @@ method_arity(uint32_t method)
     case SRV_REPLACE_DELETE: return 2;
     case SRV_FLUSH: return 1;
     case SRV_STATS: return 0;
+    case SRV_KEYS: return 3;
     default: return -1;
     }
 }
@@ -521,6 +534,7 @@ srv_handle_request(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     case SRV_TOUCH: handle_touch(s, rc, msgid, p); break;
     case SRV_FLUSH: handle_flush(s, rc, msgid, p); break;
     case SRV_STATS: handle_stats(s, rc, msgid); break;
+    case SRV_KEYS: srv_keys_list(s, rc, msgid, p); break;
     case SRV_REPLICATE: srv_repl_apply(s, rc, msgid, p); break;
     case SRV_REPLACE_COPY: srv_replace_copy_start(s, rc, msgid, p); break;
     case SRV_BACKUP: srv_backup_start(s, rc, msgid, p); break;

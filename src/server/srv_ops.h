@@ -39,11 +39,23 @@ void srv_ops_free(struct srv_ops *ops);
  * <= 30 days relative to now; larger values are absolute times. */
 uint32_t srv_exptime_abs(int64_t exptime, uint32_t now);
 
+/* Why a read found nothing, when the item is there but hidden. On the
+ * wire: SRV_GET answers a miss with nil (absent) or this number. */
+enum srv_miss { SRV_MISS_ABSENT = 0, SRV_MISS_EXPIRED = 1, SRV_MISS_FLUSHED = 2 };
+
 /* Reads a live, unexpired, unflushed item. SRV_VALUE with *out filled
  * (out->data valid until the next srv_ops/srv_db call), SRV_NOT_FOUND, or
  * SRV_IOERROR if the store cannot be read. */
 enum srv_result srv_ops_get(struct srv_ops *ops, const void *key, size_t klen,
                             uint32_t now, struct srv_item *out);
+/* srv_ops_get, also saying why on SRV_NOT_FOUND (memcached's
+ * get_flushed, get_expired: flushed is checked first, as memcached). */
+enum srv_result srv_ops_get_why(struct srv_ops *ops, const void *key,
+                                size_t klen, uint32_t now,
+                                struct srv_item *out, enum srv_miss *why);
+/* Is key one of the server's own records (the flush_all time), which no
+ * client may see? */
+bool srv_ops_reserved_key(const void *key, size_t klen);
 
 /*
  * set/add/replace/append/prepend/cas. ver is the version the write gets

@@ -134,6 +134,11 @@ static const struct tcase cases[] = {
     OK("stats\r\n", "stats"),
     OK("stats items\r\n", "stats arg=items"),
     OK("stats  slabs \r\n", "stats arg=slabs"),
+    /* sub-commands with arguments come as one span, spaces as sent */
+    OK("stats a b\r\n", "stats arg=a b"),
+    OK("stats noreply x\r\n", "stats arg=noreply x"),
+    OK("stats cachedump  1 100 \r\n", "stats arg=cachedump  1 100"),
+    OK("lru_crawler metadump all\r\n", "lru_crawler arg=metadump all"),
     OK("quit\r\n", "quit"),
 
     /* unknown commands and empty lines */
@@ -264,8 +269,7 @@ static const struct tcase cases[] = {
     ER("verbosity abc\r\n", ERR_FORMAT),
     ER("verbosity noreply\r\n", ERR_FORMAT),
     ER("verbosity 4294967296\r\n", ERR_FORMAT),
-    ER("stats a b\r\n", ERR_UNKNOWN),
-    ER("stats noreply x\r\n", ERR_UNKNOWN),
+    ER("lru_crawler\r\n", ERR_UNKNOWN),
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -343,7 +347,7 @@ describe(const struct memtext_req *r, char *out, size_t cap)
     case MT_VERBOSITY:
         put(out, cap, " level=%" PRIu32, r->level);
         break;
-    case MT_STATS:
+    case MT_STATS: case MT_LRU_CRAWLER:
         if (r->arg != NULL) {
             put(out, cap, " arg=");
             put_esc(out, cap, r->arg, r->arglen);
@@ -817,13 +821,13 @@ test_cmd_name(void **state)
     static const char *const want[] = {
         "get", "gets", "gat", "gats", "set", "add", "replace", "append",
         "prepend", "cas", "delete", "incr", "decr", "touch", "flush_all",
-        "version", "verbosity", "stats", "quit",
+        "version", "verbosity", "stats", "quit", "lru_crawler",
     };
 
-    for (int i = MT_GET; i <= MT_QUIT; i++) {
+    for (int i = MT_GET; i <= MT_LRU_CRAWLER; i++) {
         assert_string_equal(memtext_cmd_name((enum memtext_cmd)i), want[i]);
     }
-    assert_string_equal(memtext_cmd_name((enum memtext_cmd)(MT_QUIT + 1)),
+    assert_string_equal(memtext_cmd_name((enum memtext_cmd)(MT_LRU_CRAWLER + 1)),
                         "unknown");
 }
 
