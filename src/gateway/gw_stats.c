@@ -254,7 +254,8 @@ stats_general(struct gw_req *r, const struct gw_cluster_sums *sums)
     time_t now = time(NULL);
     size_t nreq = gw_req_allocated();
     struct conn_walk w;
-    /* memcached fields kumo has nothing behind: always 0, in its order. */
+    /* memcached fields kumo has nothing behind: always 0, in its order
+     * (memcached's default set: with its LRU crawler and maintainer). */
     static const char *const zero_a[] = {
         "slab_reassign_rescues", "slab_reassign_chunk_rescues",
         "slab_reassign_evictions_nomem", "slab_reassign_inline_reclaim",
