@@ -274,20 +274,29 @@ dispatch_lru_crawler(struct gw_client *cl, const struct memtext_req *m)
         submit_listing(cl, 0, DUMP_META);
         return;
     }
-    /* class ids separated by commas, each 1 to 63 */
-    for (size_t p = 0; p <= n; ) {
+    /* class ids separated by commas (empty ones skipped, as memcached's
+     * strtok), each 1 to 63 */
+    bool any = false;
+    for (size_t p = 0; p < n; ) {
         size_t q = p;
         uint64_t id;
         while (q < n && w[q] != ',')
             q++;
-        if (!parse_num(w + p, q - p, UINT32_MAX, &id) || id == 0 ||
-            id >= SLAB_CLASSES) {
-            submit_dump_reply(cl, GW_ST_ERROR, "BADCLASS invalid class id",
-                              true, DUMP_META);
-            return;
+        if (q > p && (!parse_num(w + p, q - p, UINT32_MAX, &id) || id == 0 ||
+                      id >= SLAB_CLASSES)) {
+            any = false;
+            break;
         }
-        class1 |= id == 1;
+        if (q > p) {
+            any = true;
+            class1 |= id == 1;
+        }
         p = q + 1;
+    }
+    if (!any) {
+        submit_dump_reply(cl, GW_ST_ERROR, "BADCLASS invalid class id", true,
+                          DUMP_META);
+        return;
     }
     if (class1)
         submit_listing(cl, 0, DUMP_META);
