@@ -41,7 +41,8 @@ static struct gw_stat *out;
 static size_t nlines, cap;
 
 static void
-add(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+add(const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 add(const char *name, const char *fmt, ...)
@@ -96,7 +97,10 @@ lines_finish(struct gw_req *r)
 enum gw_stats_group
 gw_stats_group(const struct gw_req *r)
 {
-    static const struct { const char *word; enum gw_stats_group grp; } groups[] = {
+    static const struct {
+        const char          *word;
+        enum gw_stats_group  grp;
+    } groups[] = {
         { "reset", GW_STATS_RESET }, { "settings", GW_STATS_SETTINGS },
         { "items", GW_STATS_ITEMS }, { "slabs", GW_STATS_SLABS },
         { "sizes", GW_STATS_SIZES }, { "conns", GW_STATS_CONNS },
@@ -110,7 +114,8 @@ gw_stats_group(const struct gw_req *r)
     if (n == kept && r->arglen > kept)
         return GW_STATS_UNKNOWN;        /* a word longer than we keep */
     for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
-        if (strlen(groups[i].word) == n && memcmp(r->arg, groups[i].word, n) == 0)
+        if (strlen(groups[i].word) == n &&
+            memcmp(r->arg, groups[i].word, n) == 0)
             return groups[i].grp;
     }
     return GW_STATS_UNKNOWN;

@@ -174,6 +174,12 @@ same_names(const struct stats *ref, const struct stats *got, const char *what)
     }
 }
 
+static void
+send_str(int fd, const char *req)
+{
+    assert_int_equal(h_send(fd, req, strlen(req), H_IO_TIMEOUT), 0);
+}
+
 /* ---- set-up ---- */
 
 static int
@@ -272,7 +278,8 @@ gets_cas(int fd, const char *key, const char *want)
 
     snprintf(req, sizeof(req), "gets %s\r\n", key);
     assert_int_equal(h_send(fd, req, strlen(req), H_IO_TIMEOUT), 0);
-    assert_true(h_recv_until(fd, buf, sizeof(buf), "END\r\n", H_IO_TIMEOUT) > 0);
+    assert_true(h_recv_until(fd, buf, sizeof(buf), "END\r\n",
+                             H_IO_TIMEOUT) > 0);
     snprintf(head, sizeof(head), "VALUE %s %%u %%u %%llu", key);
     assert_int_equal(sscanf(buf, head, &flags, &len, &cas), 3);
     assert_non_null(strstr(buf, want));
@@ -355,7 +362,8 @@ test_stats_t(void **state)
     compare_moves(&p, "touch");
     both(&p, "gat 100 c nope\r\n", "VALUE c 0 1\r\nz\r\nEND\r\n");
     compare_moves(&p, "gat");
-    both(&p, "get c nope n\r\n", "VALUE c 0 1\r\nz\r\nVALUE n 0 1\r\n2\r\nEND\r\n");
+    both(&p, "get c nope n\r\n",
+         "VALUE c 0 1\r\nz\r\nVALUE n 0 1\r\n2\r\nEND\r\n");
     compare_moves(&p, "get of three keys");
 
     struct stats set;
@@ -538,7 +546,8 @@ exactly_the_keys(char **got, size_t n, const char *how)
     }
     for (size_t i = 0; i < n && i < DUMP_KEYS; i++) {
         if (strcmp(got[i], dump_keys[i]) != 0) {
-            fail_msg("%s: key %zu is %s, want %s", how, i, got[i], dump_keys[i]);
+            fail_msg("%s: key %zu is %s, want %s", how, i, got[i],
+                     dump_keys[i]);
         }
     }
     assert_int_equal(n, DUMP_KEYS);
@@ -574,7 +583,10 @@ test_memcdump(void **state)
 static int
 hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 /* "key=<url-encoded> exp=<-1|t> la=<t> cas=<n> fetch=no cls=1 size=<n>" */
@@ -657,8 +669,7 @@ test_metadump(void **state)
 
     fill_keys();
     /* pipelined behind the listing: answered after it, in order */
-    assert_int_equal(h_send(fd, "lru_crawler metadump all\r\nversion\r\n", 35,
-                            H_IO_TIMEOUT), 0);
+    send_str(fd, "lru_crawler metadump all\r\nversion\r\n");
     char tail[128];
     char *buf = read_listing(fd, tail, sizeof(tail));
     size_t tl = strlen(tail);
@@ -690,8 +701,7 @@ test_metadump(void **state)
 
     /* url-encoding, and an absolute expiry */
     h_chat(fd, "set m%c\"x! 0 1000 3\r\nabc\r\n", "STORED\r\n");
-    assert_int_equal(h_send(fd, "lru_crawler metadump hash\r\n", 27,
-                            H_IO_TIMEOUT), 0);
+    send_str(fd, "lru_crawler metadump hash\r\n");
     buf = read_listing(fd, NULL, 0);
     char *line = strstr(buf, "key=m%25c%22x%21 ");
     assert_non_null(line);
@@ -721,7 +731,7 @@ test_cachedump(void **state)
     int lines = 0;
 
     fill_keys();
-    assert_int_equal(h_send(fd, "stats cachedump 1 10\r\n", 22, H_IO_TIMEOUT), 0);
+    send_str(fd, "stats cachedump 1 10\r\n");
     char *buf = read_listing(fd, NULL, 0);
     char *save = NULL;
     for (char *line = strtok_r(buf, "\r\n", &save); line != NULL;
@@ -756,6 +766,88 @@ test_cachedump(void **state)
     close(fd);
 }
 
+/* A client that leaves in the middle of a listing, or reads it slowly:
+ * the gateway carries on serving. */
+static void
+test_listing_clients(void **state)
+{
+    char buf[4096];
+    size_t total = 0;
+
+    fill_keys();
+    for (int i = 0; i < 3; i++) {
+        int fd = connect_gw();
+        send_str(fd, "lru_crawler metadump all\r\n");
+        if (i > 0) {
+            assert_true(h_recv(fd, buf, sizeof(buf), H_IO_TIMEOUT) > 0);
+        }
+        close(fd);
+    }
+    /* slow: 4 KiB at a time with pauses, to the end */
+    int fd = connect_gw();
+    send_str(fd, "stats cachedump 1 0\r\n");
+    char tail[6] = "";
+    for (int reads = 0;; reads++) {
+        ssize_t r = h_recv(fd, buf, sizeof(buf), H_IO_TIMEOUT);
+        assert_true(r > 0);
+        total += (size_t)r;
+        /* the last five bytes seen, across reads */
+        for (ssize_t k = 0; k < r; k++) {
+            memmove(tail, tail + 1, 4);
+            tail[4] = buf[k];
+        }
+        if (memcmp(tail, "END\r\n", 5) == 0) {
+            break;
+        }
+        if (reads % 16 == 0) {
+            h_sleep(0.01);
+        }
+    }
+    assert_true(total > DUMP_KEYS * 20);
+    h_chat(fd, "version\r\n", H_VERSION_LINE "\r\n");
+    close(fd);
+}
+
+/* With a server down (marked fault), its keys are listed by their next
+ * holders: still each key once. Last: it changes the cluster. */
+static void
+test_listing_with_fault(void **state)
+{
+    static char *got[DUMP_KEYS + 10];
+    char val[32];
+    size_t n = 0;
+
+    fill_keys();
+    assert_true(h_kill9(&cl->srv[0]) >= 0);
+    double t0 = h_now();
+    while (h_gateway_stat(cl, "servers_active", val, sizeof(val)) != 0 ||
+           strcmp(val, "2") != 0) {
+        assert_true(h_now() - t0 < 30.0);
+        h_sleep(0.2);
+    }
+    int fd = connect_gw();
+    send_str(fd, "lru_crawler metadump all\r\n");
+    char *buf = read_listing(fd, NULL, 0);
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (strcmp(line, "END\r") == 0) {
+            break;
+        }
+        char key[256];
+        long long exp, size;
+        parse_meta_line(line, key, sizeof(key), &exp, &size);
+        assert_true(n < DUMP_KEYS + 10);
+        got[n++] = strdup(key);
+    }
+    exactly_the_keys(got, n, "metadump with a server down");
+    for (size_t i = 0; i < n; i++) {
+        free(got[i]);
+    }
+    free(buf);
+    close(fd);
+}
+
 int
 main(void)
 {
@@ -766,6 +858,8 @@ main(void)
         cmocka_unit_test(test_memcdump),
         cmocka_unit_test(test_metadump),
         cmocka_unit_test(test_cachedump),
+        cmocka_unit_test(test_listing_clients),
+        cmocka_unit_test(test_listing_with_fault),
     };
     int failed;
 
