@@ -90,7 +90,8 @@ srv_keys_list(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         return;
     }
     if (s->hs.r.nnodes == 0) {
-        rpc_reply_error(rc, msgid, RPC_ENOTREADY, "server not ready: no ring yet");
+        rpc_reply_error(rc, msgid, RPC_ENOTREADY,
+                        "server not ready: no ring yet");
         return;
     }
     /* Tokyo Cabinet resumes only at a record that exists, and would start
