@@ -43,7 +43,7 @@ ctx_of_const(const struct gw_req *r)
     return (const struct text_ctx *)r->fe.bytes;
 }
 
-/* ---- requests ---- */
+/* ---- dispatch ---- */
 
 static void
 submit(struct gw_client *cl, struct gw_req *r)
