@@ -13,9 +13,9 @@
 /* Words that are not kumo commands but that memcached knows. */
 enum {
     W_BGET = MT_CMD_LAST + 1,   /* an ancient alias of get */
-    W_SHUTDOWN,             /* refused: kumo never enables it */
-    W_REFRESH_CERTS,        /* refused: no TLS */
-    W_ADMIN,                /* memcached's own administration: ERROR */
+    W_SHUTDOWN,                 /* refused: kumo never enables it */
+    W_REFRESH_CERTS,            /* refused: no TLS */
+    W_ADMIN,                    /* memcached's own administration: ERROR */
 };
 
 /*
