@@ -61,8 +61,8 @@
       "[replace_id:u64, hs] -> true; deletes what it no longer holds, then "  \
       "MGR_DELETE_END")                                                       \
     X(SRV_GET,         34, 3, srv_rpc_get,                                    \
-      "[key, touch:bool, exptime:i64] -> nil | "                              \
-      "[flags:u32, data:bin, clock:u64, node:u32]")                           \
+      "[key, touch:bool, exptime:i64] -> nil | miss:u32 (1 expired, "         \
+      "2 flushed) | [flags:u32, data:bin, clock:u64, node:u32]")              \
     X(SRV_STORE,       35, 7, srv_rpc_store,                                  \
       "[op:u32, key, flags:u32, exptime:i64, data:bin, cas:u64, async:bool] " \
       "-> [result:u32, clock:u64]")                                           \
@@ -77,6 +77,10 @@
     X(SRV_REPLICATE,   40, 8, srv_repl_apply,                                 \
       "[w.stamp:u64, key, kind:u32, clock:u64, node:u32, flags:u32, "         \
       "exptime:u32, data:bin] -> applied:bool  (coordinator to replica)")     \
+    X(SRV_KEYS,        41, 3, srv_rpc_keys,                                   \
+      "[cursor:bin|nil, max:u32, prefix:bin] -> [cursor:bin|nil (nil: done), "\
+      "[[key:bin, flags:u32, exptime:u32, clock:u64, size:u32]...]]  (live "  \
+      "keys it coordinates)")                                                 \
     X(SRV_HS_GET,      95, 0, srv_rpc_hs_get,                                 \
       "[] -> hs  (the server's own hash space)")                              \
     X(SRV_BACKUP,      96, 1, srv_backup_start, "[suffix:str] -> true")       \
@@ -161,6 +165,15 @@ enum srv_result {
     SRV_TOO_LARGE,   /* SERVER_ERROR object too large for cache (append) */
     SRV_NOSPACE,     /* SERVER_ERROR out of memory storing object */
     SRV_IOERROR,     /* SERVER_ERROR ... */
+};
+
+/* Why SRV_GET found nothing, when the item is there but hidden: a miss is
+ * answered nil (absent) or this number (server/srv_ops.c computes it,
+ * the gateway counts memcached's get_expired and get_flushed). */
+enum srv_miss {
+    SRV_MISS_ABSENT = 0,
+    SRV_MISS_EXPIRED = 1,
+    SRV_MISS_FLUSHED = 2,
 };
 
 /* A record's kind, in SRV_REPLICATE and SRV_STREAM_BATCH records (and in

@@ -169,6 +169,7 @@ unlink_refused_set(struct gw_client *cl, const char *in, size_t len,
     if (gw_key_fits(cl->gw, keylen)) {
         struct gw_req *r = gw_req_new(cl->gw);
         r->op = GW_OP_DELETE;
+        r->unlink = true;       /* not a client's delete: not counted */
         r->noreply = true;
         ctx_of(r)->silent = true;
         gw_req_set_key(r, in + *need - keylen, keylen);

@@ -27,6 +27,7 @@
 
 static struct gw_req *req_free_list;
 static size_t req_free_count;
+static size_t req_allocated;            /* in use and on the free list */
 static struct gw_req *retry_head;
 
 static void req_send(struct gw_req *r);
@@ -43,6 +44,7 @@ gw_req_new(struct gw *g)
         req_free_count--;
     } else {
         r = xmalloc(sizeof(*r));
+        req_allocated++;
         buf_init(&r->data);
         buf_init(&r->out);
     }
@@ -61,10 +63,12 @@ void
 gw_req_release(struct gw_req *r)
 {
     r->client = NULL;
+    gw_keys_free(r);
     if (req_free_count >= REQ_FREE_MAX) {
         buf_free(&r->data);
         buf_free(&r->out);
         free(r);
+        req_allocated--;
         return;
     }
     r->data.rpos = r->data.wpos = 0;
@@ -74,6 +78,12 @@ gw_req_release(struct gw_req *r)
     r->next = req_free_list;
     req_free_list = r;
     req_free_count++;
+}
+
+size_t
+gw_req_allocated(void)
+{
+    return req_allocated;
 }
 
 bool
@@ -140,6 +150,7 @@ gw_op_name(enum gw_op op)
     case GW_OP_VERBOSITY: return "verbosity";
     case GW_OP_QUIT: return "quit";
     case GW_OP_NOOP: return "noop";
+    case GW_OP_KEYS: return "keys";
     }
     return "?";
 }
@@ -179,11 +190,15 @@ gw_exec_count(struct gw_req *r)
 {
     struct gw_stats *st = &r->gw->stats;
 
+    /* As memcached 1.6.18: gat and gats count as touches only. */
     switch (r->op) {
     case GW_OP_GET: st->cmd_get++; break;
-    case GW_OP_GAT: st->cmd_get++; st->cmd_touch++; break;
-    case GW_OP_TOUCH: st->cmd_touch++; break;
+    case GW_OP_GAT: case GW_OP_TOUCH: st->cmd_touch++; break;
     case GW_OP_FLUSH_ALL: st->cmd_flush++; break;
+    case GW_OP_NONE:
+        if (r->res.status == GW_ST_TOO_LARGE)
+            st->store_too_large++;
+        break;
     default:
         if (op_is_store(r->op))
             st->cmd_set++;
@@ -348,8 +363,19 @@ reply_get(struct gw_req *r, const msgpack_object *res)
     const char *data;
     size_t len;
 
-    if (mpk_is_nil(res)) {
-        g->stats.get_misses++;
+    uint32_t why;
+
+    /* A miss: nil, or why the item is gone (SRV_MISS_EXPIRED...). */
+    if (mpk_is_nil(res) || mpk_u32(res, &why)) {
+        if (r->op == GW_OP_GAT) {
+            g->stats.touch_misses++;
+        } else {
+            g->stats.get_misses++;
+            if (!mpk_is_nil(res) && why == SRV_MISS_EXPIRED)
+                g->stats.get_expired++;
+            else if (!mpk_is_nil(res) && why == SRV_MISS_FLUSHED)
+                g->stats.get_flushed++;
+        }
         r->res.status = GW_ST_NOT_FOUND;
         gw_exec_complete(r);
         return;
@@ -360,7 +386,10 @@ reply_get(struct gw_req *r, const msgpack_object *res)
         req_fail(r, "malformed reply from server");
         return;
     }
-    g->stats.get_hits++;
+    if (r->op == GW_OP_GAT)
+        g->stats.touch_hits++;
+    else
+        g->stats.get_hits++;
     r->reply_len = len;
     r->res.status = GW_ST_VALUE;
     r->res.flags = flags;
@@ -384,6 +413,7 @@ reply_result(struct gw_req *r, const msgpack_object *res)
     }
     switch (code) {
     case SRV_STORED:
+        st->total_items++;
         if (r->op == GW_OP_CAS)
             st->cas_hits++;
         out->status = GW_ST_STORED;
@@ -398,7 +428,7 @@ reply_result(struct gw_req *r, const msgpack_object *res)
         break;
     case SRV_NOT_FOUND:
         switch (r->op) {
-        case GW_OP_DELETE: st->delete_misses++; break;
+        case GW_OP_DELETE: st->delete_misses += !r->unlink; break;
         case GW_OP_INCR: st->incr_misses++; break;
         case GW_OP_DECR: st->decr_misses++; break;
         case GW_OP_TOUCH: st->touch_misses++; break;
@@ -408,7 +438,7 @@ reply_result(struct gw_req *r, const msgpack_object *res)
         out->status = GW_ST_NOT_FOUND;
         break;
     case SRV_DELETED:
-        st->delete_hits++;
+        st->delete_hits += !r->unlink;
         out->status = GW_ST_DELETED;
         break;
     case SRV_TOUCHED:
@@ -430,9 +460,11 @@ reply_result(struct gw_req *r, const msgpack_object *res)
         out->status = GW_ST_NON_NUMERIC;
         break;
     case SRV_TOO_LARGE:
+        st->store_too_large++;
         out->status = GW_ST_TOO_LARGE;
         break;
     case SRV_NOSPACE:
+        st->store_no_memory++;
         st->server_errors++;
         out->status = GW_ST_NO_MEMORY;
         break;
@@ -573,8 +605,6 @@ req_send(struct gw_req *r)
 static void
 run_local(struct gw_req *r)
 {
-    struct gw *g = r->gw;
-
     switch (r->op) {
     case GW_OP_VERSION:
         /* Clients parse major.minor.patch and some refuse a major version
@@ -588,19 +618,9 @@ run_local(struct gw_req *r)
     case GW_OP_QUIT:
         r->res.status = GW_ST_NONE;
         break;
-    case GW_OP_STATS: {
-        struct gw_stats keep = g->stats;
-        /* Only general statistics exist here (no slabs, items...). */
-        if (r->arglen != 5 || memcmp(r->arg, "reset", 5) != 0) {
-            set_text(&r->res, GW_ST_ERROR, "%s", "");
-            break;
-        }
-        memset(&g->stats, 0, sizeof(g->stats));
-        g->stats.curr_connections = keep.curr_connections;
-        g->stats.total_connections = keep.total_connections;
-        r->res.status = GW_ST_RESET;
+    case GW_OP_STATS:          /* the groups made here (gw_stats.c) */
+        gw_stats_result(r, NULL);
         break;
-    }
     default:            /* GW_OP_NONE: the front end set the result */
         break;
     }
@@ -613,8 +633,11 @@ gw_exec_run(struct gw_req *r)
     if (gw_op_is_keyed(r->op)) {
         req_send(r);
     } else if (r->op == GW_OP_FLUSH_ALL ||
-               (r->op == GW_OP_STATS && r->arglen == 0)) {
+               (r->op == GW_OP_STATS &&
+                gw_stats_needs_servers(gw_stats_group(r)))) {
         gw_fan_out(r);
+    } else if (r->op == GW_OP_KEYS) {
+        gw_keys_start(r);
     } else {
         run_local(r);
     }

@@ -256,6 +256,7 @@ main(int argc, char **argv)
     conn_loop_init(g.loop);
     rpc_init(g.loop);
     g.started = time(NULL);
+    g.each_conn = gw_conn_foreach;
 
     g.listen_fd = conn_listen(&g.cfg.listen, err, sizeof(err));
     if (g.listen_fd < 0) {

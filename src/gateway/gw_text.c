@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include "gateway/gw_text.h"
+#include "gateway/gw_text_dump.h"
 #include "gateway/memtext.h"
 #include "common/xmalloc.h"
 
@@ -18,6 +19,7 @@ struct text_ctx {
     bool with_cas;      /* gets, gats: VALUE lines carry the CAS unique */
     bool end_after;     /* last key of a get line: append END */
     bool raw;           /* a local reply printed as it is (res.text) */
+    uint8_t dump;       /* key listings: enum text_dump */
 };
 
 _Static_assert(sizeof(struct text_ctx) <= GW_FE_CTX_MAX,
@@ -55,6 +57,11 @@ set_error_line(struct gw_req *r, const char *line)
     };
     const char *text = line;
 
+    if (strcmp(line, "SERVER_ERROR object too large for cache") == 0) {
+        /* its own status, so that store_too_large counts it */
+        r->res.status = GW_ST_TOO_LARGE;
+        return;
+    }
     /* memcached's odd ones ("ERROR: shutdown not enabled", "Error TLS
      * not enabled") are printed as they are. */
     r->res.status = GW_ST_ERROR;
@@ -73,17 +80,25 @@ set_error_line(struct gw_req *r, const char *line)
 }
 
 /* A reply made here (a parse error), in order behind the others; line
- * NULL: none. */
+ * NULL: none. A noreply one is counted but not written. */
 static void
-submit_local(struct gw_client *cl, const char *line, bool close_after)
+submit_reply(struct gw_client *cl, const char *line, bool noreply,
+             bool close_after)
 {
     struct gw_req *r = gw_req_new(cl->gw);
 
     r->op = GW_OP_NONE;
     if (line != NULL)
         set_error_line(r, line);
+    r->noreply = noreply;
     r->close_after = close_after;
     submit(cl, r);
+}
+
+static void
+submit_local(struct gw_client *cl, const char *line, bool close_after)
+{
+    submit_reply(cl, line, false, close_after);
 }
 
 static enum gw_op
@@ -107,8 +122,31 @@ op_of(enum memtext_cmd cmd)
     case MT_VERBOSITY: return GW_OP_VERBOSITY;
     case MT_STATS: return GW_OP_STATS;
     case MT_QUIT: return GW_OP_QUIT;
+    case MT_LRU_CRAWLER: return GW_OP_KEYS;
     }
     return GW_OP_NONE;
+}
+
+/* stats cachedump, lru_crawler (gw_text_dump.c): a key listing, or a
+ * reply made here. */
+static void
+dispatch_dump(struct gw_client *cl, const struct memtext_req *m)
+{
+    struct gw_req *r = gw_req_new(cl->gw);
+    struct text_dump_req d;
+
+    text_dump_read(m, &d);
+    ctx_of(r)->dump = (uint8_t)d.dump;
+    if (d.list) {
+        r->op = GW_OP_KEYS;
+        r->limit = d.limit;
+    } else {
+        r->op = GW_OP_NONE;
+        r->res.status = d.status;
+        snprintf(r->res.text, sizeof(r->res.text), "%s", d.text);
+        ctx_of(r)->raw = d.raw;
+    }
+    submit(cl, r);
 }
 
 static void
@@ -118,6 +156,10 @@ dispatch(struct gw_client *cl, const struct memtext_req *m)
     enum gw_op op = op_of(m->cmd);
     struct gw_req *r;
 
+    if (text_dump_wanted(m)) {
+        dispatch_dump(cl, m);
+        return;
+    }
     if (m->cmd != MT_STATS) {
         for (size_t i = 0; i < m->nkeys; i++) {
             if (!gw_key_fits(g, m->keys[i].len)) {
@@ -213,12 +255,14 @@ text_parse(struct gw_client *cl, const char *in, size_t len, size_t *used,
             struct gw_req *r = gw_req_new(cl->gw);
             r->op = GW_OP_DELETE;
             r->noreply = true;
+            r->unlink = true;
             gw_req_set_key(r, m->keys[0].ptr, m->keys[0].len);
             submit(cl, r);
         }
         /* As memcached: noreply silences errors too, or the client would
-         * read this as the reply to its next command. */
-        submit_local(cl, m->noreply ? NULL : m->error, false);
+         * read this as the reply to its next command (it still counts:
+         * store_too_large). */
+        submit_reply(cl, m->error, m->noreply, false);
         *skip = m->swallow;
         return GW_PARSE_SKIP;
     case MEMTEXT_CLOSE:
@@ -324,6 +368,13 @@ text_write_result(const struct gw_req *r, struct buf *out)
         put(out, "END\r\n");
         break;
     case GW_ST_RESET: put(out, "RESET\r\n"); break;
+    case GW_ST_KEYS:
+        for (size_t i = 0; i < res->nkeys; i++)
+            text_dump_put(&res->keys[i], (enum text_dump)ctx_of_const(r)->dump,
+                          out);
+        if (!res->more)
+            put(out, "END\r\n");
+        break;
     case GW_ST_NON_NUMERIC:
         put(out, "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
         break;

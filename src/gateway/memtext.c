@@ -12,10 +12,10 @@
 
 /* Words that are not kumo commands but that memcached knows. */
 enum {
-    W_BGET = MT_QUIT + 1,   /* an ancient alias of get */
-    W_SHUTDOWN,             /* refused: kumo never enables it */
-    W_REFRESH_CERTS,        /* refused: no TLS */
-    W_ADMIN,                /* memcached's own administration: ERROR */
+    W_BGET = MT_CMD_LAST + 1,   /* an ancient alias of get */
+    W_SHUTDOWN,                 /* refused: kumo never enables it */
+    W_REFRESH_CERTS,            /* refused: no TLS */
+    W_ADMIN,                    /* memcached's own administration: ERROR */
 };
 
 /*
@@ -50,7 +50,7 @@ static const struct {
     { "quit", MT_QUIT, 1, MT_TOKENS_MAX },
     { "shutdown", W_SHUTDOWN, 1, MT_TOKENS_MAX },
     { "refresh_certs", W_REFRESH_CERTS, 1, MT_TOKENS_MAX },
-    { "lru_crawler", W_ADMIN, 1, MT_TOKENS_MAX },
+    { "lru_crawler", MT_LRU_CRAWLER, 2, MT_TOKENS_MAX },
     { "lru", W_ADMIN, 1, MT_TOKENS_MAX },
     { "watch", W_ADMIN, 1, MT_TOKENS_MAX },
     { "extstore", W_ADMIN, 1, MT_TOKENS_MAX },
@@ -203,9 +203,13 @@ parse_other(struct memtext_req *req, const struct line *l, size_t *used)
         }
         break;
     case MT_STATS:
+    case MT_LRU_CRAWLER:
+        /* Sub-commands ("cachedump 1 10", "metadump all") are read by the
+         * front end, as memcached reads them after its dispatch. */
         if (l->ntok > 1) {
+            const struct mt_tok *end = &l->tok[l->ntok - 1];
             req->arg = a[0].p;
-            req->arglen = a[0].n;
+            req->arglen = (size_t)(end->p + end->n - a[0].p);
         }
         break;
     default:
@@ -260,7 +264,7 @@ parse_line(struct memtext_cont *cont, struct memtext_req *req,
     if (w < 0) {
         return parse_unknown(req, l, used);
     }
-    if (words[w].id <= MT_QUIT) {
+    if (words[w].id <= MT_CMD_LAST) {
         req->cmd = (enum memtext_cmd)words[w].id;
     } else if (words[w].id == W_BGET) {
         req->cmd = MT_GET;
@@ -402,7 +406,7 @@ memtext_parse(struct memtext_req *req, const char *buf, size_t len,
 const char *
 memtext_cmd_name(enum memtext_cmd cmd)
 {
-    if ((int)cmd < 0 || cmd > MT_QUIT) {
+    if ((int)cmd < 0 || cmd > MT_CMD_LAST) {
         return "unknown";
     }
     for (size_t i = 0; i < NWORDS; i++) {

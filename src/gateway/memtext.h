@@ -46,7 +46,9 @@ enum memtext_cmd {
     MT_SET, MT_ADD, MT_REPLACE, MT_APPEND, MT_PREPEND, MT_CAS,
     MT_DELETE, MT_INCR, MT_DECR, MT_TOUCH,
     MT_FLUSH_ALL, MT_VERSION, MT_VERBOSITY, MT_STATS, MT_QUIT,
+    MT_LRU_CRAWLER,     /* arg: its words; the front end reads them */
 };
+#define MT_CMD_LAST MT_LRU_CRAWLER
 
 enum memtext_status {
     MEMTEXT_OK,     /* req is complete; consume *used bytes after handling it */
@@ -82,7 +84,11 @@ struct memtext_req {
                                        now, > 30 days an absolute UNIX time */
     uint32_t            level;      /* verbosity */
     const char         *data;       /* storage: borrowed, bytes long */
-    const char         *arg;        /* stats: first argument (borrowed) */
+    const char         *arg;        /* stats, lru_crawler: the arguments
+                                       (borrowed), from the first word's
+                                       start to the last counted word's
+                                       end, spaces as sent: the front end
+                                       reads the sub-command */
     size_t              arglen;     /*        0 if absent */
     size_t              nkeys;      /* 1 for single-key commands; 0 to
                                        MEMTEXT_KEYS_MAX for get family */
@@ -172,5 +178,21 @@ enum memtext_status memtext_parse(struct memtext_req *req, const char *buf,
 
 /* The command's name as on the wire ("get", "flush_all", ...). */
 const char *memtext_cmd_name(enum memtext_cmd cmd);
+
+/*
+ * For the front end, which reads the sub-commands of stats and
+ * lru_crawler ("cachedump 1 10", "metadump all") from req->arg with the
+ * request line's rules: word i (from 0) of arg[0..len), split at spaces;
+ * false if there are fewer words.
+ */
+bool memtext_arg_word(const char *arg, size_t len, size_t i,
+                      struct memtext_key *word);
+/* Words in arg[0..len). */
+size_t memtext_arg_count(const char *arg, size_t len);
+/* Whether a word is s. */
+bool memtext_word_is(const struct memtext_key *word, const char *s);
+/* A number as memcached's safe_strtoul reads a sub-command's (white space
+ * and a sign allowed, the low 32 bits kept). */
+bool memtext_num_u32(const char *p, size_t n, uint32_t *out);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * memtext_lex.c - tokens and numbers of the memcached text protocol, read
  * the way memcached 1.6.18 reads them, quirks included (a client that
- * works against memcached must work against kumo).
+ * works against memcached must work against kumo); and the same rules for
+ * the front end's reading of stats and lru_crawler sub-commands.
  */
 #include "config.h"
 #include "gateway/memtext_lex.h"
@@ -146,4 +147,55 @@ mt_num_u32(const struct mt_tok *t, uint32_t *out)
     }
     *out = (uint32_t)v;
     return true;
+}
+
+/* ---- sub-command words, for the front end (memtext.h) ---- */
+
+bool
+memtext_arg_word(const char *arg, size_t len, size_t i,
+                 struct memtext_key *word)
+{
+    size_t end = 0;
+
+    for (;;) {
+        size_t start = mt_skip(arg, len, end, true);
+
+        if (start == len) {
+            return false;
+        }
+        end = mt_skip(arg, len, start, false);
+        if (i-- == 0) {
+            word->ptr = arg + start;
+            word->len = end - start;
+            return true;
+        }
+    }
+}
+
+size_t
+memtext_arg_count(const char *arg, size_t len)
+{
+    size_t n = 0;
+
+    for (size_t i = mt_skip(arg, len, 0, true); i < len;
+         i = mt_skip(arg, len, mt_skip(arg, len, i, false), true)) {
+        n++;
+    }
+    return n;
+}
+
+bool
+memtext_word_is(const struct memtext_key *word, const char *s)
+{
+    const struct mt_tok t = { word->ptr, word->len };
+
+    return mt_tok_eq(&t, s);
+}
+
+bool
+memtext_num_u32(const char *p, size_t n, uint32_t *out)
+{
+    const struct mt_tok t = { p, n };
+
+    return n > 0 && mt_num_u32(&t, out);
 }

@@ -6,7 +6,7 @@
  *
  *   srv_main       options, start-up, the tick that runs background work
  *   srv_handlers   the RPC methods (dispatch built from common/proto.h),
- *                  srv_stats (SRV_STATS)
+ *                  srv_stats (SRV_STATS), srv_listing (SRV_KEYS)
  *   srv_mgr        the links to the managers, the lease's renewal
  *   srv_repl, srv_replace, srv_stream, srv_backup, srv_gc, srv_rejoin
  *                  replication, bulk copy out and in, backup, tombstone

@@ -796,6 +796,18 @@ srv_db_size(struct srv_db *db)
     return tchdbfsiz(db->hdb);
 }
 
+uint64_t
+srv_db_room(struct srv_db *db)
+{
+    struct statvfs sv;
+    uint64_t avail;
+
+    if (fstatvfs(db->dirfd, &sv) == -1)
+        return 0;
+    avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+    return avail > db->reserve ? avail - db->reserve : 0;
+}
+
 /*
  * Calls cb for every valid record until it returns false. key and item are
  * borrowed for the call; cb must not write to the DB. Corrupt records are

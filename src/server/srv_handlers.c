@@ -6,6 +6,7 @@
 #include "config.h"
 #include "server/srv.h"
 #include "server/srv_backup.h"
+#include "server/srv_listing.h"
 #include "server/srv_stats.h"
 #include "server/srv_repl.h"
 #include "server/srv_replace.h"
@@ -156,6 +157,7 @@ srv_rpc_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     int64_t exptime;
     struct srv_item it;
     enum srv_result res;
+    enum srv_miss why = SRV_MISS_ABSENT;
     int own;
 
     if (!get_key(&p[0], &key, &klen) || !mpk_bool(&p[1], &touch) ||
@@ -185,14 +187,21 @@ srv_rpc_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
             return;
         }
     } else {
-        res = srv_ops_get(s->ops, key, klen, srv_now(s), &it);
+        res = srv_ops_get_why(s->ops, key, klen, srv_now(s), &it, &why);
     }
     msgpack_packer *pk;
     if (res != SRV_VALUE) {
         if (res == SRV_NOT_FOUND) {
+            /* nil, or why the item is hidden (memcached's get_expired,
+             * get_flushed) */
             s->stats.get_misses++;
+            s->stats.get_expired += why == SRV_MISS_EXPIRED;
+            s->stats.get_flushed += why == SRV_MISS_FLUSHED;
             pk = rpc_reply_begin(rc, msgid);
-            msgpack_pack_nil(pk);
+            if (why == SRV_MISS_ABSENT)
+                msgpack_pack_nil(pk);
+            else
+                msgpack_pack_uint32(pk, (uint32_t)why);
             rpc_reply_end(rc);
         } else {
             rpc_reply_error(rc, msgid, RPC_ESERVER, res == SRV_NOSPACE ?

@@ -14,8 +14,8 @@
 #include "common/clock.h"
 #include "server/srv_db.h"
 
-/* enum srv_store_op and enum srv_result (the wire codes) are in
- * common/proto.h. */
+/* enum srv_store_op, enum srv_result and enum srv_miss (the wire codes)
+ * are in common/proto.h. */
 
 struct srv_ops;
 
@@ -32,6 +32,14 @@ uint32_t srv_exptime_abs(int64_t exptime, uint32_t now);
  * SRV_IOERROR if the store cannot be read. */
 enum srv_result srv_ops_get(struct srv_ops *ops, const void *key, size_t klen,
                             uint32_t now, struct srv_item *out);
+/* srv_ops_get, also saying why on SRV_NOT_FOUND (memcached's
+ * get_flushed, get_expired: flushed is checked first, as memcached). */
+enum srv_result srv_ops_get_why(struct srv_ops *ops, const void *key,
+                                size_t klen, uint32_t now,
+                                struct srv_item *out, enum srv_miss *why);
+/* Is key one of the server's own records (the flush_all time), which no
+ * client may see? */
+bool srv_ops_reserved_key(const void *key, size_t klen);
 
 /*
  * set/add/replace/append/prepend/cas. ver is the version the write gets

@@ -65,6 +65,7 @@ srv_rpc_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     stat_u64(&o, "clock", s->clock.last);
     stat_u64(&o, "curr_items", srv_db_count(s->db));
     stat_u64(&o, "db_bytes", srv_db_size(s->db));
+    stat_u64(&o, "store_room", srv_db_room(s->db));
     stat_u64(&o, "ring_stamp", s->hs.w.stamp);
     stat_u64(&o, "repl_pending", srv_repl_pending(s->repl));
     srv_replace_stats(s->replace, &sent_records, &sent_bytes);

@@ -20,6 +20,8 @@
     X(cmd_flush, "flush_all requests run")                                    \
     X(get_hits, "reads that found a live item")                               \
     X(get_misses, "reads that found none")                                    \
+    X(get_expired, "misses of an expired item (memcached's get_expired)")     \
+    X(get_flushed, "misses of a flushed item (memcached's get_flushed)")      \
     X(not_owner, "requests refused with RPC_ENOTOWNER or RPC_ENOTREADY")      \
     X(store_errors, "writes refused by the reserve or failed in the store")   \
     X(repl_errors, "replications given up")                                   \

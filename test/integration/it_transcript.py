@@ -173,6 +173,7 @@ def exchange(port, case):
 
 
 STAT_LINE = re.compile(rb"STAT (\S+) [^\r\n]*\r\n")
+META_FIELD = re.compile(rb" (la|cas|size)=[^ \n]*")
 
 
 def normalise(data):
@@ -186,6 +187,10 @@ def normalise(data):
       kumo's cas (a version clock) may be equal for two keys;
     - the value of every "STAT <name> <value>" line -> "<v>" (kumo keeps
       other statistics than memcached: stats cases are compared by name);
+    - in an "lru_crawler metadump" line ("key=... exp=... la=... cas=...
+      fetch=... cls=... size=...\n"), la, cas and size -> "<v>": kumo's
+      are its last write, its version clock and the value's length,
+      memcached's its last access, its counter and the item's memory;
     - VALUE data blocks are copied as they are, whatever they contain.
     """
     out = []
@@ -204,6 +209,8 @@ def normalise(data):
             m = STAT_LINE.match(line)
             if m:
                 line = b"STAT " + m.group(1) + b" <v>\r\n"
+        elif line.startswith(b"key=") and line.endswith(b"\n"):
+            line = META_FIELD.sub(rb" \1=<v>", line)
         elif line.startswith(b"VALUE ") and line.endswith(b"\r\n"):
             fields = line[:-2].split(b" ")
             if len(fields) in (4, 5) and fields[3].isdigit():

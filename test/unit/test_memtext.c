@@ -182,8 +182,17 @@ static const struct tcase cases[] = {
     OK("stats\r\n", "stats"),
     OK("stats items\r\n", "stats arg=items"),
     OK("stats  slabs \r\n", "stats arg=slabs"),
-    OK("stats reset extra\r\n", "stats arg=reset"),
-    OK("stats noreply x\r\n", "stats arg=noreply"),
+    /* sub-commands with arguments come as one span, spaces as sent; the
+     * front end reads them */
+    OK("stats reset extra\r\n", "stats arg=reset extra"),
+    OK("stats a b\r\n", "stats arg=a b"),
+    OK("stats noreply x\r\n", "stats arg=noreply x"),
+    OK("stats cachedump  1 100 \r\n", "stats arg=cachedump  1 100"),
+    OK("lru_crawler metadump all\r\n", "lru_crawler arg=metadump all"),
+    OK("lru_crawler  enable \r\n", "lru_crawler arg=enable"),
+    OK("lru_crawler foo bar baz\r\n", "lru_crawler arg=foo bar baz"),
+    OK("lru_crawler metadump HTTP/1.1\r\n",
+       "lru_crawler arg=metadump HTTP/1.1"),
     OK("quit\r\n", "quit"),
     OK("quit now\r\n", "quit"),
 
@@ -211,7 +220,6 @@ static const struct tcase cases[] = {
     ER("mx HTTP/1.1\r\n", ERR_UNKNOWN),
     ER("replace HTTP/1.1\r\n", ERR_UNKNOWN),
     ER("watch HTTP/1.1\r\n", ERR_UNKNOWN),
-    ER("lru_crawler metadump all\r\n", ERR_UNKNOWN),
     ER("shutdown\r\n", "ERROR: shutdown not enabled"),
     ER("shutdown graceful\r\n", "ERROR: shutdown not enabled"),
     ER("refresh_certs\r\n", "Error TLS not enabled"),
@@ -337,6 +345,8 @@ static const struct tcase cases[] = {
     ER("verbosity abc\r\n", ERR_FORMAT),
     ERNR("verbosity noreply\r\n", ERR_FORMAT),
     ER("verbosity -1\r\n", ERR_FORMAT),
+    ER("lru_crawler\r\n", ERR_UNKNOWN),
+    ER("lru_crawler   \r\n", ERR_UNKNOWN),
 };
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -417,7 +427,7 @@ describe(const struct memtext_req *r, char *out, size_t cap)
     case MT_VERBOSITY:
         put(out, cap, " level=%" PRIu32, r->level);
         break;
-    case MT_STATS:
+    case MT_STATS: case MT_LRU_CRAWLER:
         if (r->arg != NULL) {
             put(out, cap, " arg=");
             put_esc(out, cap, r->arg, r->arglen);
@@ -941,19 +951,75 @@ test_reuse(void **state)
     assert_int_equal(req.nkeys, 0);
 }
 
+/* The words of stats and lru_crawler sub-commands, and their numbers, as
+ * the front end reads them (memcached's tokenizer and safe_strtoul). */
+static void
+test_sub_words(void **state)
+{
+    struct memtext_key w;
+    char line[400];
+    size_t used, n = 0;
+    uint32_t v;
+
+    (void)state;
+    assert_int_equal(memtext_arg_count(NULL, 0), 0);
+    assert_false(memtext_arg_word(NULL, 0, 0, &w));
+    assert_int_equal(memtext_arg_count("  a  bc d ", 10), 3);
+    assert_true(memtext_arg_word("  a  bc d ", 10, 1, &w));
+    assert_int_equal(w.len, 2);
+    assert_memory_equal(w.ptr, "bc", 2);
+    assert_true(memtext_word_is(&w, "bc"));
+    assert_false(memtext_word_is(&w, "b"));
+    assert_false(memtext_arg_word("  a  bc d ", 10, 3, &w));
+    /* a tab belongs to the word */
+    assert_true(memtext_arg_word("1\t 2", 4, 0, &w));
+    assert_int_equal(w.len, 2);
+
+    assert_true(memtext_num_u32("17", 2, &v));
+    assert_int_equal(v, 17);
+    assert_true(memtext_num_u32("+1", 2, &v));
+    assert_int_equal(v, 1);
+    assert_true(memtext_num_u32("1\t", 2, &v));
+    assert_int_equal(v, 1);
+    assert_true(memtext_num_u32("4294967297", 10, &v));    /* low 32 bits */
+    assert_int_equal(v, 1);
+    assert_true(memtext_num_u32("-0", 2, &v));
+    assert_int_equal(v, 0);
+    assert_false(memtext_num_u32("-1", 2, &v));
+    assert_false(memtext_num_u32("x", 1, &v));
+    assert_false(memtext_num_u32("1x", 2, &v));
+    assert_false(memtext_num_u32("", 0, &v));
+    /* "1,2": the front end hands the piece before the comma */
+    assert_true(memtext_num_u32("1,2", 1, &v));
+    assert_int_equal(v, 1);
+
+    /* A stats line of 30 words: memcached counts 23 tokens, so the span
+     * runs to the end of the 22nd argument. */
+    n += (size_t)sprintf(line + n, "stats");
+    for (int i = 0; i < 30; i++)
+        n += (size_t)sprintf(line + n, " w%d", i);
+    n += (size_t)sprintf(line + n, "\r\n");
+    assert_int_equal(memtext_parse(&req, line, n, IMAX, &used), MEMTEXT_OK);
+    assert_int_equal(used, n);
+    assert_int_equal(req.cmd, MT_STATS);
+    assert_int_equal(memtext_arg_count(req.arg, req.arglen), 22);
+    assert_true(memtext_arg_word(req.arg, req.arglen, 21, &w));
+    assert_true(memtext_word_is(&w, "w21"));
+}
+
 static void
 test_cmd_name(void **state)
 {
     static const char *const want[] = {
         "get", "gets", "gat", "gats", "set", "add", "replace", "append",
         "prepend", "cas", "delete", "incr", "decr", "touch", "flush_all",
-        "version", "verbosity", "stats", "quit",
+        "version", "verbosity", "stats", "quit", "lru_crawler",
     };
 
-    for (int i = MT_GET; i <= MT_QUIT; i++) {
+    for (int i = MT_GET; i <= MT_LRU_CRAWLER; i++) {
         assert_string_equal(memtext_cmd_name((enum memtext_cmd)i), want[i]);
     }
-    assert_string_equal(memtext_cmd_name((enum memtext_cmd)(MT_QUIT + 1)),
+    assert_string_equal(memtext_cmd_name((enum memtext_cmd)(MT_CMD_LAST + 1)),
                         "unknown");
 }
 
@@ -1244,6 +1310,7 @@ main(void)
         cmocka_unit_test(test_value_sizes),
         cmocka_unit_test(test_again_used),
         cmocka_unit_test(test_reuse),
+        cmocka_unit_test(test_sub_words),
         cmocka_unit_test(test_cmd_name),
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_fuzz),
