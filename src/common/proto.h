@@ -45,10 +45,14 @@
                            "[flags:u32, data:bin, clock:u64, node:u32]")      \
     X(SRV_STORE,       35, "[op:u32, key, flags:u32, exptime:i64, data:bin, " \
                            "cas:u64, async:bool] -> [result:u32, clock:u64]") \
-    X(SRV_DELETE,      36, "[key, async:bool] -> [result:u32]")               \
-    X(SRV_ARITH,       37, "[key, incr:bool, delta:u64, async:bool] -> "      \
-                           "[result:u32, value:u64]")                         \
-    X(SRV_TOUCH,       38, "[key, exptime:i64, async:bool] -> [result:u32]")  \
+    X(SRV_DELETE,      36, "[key, async:bool, since:u64, cas:u64] -> "        \
+                           "[result:u32]")                                    \
+    X(SRV_ARITH,       37, "[key, incr:bool, delta:u64, async:bool, "         \
+                           "cas:u64, create:bool, initial:u64, "              \
+                           "exptime:i64] -> [result:u32, value:u64, "         \
+                           "clock:u64]")                                      \
+    X(SRV_TOUCH,       38, "[key, exptime:i64, async:bool] -> [result:u32, "  \
+                           "clock:u64, flags:u32]")                           \
     X(SRV_FLUSH,       39, "[delay:i64] -> true")                             \
     X(SRV_REPLICATE,   40, "[w.stamp:u64, key, kind:u32, clock:u64, "         \
                            "node:u32, flags:u32, exptime:u32, data:bin] -> "  \

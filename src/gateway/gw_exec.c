@@ -320,16 +320,21 @@ gw_exec_retry_run(struct gw *g)
 
 /* ---- replies from servers ---- */
 
+/* A write's answer: [code] and up to two numbers (absent ones are 0). */
 static bool
-result_code(const msgpack_object *res, uint32_t *code, uint64_t *extra)
+result_code(const msgpack_object *res, uint32_t *code, uint64_t extra[2])
 {
     size_t n;
     const msgpack_object *a = mpk_array(res, -1, &n);
 
-    if (a == NULL || n < 1 || n > 2 || !mpk_u32(&a[0], code))
+    if (a == NULL || n < 1 || n > 3 || !mpk_u32(&a[0], code))
         return false;
-    *extra = 0;
-    return n < 2 || mpk_u64(&a[1], extra);
+    extra[0] = extra[1] = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (!mpk_u64(&a[i], &extra[i - 1]))
+            return false;
+    }
+    return true;
 }
 
 static void
@@ -364,40 +369,26 @@ reply_get(struct gw_req *r, const msgpack_object *res)
     gw_exec_complete(r);
 }
 
-static void arith_create(struct gw_req *r);
-
 static void
 reply_result(struct gw_req *r, const msgpack_object *res)
 {
     struct gw_stats *st = &r->gw->stats;
     struct gw_result *out = &r->res;
     uint32_t code;
-    uint64_t extra;
+    uint64_t extra[2];
 
-    if (!result_code(res, &code, &extra)) {
+    if (!result_code(res, &code, extra)) {
         req_fail(r, "malformed reply from server");
         return;
     }
     switch (code) {
     case SRV_STORED:
-        if (r->creating) {              /* arith_create: the initial value */
-            r->creating = false;
-            out->status = GW_ST_NUMBER;
-            out->number = r->initial;
-            break;
-        }
         if (r->op == GW_OP_CAS)
             st->cas_hits++;
         out->status = GW_ST_STORED;
+        out->cas = extra[0];
         break;
     case SRV_NOT_STORED:
-        if (r->creating) {
-            /* Someone created the item meanwhile: count on it now (once:
-             * no second creation). */
-            r->creating = r->has_initial = false;
-            req_send(r);
-            return;
-        }
         out->status = GW_ST_NOT_STORED;
         break;
     case SRV_EXISTS:
@@ -413,10 +404,6 @@ reply_result(struct gw_req *r, const msgpack_object *res)
         case GW_OP_CAS: st->cas_misses++; break;
         default: break;
         }
-        if ((r->op == GW_OP_INCR || r->op == GW_OP_DECR) && r->has_initial) {
-            arith_create(r);
-            return;
-        }
         out->status = GW_ST_NOT_FOUND;
         break;
     case SRV_DELETED:
@@ -426,6 +413,8 @@ reply_result(struct gw_req *r, const msgpack_object *res)
     case SRV_TOUCHED:
         st->touch_hits++;
         out->status = GW_ST_TOUCHED;
+        out->cas = extra[0];
+        out->flags = (uint32_t)extra[1];
         break;
     case SRV_VALUE:
         if (r->op == GW_OP_INCR)
@@ -433,7 +422,8 @@ reply_result(struct gw_req *r, const msgpack_object *res)
         else
             st->decr_hits++;
         out->status = GW_ST_NUMBER;
-        out->number = extra;
+        out->number = extra[0];
+        out->cas = extra[1];
         break;
     case SRV_NON_NUMERIC:
         out->status = GW_ST_NON_NUMERIC;
@@ -507,21 +497,6 @@ store_op(enum gw_op op)
     }
 }
 
-/* An incr/decr with an initial value found no item: add the initial
- * value (a binary-protocol counter), and on NOT_STORED (someone else
- * created it meanwhile) run the incr/decr again. */
-static void
-arith_create(struct gw_req *r)
-{
-    char num[24];
-    int n = snprintf(num, sizeof(num), "%llu", (unsigned long long)r->initial);
-
-    r->data.rpos = r->data.wpos = 0;
-    buf_append(&r->data, num, (size_t)n);
-    r->creating = true;
-    req_send(r);
-}
-
 static void
 req_send(struct gw_req *r)
 {
@@ -561,29 +536,24 @@ req_send(struct gw_req *r)
          * is most likely its own, and answers DELETED, not NOT_FOUND. */
         if (r->attempts == 0)
             r->since = kclock_make((uint32_t)time(NULL) - GW_SKEW_MARGIN, 0);
-        pk = rpc_call_begin(rc, SRV_DELETE, 3, req_reply_cb, r, t);
+        pk = rpc_call_begin(rc, SRV_DELETE, 4, req_reply_cb, r, t);
         mpk_pack_bytes(pk, r->key, r->klen);
         pack_bool(pk, r->noreply || g->cfg.async_delete);
         msgpack_pack_uint64(pk, r->attempts > 0 ? r->since : 0);
+        msgpack_pack_uint64(pk, r->cas);
         break;
     case GW_OP_INCR: case GW_OP_DECR:
-        if (r->creating) {
-            /* arith_create: the initial value, added. */
-            pk = rpc_call_begin(rc, SRV_STORE, 7, req_reply_cb, r, t);
-            msgpack_pack_uint32(pk, SRV_OP_ADD);
-            mpk_pack_bytes(pk, r->key, r->klen);
-            msgpack_pack_uint32(pk, 0);
-            msgpack_pack_int64(pk, r->exptime);
-            mpk_pack_bytes(pk, buf_head(&r->data), buf_len(&r->data));
-            msgpack_pack_uint64(pk, 0);
-            pack_bool(pk, r->noreply);
-            break;
-        }
-        pk = rpc_call_begin(rc, SRV_ARITH, 4, req_reply_cb, r, t);
+        /* With has_initial the server creates a missing counter itself,
+         * in the same step as the lookup. */
+        pk = rpc_call_begin(rc, SRV_ARITH, 8, req_reply_cb, r, t);
         mpk_pack_bytes(pk, r->key, r->klen);
         pack_bool(pk, r->op == GW_OP_INCR);
         msgpack_pack_uint64(pk, r->delta);
         pack_bool(pk, r->noreply);
+        msgpack_pack_uint64(pk, r->cas);
+        pack_bool(pk, r->has_initial);
+        msgpack_pack_uint64(pk, r->initial);
+        msgpack_pack_int64(pk, r->exptime);
         break;
     case GW_OP_TOUCH:
         pk = rpc_call_begin(rc, SRV_TOUCH, 3, req_reply_cb, r, t);

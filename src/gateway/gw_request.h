@@ -38,11 +38,13 @@ enum gw_op {
     GW_OP_GET,        /* key -> VALUE (value, flags, cas) or NOT_FOUND */
     GW_OP_GAT,        /* get and touch: key, exptime */
     GW_OP_SET, GW_OP_ADD, GW_OP_REPLACE, GW_OP_APPEND, GW_OP_PREPEND,
-    GW_OP_CAS,        /* key, data, flags, exptime (+ cas) */
-    GW_OP_DELETE,     /* key */
+    GW_OP_CAS,        /* key, data, flags, exptime (+ cas); append and
+                         prepend with a cas run only on that item */
+    GW_OP_DELETE,     /* key (+ cas: only that item) */
     GW_OP_INCR, GW_OP_DECR, /* key, delta (+ initial, exptime if
-                               has_initial) -> NUMBER */
-    GW_OP_TOUCH,      /* key, exptime */
+                               has_initial; + cas: only that item)
+                               -> NUMBER */
+    GW_OP_TOUCH,      /* key, exptime -> TOUCHED (flags, cas) */
     GW_OP_FLUSH_ALL,  /* delay -> OK, every server */
     GW_OP_VERSION,    /* -> VERSION */
     GW_OP_STATS,      /* arg: "" -> STATS, "reset" -> RESET, else ERROR */
@@ -55,16 +57,16 @@ enum gw_op {
 enum gw_status {
     GW_ST_NONE,         /* no reply (quit) */
     GW_ST_OK,           /* flush_all, verbosity, noop */
-    GW_ST_STORED,
+    GW_ST_STORED,       /* cas: the new item's */
     GW_ST_NOT_STORED,
     GW_ST_EXISTS,       /* cas: the item changed */
     GW_ST_NOT_FOUND,    /* also a get miss; and a get that failed, with
                            text set to why (empty for a plain miss): text
                            leaves both out, get_errors counts failures */
     GW_ST_DELETED,
-    GW_ST_TOUCHED,
+    GW_ST_TOUCHED,      /* flags, cas (the item's, touched) */
     GW_ST_VALUE,        /* get hit: value, vlen, flags, cas */
-    GW_ST_NUMBER,       /* incr/decr: number */
+    GW_ST_NUMBER,       /* incr/decr: number, cas (the new item's) */
     GW_ST_VERSION,      /* text = the version ("1.6.0-kumo-X") */
     GW_ST_STATS,        /* stats[0..nstats) */
     GW_ST_RESET,        /* stats reset done */
@@ -86,8 +88,9 @@ struct gw_stat {
 
 struct gw_result {
     enum gw_status        status;
-    uint32_t              flags;     /* VALUE */
-    uint64_t              cas;       /* VALUE: the item's CAS unique */
+    uint32_t              flags;     /* VALUE, TOUCHED */
+    uint64_t              cas;       /* VALUE, TOUCHED, STORED, NUMBER: the
+                                        item's CAS unique */
     uint64_t              number;    /* NUMBER */
     const char           *value;     /* VALUE: borrowed, valid only during */
     size_t                vlen;      /*        write_result */
@@ -117,7 +120,6 @@ struct gw_req {
     uint8_t             attempts;
     uint64_t            since;       /* delete: clock of the first attempt,
                                         less a margin for clock skew */
-    bool                creating;    /* incr/decr: adding the initial value */
     struct gw_fan      *fan;         /* fan-out in progress */
     size_t              reply_len;   /* value bytes in the reply */
     /* The operation, filled in by the front end. */
@@ -127,11 +129,13 @@ struct gw_req {
                                         replicating; writers decide what
                                         (if anything) to print */
     bool                has_initial; /* incr/decr: create a missing item
-                                        with initial (and exptime) */
+                                        with initial (and exptime), flags 0 */
     uint32_t            flags;
     int64_t             exptime;     /* as sent (relative or absolute) */
     int64_t             delay;       /* flush_all */
-    uint64_t            cas;         /* cas: the client's unique */
+    uint64_t            cas;         /* cas: the client's unique; append,
+                                        prepend, delete, incr, decr: 0, or
+                                        run only if the item has it */
     uint64_t            delta;       /* incr/decr */
     uint64_t            initial;
     size_t              kpre;        /* -k prefix bytes at the head of key */

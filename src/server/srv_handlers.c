@@ -12,6 +12,8 @@
 #include "common/log.h"
 #include "common/mpk.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -132,14 +134,16 @@ new_version(struct srv *s)
     return v;
 }
 
-/* Answers a write: after replicating what it wrote (written != NULL). */
+/* Answers a write, [res] followed by nextra numbers (e0, e1): after
+ * replicating what it wrote (written != NULL). */
 static void
 finish_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-             const char *key, size_t klen, enum srv_result res, uint64_t extra,
-             bool with_extra, const struct srv_item *written, bool async)
+             const char *key, size_t klen, enum srv_result res,
+             unsigned nextra, uint64_t e0, uint64_t e1,
+             const struct srv_item *written, bool async)
 {
-    struct srv_answer ans = { .result = res, .extra = extra,
-                              .with_extra = with_extra };
+    struct srv_answer ans = { .result = res, .extra = { e0, e1 },
+                              .nextra = nextra };
     bool wrote = res == SRV_STORED || res == SRV_DELETED ||
                  res == SRV_TOUCHED || res == SRV_VALUE;
 
@@ -151,6 +155,28 @@ count_store_error(struct srv *s, enum srv_result res)
 {
     if (res == SRV_NOSPACE || res == SRV_IOERROR)
         s->stats.store_errors++;
+}
+
+/*
+ * A non-zero cas (memcached's binary protocol) makes append, prepend,
+ * delete, incr and decr conditional on the item's cas: false, with *res
+ * SRV_EXISTS, when the live item has another one (SRV_IOERROR if it
+ * cannot be read). A missing item is left to the command itself.
+ */
+static bool
+cas_matches(struct srv *s, const char *key, size_t klen, uint64_t cas,
+            uint32_t now, enum srv_result *res)
+{
+    struct srv_item cur;
+    enum srv_result r;
+
+    if (cas == 0)
+        return true;
+    r = srv_ops_get(s->ops, key, klen, now, &cur);
+    if (r == SRV_NOT_FOUND || (r == SRV_VALUE && cur.ver.clock == cas))
+        return true;
+    *res = r == SRV_VALUE ? SRV_EXISTS : r;
+    return false;
 }
 
 static void
@@ -240,17 +266,21 @@ handle_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         return;
     s->stats.cmd_set++;
     if (dlen > (size_t)s->cfg.item_max) {
-        finish_write(s, rc, msgid, key, klen, SRV_TOO_LARGE, 0, true, NULL, false);
+        finish_write(s, rc, msgid, key, klen, SRV_TOO_LARGE, 1, 0, 0, NULL,
+                     false);
         return;
     }
     struct kver v = new_version(s);
     uint32_t now = srv_now(s);
-    enum srv_result res = srv_ops_store(s->ops, op, key, klen, flags,
-                                        srv_exptime_abs(exptime, now), data,
-                                        dlen, cas, &v, now, &written);
+    enum srv_result res;
+    if ((op != SRV_OP_APPEND && op != SRV_OP_PREPEND) ||
+        cas_matches(s, key, klen, cas, now, &res))
+        res = srv_ops_store(s->ops, op, key, klen, flags,
+                            srv_exptime_abs(exptime, now), data, dlen, cas,
+                            &v, now, &written);
     count_store_error(s, res);
-    finish_write(s, rc, msgid, key, klen, res,
-                 res == SRV_STORED ? written.ver.clock : 0, true, &written, async);
+    finish_write(s, rc, msgid, key, klen, res, 1,
+                 res == SRV_STORED ? written.ver.clock : 0, 0, &written, async);
 }
 
 static void
@@ -260,11 +290,11 @@ handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     const char *key;
     size_t klen;
     bool async;
-    uint64_t since;
+    uint64_t since, cas;
     struct srv_item written;
 
     if (!get_key(&p[0], &key, &klen) || !mpk_bool(&p[1], &async) ||
-        !mpk_u64(&p[2], &since)) {
+        !mpk_u64(&p[2], &since) || !mpk_u64(&p[3], &cas)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to delete");
         return;
     }
@@ -272,8 +302,10 @@ handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         return;
     s->stats.cmd_delete++;
     struct kver v = new_version(s);
-    enum srv_result res = srv_ops_delete(s->ops, key, klen, &v, srv_now(s),
-                                         &written);
+    uint32_t now = srv_now(s);
+    enum srv_result res;
+    if (cas_matches(s, key, klen, cas, now, &res))
+        res = srv_ops_delete(s->ops, key, klen, &v, now, &written);
     /* A retry (since != 0) of a delete that already took effect answers
      * as the first attempt would have, and copies the tombstone again to
      * the replicas the first attempt may have missed. */
@@ -281,7 +313,7 @@ handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         srv_ops_recent_tombstone(s->ops, key, klen, since, &written))
         res = SRV_DELETED;
     count_store_error(s, res);
-    finish_write(s, rc, msgid, key, klen, res, 0, false, &written, async);
+    finish_write(s, rc, msgid, key, klen, res, 0, 0, 0, &written, async);
 }
 
 static void
@@ -290,12 +322,15 @@ handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 {
     const char *key;
     size_t klen;
-    bool incr, async;
-    uint64_t delta, value = 0;
+    bool incr, async, create;
+    uint64_t delta, cas, initial, value = 0;
+    int64_t exptime;
     struct srv_item written;
 
     if (!get_key(&p[0], &key, &klen) || !mpk_bool(&p[1], &incr) ||
-        !mpk_u64(&p[2], &delta) || !mpk_bool(&p[3], &async)) {
+        !mpk_u64(&p[2], &delta) || !mpk_bool(&p[3], &async) ||
+        !mpk_u64(&p[4], &cas) || !mpk_bool(&p[5], &create) ||
+        !mpk_u64(&p[6], &initial) || !mpk_i64(&p[7], &exptime)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to arith");
         return;
     }
@@ -303,10 +338,30 @@ handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         return;
     s->stats.cmd_arith++;
     struct kver v = new_version(s);
-    enum srv_result res = srv_ops_arith(s->ops, key, klen, incr, delta, &v,
-                                        srv_now(s), &value, &written);
+    uint32_t now = srv_now(s);
+    enum srv_result res;
+    if (cas_matches(s, key, klen, cas, now, &res))
+        res = srv_ops_arith(s->ops, key, klen, incr, delta, &v, now, &value,
+                            &written);
+    if (res == SRV_NOT_FOUND && create) {
+        /* The binary protocol's counter: a miss stores the initial value
+         * (flags 0), in the same loop turn, so no other write comes
+         * between. */
+        char num[24];
+        int n = snprintf(num, sizeof(num), "%" PRIu64, initial);
+        res = srv_ops_store(s->ops, SRV_OP_ADD, key, klen, 0,
+                            srv_exptime_abs(exptime, now), num, (size_t)n, 0,
+                            &v, now, &written);
+        if (res == SRV_STORED) {
+            res = SRV_VALUE;
+            value = initial;
+        } else if (res == SRV_NOT_STORED) {
+            res = SRV_NOT_FOUND;        /* a key no client may write */
+        }
+    }
     count_store_error(s, res);
-    finish_write(s, rc, msgid, key, klen, res, value, true, &written, async);
+    finish_write(s, rc, msgid, key, klen, res, 2, value,
+                 res == SRV_VALUE ? written.ver.clock : 0, &written, async);
 }
 
 static void
@@ -333,7 +388,9 @@ handle_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                                         srv_exptime_abs(exptime, now), &v, now,
                                         &written);
     count_store_error(s, res);
-    finish_write(s, rc, msgid, key, klen, res, 0, false, &written, async);
+    bool hit = res == SRV_TOUCHED;
+    finish_write(s, rc, msgid, key, klen, res, 2, hit ? written.ver.clock : 0,
+                 hit ? written.flags : 0, &written, async);
 }
 
 static void
@@ -474,8 +531,8 @@ method_arity(uint32_t method)
     case SRV_RING_PUSH: return 1;
     case SRV_GET: return 3;
     case SRV_STORE: return 7;
-    case SRV_DELETE: return 3;
-    case SRV_ARITH: return 4;
+    case SRV_DELETE: return 4;
+    case SRV_ARITH: return 8;
     case SRV_TOUCH: return 3;
     case SRV_REPLICATE: return 8;
     case SRV_REPLACE_COPY: return 3;

@@ -84,10 +84,10 @@ answer(struct repl_op *op)
         rpc_reply_end(rc);
     } else {
         msgpack_packer *pk = rpc_reply_begin(rc, op->msgid);
-        msgpack_pack_array(pk, op->ans.with_extra ? 2 : 1);
+        msgpack_pack_array(pk, 1 + op->ans.nextra);
         msgpack_pack_uint32(pk, op->ans.result);
-        if (op->ans.with_extra)
-            msgpack_pack_uint64(pk, op->ans.extra);
+        for (unsigned i = 0; i < op->ans.nextra; i++)
+            msgpack_pack_uint64(pk, op->ans.extra[i]);
         rpc_reply_end(rc);
     }
     rpc_unref(rc);
