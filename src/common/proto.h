@@ -42,7 +42,8 @@
     X(SRV_STREAM_BATCH, 16, "[replace_id:u64, count:u32, raw_len:u32, "       \
                            "lz4:bin] -> applied:u32  (stream port)")          \
     X(SRV_GET,         34, "[key, touch:bool, exptime:i64] -> nil | "         \
-                           "[flags:u32, data:bin, clock:u64, node:u32]")      \
+                           "[flags:u32, data:bin, clock:u64, node:u32, "      \
+                           "exptime:u32]")                                    \
     X(SRV_STORE,       35, "[op:u32, key, flags:u32, exptime:i64, data:bin, " \
                            "cas:u64, async:bool] -> [result:u32, clock:u64]") \
     X(SRV_DELETE,      36, "[key, async:bool, since:u64, cas:u64] -> "        \
@@ -50,7 +51,7 @@
     X(SRV_ARITH,       37, "[key, incr:bool, delta:u64, async:bool, "         \
                            "cas:u64, create:bool, initial:u64, "              \
                            "exptime:i64] -> [result:u32, value:u64, "         \
-                           "clock:u64]")                                      \
+                           "clock:u64, exptime:u64, created:u64]")            \
     X(SRV_TOUCH,       38, "[key, exptime:i64, async:bool] -> [result:u32, "  \
                            "clock:u64, flags:u32]")                           \
     X(SRV_FLUSH,       39, "[delay:i64] -> true")                             \
