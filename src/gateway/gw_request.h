@@ -145,6 +145,11 @@ struct gw_req {
                                         item, set its expiry to
                                         touch_exptime (the meta ma T) */
     int64_t             touch_exptime;
+    bool                barrier;     /* may take more than one server call
+                                        (vivify, touch_after): the
+                                        connection sends no later request
+                                        until it is done, so they see what
+                                        it wrote */
     bool                has_initial; /* incr/decr: create a missing item
                                         with initial (and exptime), flags 0 */
     uint32_t            flags;

@@ -131,6 +131,7 @@ struct memmeta_item {
     bool      stale;          /* mg: X */
     bool      win_sent;       /* mg: Z, another client already won */
     bool      created;        /* ma: made by N on this miss (q keeps it) */
+    uint32_t  slab_class;     /* me: cls (0 prints 1) */
 };
 
 /*
@@ -151,9 +152,11 @@ bool memmeta_reply_has_value(const struct memmeta_req *req,
                              enum memmeta_code code);
 
 /*
- * The me (debug) reply: "ME <key> exp=.. la=.. cas=.. fetch=.. cls=1
+ * The me (debug) reply: "ME <key> exp=.. la=.. cas=.. fetch=.. cls=..
  * size=..\r\n" for an item, "EN\r\n" for it NULL. exp is memcached's:
- * -1 without expiry, else minus the seconds left; size is it->value_len.
+ * -1 without expiry, else minus the seconds left; cls is it->slab_class
+ * (1 if 0) and size is it->value_len (the caller may pass memcached's
+ * item size there).
  */
 size_t memmeta_reply_me(char *out, size_t cap, const struct memmeta_req *req,
                         const struct memmeta_item *it);
