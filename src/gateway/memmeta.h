@@ -24,7 +24,8 @@
 #define MEMMETA_OPAQUE_MAX  31    /* bytes after 'O' (memcached: 32 with 'O') */
 #define MEMMETA_TOKENS_MAX  19    /* command, key, [datalen], flags */
 #define MEMMETA_FLAGS_MAX   17    /* flag tokens: 19 less command and key */
-#define MEMMETA_LINE_MAX    2048  /* bytes before the '\n' */
+#define MEMMETA_LINE_MAX    2048  /* bytes of a line not yet ended */
+#define MEMMETA_LINE_BUF    16384 /* '\n' this close: the line is read */
 #define MEMMETA_DATALEN_MAX (INT32_MAX - 2) /* ms <datalen>, as memcached */
 #define MEMMETA_REPLY_MAX   1024  /* room memmeta_reply_* may need */
 
@@ -48,7 +49,8 @@ enum memmeta_status {
     MEMMETA_ERROR,    /* reply req->error + "\r\n", consume *used bytes, then
                          discard req->swallow more bytes; errors are sent
                          even with q */
-    MEMMETA_CLOSE,    /* reply req->error and close the connection */
+    MEMMETA_CLOSE,    /* reply req->error (if not NULL) and close the
+                         connection */
     MEMMETA_NOT_META, /* not a meta command: let memtext_parse() have it */
 };
 

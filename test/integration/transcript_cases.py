@@ -428,3 +428,7 @@ CASES = [
          b"".join(b"set p%d 0 0 3\r\n%03d\r\nget p%d\r\n" % (i, i, i)
                   for i in range(200))),
 ]
+
+# The meta commands (mg, ms, md, ma, mn, me): their own module.
+from transcript_meta import META_CASES  # noqa: E402
+CASES += META_CASES
