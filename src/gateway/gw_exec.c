@@ -224,6 +224,12 @@ req_fail(struct gw_req *r, const char *why)
     struct gw *g = r->gw;
 
     g->stats.server_errors++;
+    if (r->touching) {
+        /* ma T: the count was made; only the new expiry is in doubt. */
+        r->touching = false;
+        gw_exec_complete(r);
+        return;
+    }
     if (r->op == GW_OP_GET || r->op == GW_OP_GAT) {
         /* A key that cannot be read is a miss to the client (kumofs did
          * the same); the failure is counted in get_errors. */
