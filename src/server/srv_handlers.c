@@ -329,6 +329,8 @@ handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     uint64_t delta, cas, initial, value = 0;
     int64_t exptime;
     bool created = false;
+    char num[24];           /* a created counter: written.data points here
+                               until the write is replicated */
     struct srv_item written;
 
     if (!get_key(&p[0], &key, &klen) || !mpk_bool(&p[1], &incr) ||
@@ -351,7 +353,6 @@ handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         /* The binary protocol's counter: a miss stores the initial value
          * (flags 0), in the same loop turn, so no other write comes
          * between. */
-        char num[24];
         int n = snprintf(num, sizeof(num), "%" PRIu64, initial);
         res = srv_ops_store(s->ops, SRV_OP_ADD, key, klen, 0,
                             srv_exptime_abs(exptime, now), num, (size_t)n, 0,
