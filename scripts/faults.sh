@@ -24,7 +24,7 @@ all=(zombie_delete no_resurrection min_copies no_managers delete_retry
      kill9_under_load rejoin_and_cas)
 [ ${#scenarios[@]} -gt 0 ] || scenarios=("${all[@]}")
 
-bash "$top/scripts/build.sh" >/dev/null
+bash "$top/scripts/build.sh" >/dev/null 2>&1 || { echo "faults.sh: the build failed (run scripts/build.sh)" >&2; exit 2; }
 make -C "$build" -s test/integration/it_safety test/integration/it_faults >/dev/null
 
 # scenario -> "program filter inner": inner = the test loops itself

@@ -482,6 +482,47 @@ rpc_dispatch(struct rpc_conn *rc, const struct rpc_msg *m)
     s->cb(s->arg, m->err, m->err ? m->errmsg : m->result);
 }
 
+void
+rpc_reply_bool(struct rpc_conn *rc, uint32_t msgid, bool v)
+{
+    mpk_pack_bool(rpc_reply_begin(rc, msgid), v);
+    rpc_reply_end(rc);
+}
+
+const msgpack_object *
+rpc_request_params(struct rpc_conn *rc, uint32_t msgid, bool known, long arity,
+                   const msgpack_object *params)
+{
+    const msgpack_object *p;
+
+    if (!known) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "unknown method");
+        return NULL;
+    }
+    if ((p = mpk_array(params, arity, NULL)) == NULL)
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "wrong number of arguments");
+    return p;
+}
+
+enum rpc_frame
+rpc_frame_next(const char *buf, size_t len, msgpack_zone *zone,
+               struct rpc_msg *m, size_t *objlen)
+{
+    size_t off = 0;
+    msgpack_object obj;
+
+    switch (mpk_scan(buf, len, MPK_MAX_FRAME, objlen)) {
+    case MPK_INCOMPLETE: return RPC_FRAME_MORE;
+    case MPK_INVALID: return RPC_FRAME_MALFORMED;
+    case MPK_COMPLETE: break;
+    }
+    msgpack_unpack_return ret = msgpack_unpack(buf, *objlen, &off, zone, &obj);
+    if ((ret != MSGPACK_UNPACK_SUCCESS && ret != MSGPACK_UNPACK_EXTRA_BYTES) ||
+        rpc_decode(&obj, m) < 0)
+        return RPC_FRAME_INVALID;
+    return RPC_FRAME_OK;
+}
+
 static void
 rpc_conn_read(struct conn *c)
 {
@@ -489,36 +530,29 @@ rpc_conn_read(struct conn *c)
     char as[ADDR_STRLEN];
 
     while (!c->closing && buf_len(&c->rbuf) > 0) {
-        size_t objlen, off = 0;
+        size_t objlen;
 
         if (buf_len(&c->wbuf) > RPC_WBUF_HIGH) {
             conn_pause_read(c);     /* resumed by rpc_conn_drained */
             return;
         }
-        msgpack_object obj;
         struct rpc_msg m;
 
-        switch (mpk_scan(buf_head(&c->rbuf), buf_len(&c->rbuf), MPK_MAX_FRAME,
-                         &objlen)) {
-        case MPK_INCOMPLETE:
-            return;
-        case MPK_INVALID:
+        switch (rpc_frame_next(buf_head(&c->rbuf), buf_len(&c->rbuf), &rpc_zone,
+                               &m, &objlen)) {
+        case RPC_FRAME_MORE: return;
+        case RPC_FRAME_MALFORMED:
             log_warnx("rpc: malformed or oversized message from %s; closing",
                       addr_format(&rc->peer, as, sizeof(as)));
             conn_close(c, EPROTO);
             return;
-        case MPK_COMPLETE:
-            break;
-        }
-        msgpack_unpack_return ret =
-            msgpack_unpack(buf_head(&c->rbuf), objlen, &off, &rpc_zone, &obj);
-        if ((ret != MSGPACK_UNPACK_SUCCESS && ret != MSGPACK_UNPACK_EXTRA_BYTES) ||
-            rpc_decode(&obj, &m) < 0) {
+        case RPC_FRAME_INVALID:
             log_warnx("rpc: invalid message from %s; closing",
                       addr_format(&rc->peer, as, sizeof(as)));
             msgpack_zone_clear(&rpc_zone);
             conn_close(c, EPROTO);
             return;
+        case RPC_FRAME_OK: break;
         }
         /* Keep rc alive even if a handler closes it. */
         rc->refs++;

@@ -85,6 +85,15 @@ msgpack_packer *rpc_reply_begin(struct rpc_conn *rc, uint32_t msgid);
 void rpc_reply_end(struct rpc_conn *rc);
 void rpc_reply_error(struct rpc_conn *rc, uint32_t msgid, int code,
                      const char *msg);
+/* A whole reply that is one boolean (true: "done", or a yes/no answer). */
+void rpc_reply_bool(struct rpc_conn *rc, uint32_t msgid, bool v);
+
+/* The params of a request for a method of a dispatch table: the array of
+ * arity elements, or NULL after replying the protocol error ("unknown
+ * method" if the table has no such method, known false). */
+const msgpack_object *rpc_request_params(struct rpc_conn *rc, uint32_t msgid,
+                                         bool known, long arity,
+                                         const msgpack_object *params);
 
 /* Pure codec pieces (exposed for unit tests and the blocking CLI client). */
 enum rpc_msg_type { RPC_REQUEST = 0, RPC_RESPONSE = 1 };
@@ -99,6 +108,16 @@ struct rpc_msg {
 };
 /* Decodes one unpacked object; -1 if it is not a well-formed message. */
 int rpc_decode(const msgpack_object *o, struct rpc_msg *m);
+/* The framing every reader shares: the message at buf[0..len), scanned
+ * (mpk_scan, MPK_MAX_FRAME) before anything is unpacked into zone. */
+enum rpc_frame {
+    RPC_FRAME_OK,         /* *m decoded from the first *objlen bytes */
+    RPC_FRAME_MORE,       /* incomplete: read more */
+    RPC_FRAME_MALFORMED,  /* not msgpack, or over a cap: close */
+    RPC_FRAME_INVALID,    /* msgpack, but not a message: close */
+};
+enum rpc_frame rpc_frame_next(const char *buf, size_t len, msgpack_zone *zone,
+                              struct rpc_msg *m, size_t *objlen);
 /* Headers of a request / response; the caller packs params / result. */
 void rpc_pack_request_head(msgpack_packer *pk, uint32_t msgid, uint32_t method,
                            uint32_t nparams);

@@ -3,6 +3,7 @@
  */
 #include "config.h"
 #include "ctl/ctl_client.h"
+#include "common/clock.h"
 #include "common/mpk.h"
 #include "common/xmalloc.h"
 
@@ -13,17 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
-
-static double
-mono_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int
 wait_fd(int fd, short events, double deadline)
@@ -130,19 +121,14 @@ ctl_call(struct ctl_client *c, struct rpc_msg *reply, char *err, size_t errlen)
     }
     msgpack_zone_clear(&c->zone);
     for (;;) {
-        size_t objlen, off = 0;
-        msgpack_object obj;
+        size_t objlen;
 
-        switch (mpk_scan(c->in, c->inlen, MPK_MAX_FRAME, &objlen)) {
-        case MPK_INVALID:
+        switch (rpc_frame_next(c->in, c->inlen, &c->zone, reply, &objlen)) {
+        case RPC_FRAME_MALFORMED:
+        case RPC_FRAME_INVALID:
             snprintf(err, errlen, "malformed reply");
             return -1;
-        case MPK_COMPLETE:
-            if (msgpack_unpack(c->in, objlen, &off, &c->zone, &obj) <
-                    MSGPACK_UNPACK_SUCCESS || rpc_decode(&obj, reply) < 0) {
-                snprintf(err, errlen, "malformed reply");
-                return -1;
-            }
+        case RPC_FRAME_OK:
             if (reply->type == RPC_RESPONSE && reply->msgid == want) {
                 c->consumed = objlen;
                 return 0;
@@ -152,8 +138,7 @@ ctl_call(struct ctl_client *c, struct rpc_msg *reply, char *err, size_t errlen)
             c->inlen -= objlen;
             msgpack_zone_clear(&c->zone);
             continue;
-        case MPK_INCOMPLETE:
-            break;
+        case RPC_FRAME_MORE: break;
         }
         if (c->incap - c->inlen < 65536) {
             c->incap = c->incap ? c->incap * 2 : 65536;
@@ -179,6 +164,46 @@ ctl_call(struct ctl_client *c, struct rpc_msg *reply, char *err, size_t errlen)
             return -1;
         }
     }
+}
+
+int
+ctl_call_ok(struct ctl_client *c, struct rpc_msg *reply, char *err,
+            size_t errlen)
+{
+    char why[256];
+
+    if (ctl_call(c, reply, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    if (reply->err != RPC_OK) {
+        snprintf(err, errlen, "%s", ctl_remote_error(reply, why, sizeof(why)));
+        return -1;
+    }
+    return 0;
+}
+
+int
+ctl_fetch_hs(const struct kaddr *mgr, double timeout, struct hspace *hs,
+             char *err, size_t errlen)
+{
+    struct ctl_client c;
+    struct rpc_msg reply;
+    int rv = -2;
+
+    if (ctl_connect(&c, mgr, timeout, err, errlen) < 0) {
+        ctl_close(&c);
+        return -1;
+    }
+    ctl_begin(&c, MGR_RING_GET, 0);
+    if (ctl_call_ok(&c, &reply, err, errlen) == 0) {
+        if (hspace_unpack(reply.result, hs) < 0)
+            snprintf(err, errlen, "malformed ring reply from the manager");
+        else
+            rv = 0;
+    }
+    ctl_close(&c);
+    return rv;
 }
 
 const char *

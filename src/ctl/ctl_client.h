@@ -12,6 +12,7 @@
 #include <msgpack.h>
 
 #include "common/addr.h"
+#include "common/ring.h"
 #include "common/rpc.h"
 
 struct ctl_client {
@@ -38,6 +39,15 @@ msgpack_packer *ctl_begin(struct ctl_client *c, uint32_t method,
  * a reason in err (connection, timeout, malformed reply). */
 int ctl_call(struct ctl_client *c, struct rpc_msg *reply, char *err,
              size_t errlen);
+/* ctl_call, with a remote error counted as a failure too: 0, or -1 with
+ * the reason (local or remote) in err. */
+int ctl_call_ok(struct ctl_client *c, struct rpc_msg *reply, char *err,
+                size_t errlen);
+/* The tools' link to a manager: asks mgr for its hash space (hs must be
+ * initialised; the caller frees it). 0; -1 if it cannot connect; -2 if
+ * the call fails or the answer is not a hash space. err says why. */
+int ctl_fetch_hs(const struct kaddr *mgr, double timeout, struct hspace *hs,
+                 char *err, size_t errlen);
 /* The tools' answer to bad usage: usage(stdout), then "error: <msg><arg>"
  * on stderr; returns the exit status 1. arg may be NULL. */
 int ctl_fail_usage(void (*usage)(FILE *), const char *msg, const char *arg);

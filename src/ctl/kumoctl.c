@@ -101,12 +101,8 @@ call_checked(struct ctl_client *c, struct rpc_msg *reply)
 {
     char err[256];
 
-    if (ctl_call(c, reply, err, sizeof(err)) < 0) {
+    if (ctl_call_ok(c, reply, err, sizeof(err)) < 0) {
         fprintf(stderr, "error: %s\n", err);
-        return -1;
-    }
-    if (reply->err != RPC_OK) {
-        fprintf(stderr, "error: %s\n", ctl_remote_error(reply, err, sizeof(err)));
         return -1;
     }
     return 0;
@@ -119,10 +115,7 @@ cmd_bool(struct ctl_client *c, uint32_t method, bool arg)
     struct rpc_msg reply;
     msgpack_packer *pk = ctl_begin(c, method, 1);
 
-    if (arg)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
+    mpk_pack_bool(pk, arg);
     if (call_checked(c, &reply) < 0)
         return 1;
     printf("nil\n");
@@ -136,10 +129,7 @@ cmd_auto_replace(struct ctl_client *c, bool enable)
     bool changed = false;
     msgpack_packer *pk = ctl_begin(c, MGR_AUTO_REPLACE, 1);
 
-    if (enable)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
+    mpk_pack_bool(pk, enable);
     if (call_checked(c, &reply) < 0)
         return 1;
     mpk_bool(reply.result, &changed);

@@ -33,28 +33,21 @@ usage(FILE *fp)
 static int
 fetch_ring(const struct kaddr *mgr, struct ring *r)
 {
-    struct ctl_client c;
-    struct rpc_msg reply;
-    char err[256];
-
-    if (ctl_connect(&c, mgr, 10.0, err, sizeof(err)) < 0) {
-        fprintf(stderr, "error: %s\n", err);
-        return -1;
-    }
-    ctl_begin(&c, MGR_RING_GET, 0);
     struct hspace hs;
+    char err[256];
+    int rv;
+
     hspace_init(&hs);
-    if (ctl_call(&c, &reply, err, sizeof(err)) < 0 || reply.err != RPC_OK ||
-        hspace_unpack(reply.result, &hs) < 0) {
-        fprintf(stderr, "error: cannot get the ring: %s\n",
-                reply.err != RPC_OK ? ctl_remote_error(&reply, err, sizeof(err)) : err);
-        ctl_close(&c);
+    if ((rv = ctl_fetch_hs(mgr, 10.0, &hs, err, sizeof(err))) < 0) {
+        fprintf(stderr,
+                rv == -1 ? "error: %s\n" : "error: cannot get the ring: %s\n",
+                err);
+        hspace_free(&hs);
         return -1;
     }
     /* Placement follows the write ring, as kumofs's kumohash did. */
     ring_copy(r, &hs.w);
     hspace_free(&hs);
-    ctl_close(&c);
     return 0;
 }
 

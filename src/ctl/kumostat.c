@@ -129,23 +129,6 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* One call; -1 with the reason in err on a local or remote error. */
-static int
-call(struct ctl_client *c, struct rpc_msg *reply, char *err, size_t errlen)
-{
-    char why[256];
-
-    if (ctl_call(c, reply, why, sizeof(why)) < 0) {
-        set_err(err, errlen, "%s", why);
-        return -1;
-    }
-    if (reply->err != RPC_OK) {
-        set_err(err, errlen, "%s", ctl_remote_error(reply, why, sizeof(why)));
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- values ---- */
 
 static bool
@@ -371,7 +354,7 @@ get_hs(struct ctl_client *c, struct hspace *hs, char *err, size_t errlen)
     struct rpc_msg reply;
 
     ctl_begin(c, SRV_HS_GET, 0);
-    if (call(c, &reply, err, errlen) < 0) {
+    if (ctl_call_ok(c, &reply, err, errlen) < 0) {
         return -1;
     }
     if (hspace_unpack(reply.result, hs) < 0) {
@@ -389,7 +372,7 @@ get_stats(struct ctl_client *c, const msgpack_object **stats, char *err,
     struct rpc_msg reply;
 
     ctl_begin(c, SRV_STATS, 0);
-    if (call(c, &reply, err, errlen) < 0) {
+    if (ctl_call_ok(c, &reply, err, errlen) < 0) {
         return -1;
     }
     if (reply.result->type != MSGPACK_OBJECT_MAP) {
@@ -472,12 +455,8 @@ run_cmd(struct ctl_client *c, const struct kaddr *to, const struct stat_cmd *cmd
 
         msgpack_pack_uint32(pk, 0);
         /* set_delay lets Nagle delay small writes: TCP_NODELAY off. */
-        if (strcmp(cmd->stat, "on") == 0) {
-            msgpack_pack_true(pk);
-        } else {
-            msgpack_pack_false(pk);
-        }
-        if (call(c, &reply, err, errlen) < 0) {
+        mpk_pack_bool(pk, strcmp(cmd->stat, "on") == 0);
+        if (ctl_call_ok(c, &reply, err, errlen) < 0) {
             break;
         }
         if (!mpk_u64(reply.result, &n)) {
@@ -564,27 +543,15 @@ static int
 fetch_servers(const struct kaddr *mgr, double timeout, struct ring *w,
               char *err, size_t errlen)
 {
-    struct ctl_client c;
-    struct rpc_msg reply;
     struct hspace hs;
     int rv = -1;
 
     hspace_init(&hs);
-    if (ctl_connect(&c, mgr, timeout, err, errlen) < 0) {
-        ctl_close(&c);
-        return -1;
-    }
-    ctl_begin(&c, MGR_RING_GET, 0);
-    if (call(&c, &reply, err, errlen) == 0) {
-        if (hspace_unpack(reply.result, &hs) < 0) {
-            set_err(err, errlen, "malformed ring reply from the manager");
-        } else {
-            ring_copy(w, &hs.w);
-            rv = 0;
-        }
+    if (ctl_fetch_hs(mgr, timeout, &hs, err, errlen) == 0) {
+        ring_copy(w, &hs.w);
+        rv = 0;
     }
     hspace_free(&hs);
-    ctl_close(&c);
     return rv;
 }
 

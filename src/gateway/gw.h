@@ -19,7 +19,9 @@
 #include "common/rpc.h"
 
 struct gw_config {
-    struct kaddr  listen;          /* -t */
+    struct kaddr  listen;          /* -t: text or binary, by the first byte */
+    struct kaddr  listen_bin;      /* -b: binary only */
+    bool          has_listen_bin;
     struct kaddr  mgr[2];          /* -m, -p */
     bool          has_mgr2;
     long          item_max;        /* -I */
@@ -70,8 +72,10 @@ struct gw {
     int                 nmgr;
     bool                ring_wanted; /* ask the managers again */
     long                transport_errors; /* since the last ring request */
-    int                 listen_fd;
+    int                 listen_fd;      /* -t */
     ev_io               accept_w;
+    int                 listen_bin_fd;  /* -b, or -1 */
+    ev_io               accept_bin_w;
     ev_timer            tick;
     struct gw_stats     stats;
     time_t              started;

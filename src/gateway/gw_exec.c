@@ -10,7 +10,8 @@
 #include "common/log.h"
 #include "common/mpk.h"
 #include "common/xmalloc.h"
-#include "server/srv_ops.h"
+#include "common/clock.h"
+#include "common/proto.h"
 
 #include <stdarg.h>
 #include <stdio.h>

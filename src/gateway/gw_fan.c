@@ -7,7 +7,7 @@
 #include "gateway/gw_route.h"
 #include "common/mpk.h"
 #include "common/xmalloc.h"
-#include "server/srv_ops.h"
+#include "common/proto.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -192,7 +192,9 @@ struct gw_client_ops {
 
 struct gw_client {
     const struct gw_client_ops *ops;
-    const struct gw_frontend   *fe;
+    const struct gw_frontend   *fe;   /* may be replaced by the front end
+                                         itself before its first submit
+                                         (gw_detect: text or binary) */
     struct gw                  *gw;
     /* The front end's own per-connection state (the text parser's place
      * in a long get line...), zeroed when the connection opens. */

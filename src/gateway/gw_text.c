@@ -257,6 +257,16 @@ text_parse(struct gw_client *cl, const char *in, size_t len, size_t *used,
         dispatch(cl, m);
         return GW_PARSE_OK;
     case MEMTEXT_ERROR:
+        /* A value refused as too large: memcached unlinks the key, so no
+         * older value survives the refused write. */
+        if (m->nkeys == 1 && m->swallow > 0 &&
+            gw_key_fits(cl->gw, m->keys[0].len)) {
+            struct gw_req *r = gw_req_new(cl->gw);
+            r->op = GW_OP_DELETE;
+            r->noreply = true;
+            gw_req_set_key(r, m->keys[0].ptr, m->keys[0].len);
+            submit(cl, r);
+        }
         /* As memcached: noreply silences errors too, or the client would
          * read this as the reply to its next command. */
         submit_local(cl, m->noreply ? NULL : m->error, false);

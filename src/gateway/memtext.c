@@ -116,7 +116,10 @@ parse_storage(struct memtext_req *req, const struct line *l, size_t len,
     req->bytes = (uint32_t)vlen;
     if ((uint64_t)vlen > item_max) {
         req->swallow = (uint64_t)vlen + 2;
-        return mt_fail(req, MT_ERR_TOOLARGE, l->consumed, used);
+        mt_fail(req, MT_ERR_TOOLARGE, l->consumed, used);
+        /* memcached unlinks the key it refused: the caller needs it. */
+        req->nkeys = 1;
+        return MEMTEXT_ERROR;
     }
     /* At most MEMTEXT_LINE_BUF + INT32_MAX: fits a 32-bit size_t. */
     need = (uint64_t)l->consumed + (uint64_t)vlen + 2;

@@ -54,7 +54,9 @@ enum memtext_status {
     MEMTEXT_ERROR,  /* reply req->error + "\r\n" (unless req->noreply),
                        consume *used bytes, then discard req->swallow more
                        bytes (they may not have arrived yet); the
-                       connection stays open */
+                       connection stays open. A value over item_max keeps
+                       its key in keys[0] (nkeys 1): memcached unlinks
+                       the key whose write it refused */
     MEMTEXT_CLOSE,  /* close the connection without a reply (req->error is
                        NULL: memcached sends nothing) */
 };

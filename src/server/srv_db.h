@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "common/clock.h"
+#include "common/proto.h"
 
 #define SRV_DB_HEADER 32
 
@@ -39,7 +40,7 @@ enum srv_db_status {
     SRV_DB_EIO,         /* Tokyo Cabinet error (logged with its message) */
 };
 
-enum srv_item_kind { SRV_ITEM_LIVE = 1, SRV_ITEM_TOMBSTONE = 2 };
+/* enum srv_item_kind (live, tombstone) is a wire code: common/proto.h. */
 
 struct srv_item {
     enum srv_item_kind kind;

@@ -6,7 +6,7 @@
 #include "config.h"
 #include "server/srv.h"
 #include "server/srv_backup.h"
-#include "server/srv_mgr.h"
+#include "server/srv_stats.h"
 #include "server/srv_repl.h"
 #include "server/srv_replace.h"
 #include "common/log.h"
@@ -14,41 +14,6 @@
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-uint32_t
-srv_now(const struct srv *s)
-{
-    return (uint32_t)ev_now(s->loop);
-}
-
-bool
-srv_adopt_hs(struct srv *s, const struct hspace *hs)
-{
-    if (s->hs.w.nnodes != 0 && !hspace_newer(hs, &s->hs))
-        return false;
-    hspace_copy(&s->hs, hs);
-    pool_sync_hs(&s->peers, &s->hs);
-    /* The stamp came from a manager clock: merge it, so this server's
-     * writes are never older than the ring that placed them. */
-    kclock_merge(&s->clock, hs->w.stamp, srv_now(s), s->cfg.max_clock_ahead);
-    log_info("adopted hash space: %zu servers (%zu active), stamp %llu%s",
-             hs->w.nnodes, ring_active_count(&hs->w),
-             (unsigned long long)hs->w.stamp,
-             hspace_replacing(hs) ? " (replace in progress)" : "");
-    return true;
-}
-
-bool
-srv_holds(struct srv *s, const char *key, size_t klen)
-{
-    uint64_t h = ring_hash_key(key, klen);
-
-    return ring_is_holder(&s->hs.w, h, ring_find(&s->hs.w, &s->cfg.listen)) ||
-           ring_is_holder(&s->hs.r, h, ring_find(&s->hs.r, &s->cfg.listen));
-}
 
 /* Why this server may not serve key: RPC_OK, RPC_ENOTREADY (no ring, or
  * fenced: the lease expired, see srv_mgr.h) or RPC_ENOTOWNER. Writes need
@@ -62,7 +27,7 @@ check_owner(struct srv *s, const char *key, size_t klen, bool write)
 
     if (s->hs.w.nnodes == 0)
         return RPC_ENOTREADY;
-    if (!srv_mgr_lease_valid(s)) {
+    if (!srv_lease_valid(s)) {
         s->stats.fenced++;
         return RPC_ENOTREADY;
     }
@@ -75,7 +40,7 @@ check_owner(struct srv *s, const char *key, size_t klen, bool write)
     /* With every manager down, a gateway that found the coordinator gone
      * sends its writes here: find out for ourselves (a refused connection
      * makes it down in srv_peer_down) and have the gateway try again. */
-    if (coord != NULL && srv_mgr_all_down(s) && srv_holds(s, key, klen)) {
+    if (coord != NULL && srv_managers_down(s) && srv_holds(s, key, klen)) {
         (void)pool_conn_to(&s->peers, coord);
         return RPC_ENOTREADY;
     }
@@ -94,11 +59,13 @@ static void
 reply_owner_error(struct srv *s, struct rpc_conn *rc, uint32_t msgid, int code)
 {
     s->stats.not_owner++;
-    rpc_reply_error(rc, msgid, code, code == RPC_ENOTOWNER ?
-                    "obsolete hash space" : s->hs.w.nnodes == 0 ?
-                    "server not ready: no ring yet" : !srv_mgr_lease_valid(s) ?
-                    "fenced: no word from a manager within the lease" :
-                    "no manager: checking whether the coordinator is gone");
+    rpc_reply_error(
+        rc, msgid, code,
+        code == RPC_ENOTOWNER ? "obsolete hash space"
+        : s->hs.w.nnodes == 0 ? "server not ready: no ring yet"
+        : !srv_lease_valid(s)
+            ? "fenced: no word from a manager within the lease"
+            : "no manager: checking whether the coordinator is gone");
 }
 
 /* May this server run a write of key now? Replies the error if not: not
@@ -180,8 +147,8 @@ cas_matches(struct srv *s, const char *key, size_t klen, uint64_t cas,
 }
 
 static void
-handle_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-           const msgpack_object *p)
+srv_rpc_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+            const msgpack_object *p)
 {
     const char *key;
     size_t klen;
@@ -245,8 +212,8 @@ handle_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 }
 
 static void
-handle_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-             const msgpack_object *p)
+srv_rpc_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+              const msgpack_object *p)
 {
     uint32_t op, flags;
     const char *key, *data;
@@ -286,8 +253,8 @@ handle_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 }
 
 static void
-handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-              const msgpack_object *p)
+srv_rpc_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+               const msgpack_object *p)
 {
     const char *key;
     size_t klen;
@@ -320,8 +287,8 @@ handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 }
 
 static void
-handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-             const msgpack_object *p)
+srv_rpc_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+              const msgpack_object *p)
 {
     const char *key;
     size_t klen;
@@ -329,9 +296,8 @@ handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     uint64_t delta, cas, initial, value = 0;
     int64_t exptime;
     bool created = false;
-    char num[24];           /* a created counter: written.data points here
-                               until the write is replicated */
     struct srv_item written;
+    char num[24];           /* a created counter's digits: written.data */
 
     if (!get_key(&p[0], &key, &klen) || !mpk_bool(&p[1], &incr) ||
         !mpk_u64(&p[2], &delta) || !mpk_bool(&p[3], &async) ||
@@ -375,8 +341,8 @@ handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 }
 
 static void
-handle_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-             const msgpack_object *p)
+srv_rpc_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+              const msgpack_object *p)
 {
     const char *key;
     size_t klen;
@@ -404,8 +370,8 @@ handle_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 }
 
 static void
-handle_flush(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-             const msgpack_object *p)
+srv_rpc_flush(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+              const msgpack_object *p)
 {
     int64_t delay;
 
@@ -413,7 +379,7 @@ handle_flush(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to flush");
         return;
     }
-    if (!srv_mgr_lease_valid(s)) {
+    if (!srv_lease_valid(s)) {
         s->stats.fenced++;
         rpc_reply_error(rc, msgid, RPC_ENOTREADY,
                         "fenced: no word from a manager within the lease");
@@ -430,74 +396,12 @@ handle_flush(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         rpc_reply_error(rc, msgid, RPC_ESERVER, "flush failed");
         return;
     }
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-    msgpack_pack_true(pk);
-    rpc_reply_end(rc);
+    rpc_reply_bool(rc, msgid, true);
 }
 
 static void
-pack_stat(msgpack_packer *pk, const char *name, uint64_t v)
-{
-    mpk_pack_cstr(pk, name);
-    msgpack_pack_uint64(pk, v);
-}
-
-static void
-handle_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid)
-{
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-
-    uint64_t sent_records, sent_bytes, recv_records;
-    srv_replace_stats(s, &sent_records, &sent_bytes, &recv_records);
-    char self[ADDR_STRLEN];
-    msgpack_pack_map(pk, 34);
-    pack_stat(pk, "curr_connections", rpc_conn_count());
-    mpk_pack_cstr(pk, "version");
-    mpk_pack_cstr(pk, KUMO_VERSION);
-    mpk_pack_cstr(pk, "address");
-    mpk_pack_cstr(pk, addr_format(&s->cfg.listen, self, sizeof(self)));
-    pack_stat(pk, "stream_port", (uint64_t)s->cfg.stream_port);
-    pack_stat(pk, "pid", (uint64_t)getpid());
-    pack_stat(pk, "uptime", (uint64_t)(time(NULL) - s->started));
-    pack_stat(pk, "time", (uint64_t)time(NULL));
-    pack_stat(pk, "clock", s->clock.last);
-    pack_stat(pk, "cmd_get", s->stats.cmd_get);
-    pack_stat(pk, "cmd_set", s->stats.cmd_set);
-    pack_stat(pk, "cmd_delete", s->stats.cmd_delete);
-    pack_stat(pk, "cmd_touch", s->stats.cmd_touch);
-    pack_stat(pk, "get_hits", s->stats.get_hits);
-    pack_stat(pk, "get_misses", s->stats.get_misses);
-    pack_stat(pk, "curr_items", srv_db_count(s->db));
-    pack_stat(pk, "db_bytes", srv_db_size(s->db));
-    pack_stat(pk, "not_owner", s->stats.not_owner);
-    pack_stat(pk, "store_errors", s->stats.store_errors);
-    pack_stat(pk, "ring_stamp", s->hs.w.stamp);
-    pack_stat(pk, "repl_pending", srv_repl_pending(s));
-    pack_stat(pk, "repl_errors", s->stats.repl_errors);
-    pack_stat(pk, "repl_retries", s->stats.repl_retries);
-    pack_stat(pk, "repl_applied", s->stats.repl_applied);
-    pack_stat(pk, "clock_refused", s->stats.clock_refused);
-    pack_stat(pk, "gc_removed", s->stats.gc_removed);
-    pack_stat(pk, "replace_sent_records", sent_records);
-    pack_stat(pk, "replace_sent_bytes", sent_bytes);
-    pack_stat(pk, "replace_recv_records", recv_records);
-    pack_stat(pk, "replace_deleted", s->stats.replace_deleted);
-    pack_stat(pk, "fenced", s->stats.fenced);
-    pack_stat(pk, "purged", s->stats.purged);
-    pack_stat(pk, "copies_short", s->stats.copies_short);
-    mpk_pack_cstr(pk, "replace_state");
-    mpk_pack_cstr(pk, srv_replace_state(s));
-    mpk_pack_cstr(pk, "hscheck");
-    if (hspace_replacing(&s->hs))
-        msgpack_pack_false(pk);
-    else
-        msgpack_pack_true(pk);
-    rpc_reply_end(rc);
-}
-
-static void
-handle_ring_push(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-                 const msgpack_object *p)
+srv_rpc_ring_push(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                  const msgpack_object *p)
 {
     struct hspace hs;
 
@@ -508,17 +412,13 @@ handle_ring_push(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     }
     bool adopted = srv_adopt_hs(s, &hs);
     hspace_free(&hs);
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-    if (adopted)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
-    rpc_reply_end(rc);
+    rpc_reply_bool(rc, msgid, adopted);
 }
 
 /* kumostat set_delay / unset_delay: Nagle on or off on every socket. */
 static void
-handle_set_config(struct rpc_conn *rc, uint32_t msgid, const msgpack_object *p)
+srv_rpc_set_config(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                   const msgpack_object *p)
 {
     uint32_t code;
     bool on;
@@ -532,75 +432,41 @@ handle_set_config(struct rpc_conn *rc, uint32_t msgid, const msgpack_object *p)
     rpc_reply_end(rc);
 }
 
-/* Arity of each method's params. */
-static long
-method_arity(uint32_t method)
+static void
+srv_rpc_keepalive(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                  const msgpack_object *p)
 {
-    switch (method) {
-    case SRV_KEEPALIVE: return 0;
-    case SRV_RING_PUSH: return 1;
-    case SRV_GET: return 3;
-    case SRV_STORE: return 7;
-    case SRV_DELETE: return 4;
-    case SRV_ARITH: return 8;
-    case SRV_TOUCH: return 3;
-    case SRV_REPLICATE: return 8;
-    case SRV_REPLACE_COPY: return 3;
-    case SRV_BACKUP: return 1;
-    case SRV_HS_GET: return 0;
-    case SRV_SET_CONFIG: return 2;
-    case SRV_REPLACE_DELETE: return 2;
-    case SRV_FLUSH: return 1;
-    case SRV_STATS: return 0;
-    default: return -1;
-    }
+    rpc_reply_bool(rc, msgid, true);
 }
+
+static void
+srv_rpc_hs_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+               const msgpack_object *p)
+{
+    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+    hspace_pack(pk, &s->hs);
+    rpc_reply_end(rc);
+}
+
+/* The RPC port's methods, from common/proto.h's table. */
+static const struct srv_method_entry methods[] = { SRV_METHODS(
+    PROTO_DISPATCH) };
 
 void
 srv_handle_request(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                    uint32_t method, const msgpack_object *params)
 {
-    long arity = method_arity(method);
+    const struct srv_method_entry *e =
+        method < sizeof(methods) / sizeof(methods[0]) ? &methods[method] : NULL;
     const msgpack_object *p;
 
-    if (arity < 0) {
-        rpc_reply_error(rc, msgid, RPC_EPROTO, "unknown method");
+    if ((p = rpc_request_params(rc, msgid, e != NULL && e->fn != NULL,
+                                e != NULL ? e->arity : 0, params)) == NULL)
         return;
-    }
-    if ((p = mpk_array(params, arity, NULL)) == NULL) {
-        rpc_reply_error(rc, msgid, RPC_EPROTO, "wrong number of arguments");
-        return;
-    }
     /* Clients are waiting: background work yields (srv_main.c). */
     if ((method >= SRV_GET && method <= SRV_FLUSH) || method == SRV_REPLICATE)
         s->last_client = ev_now(s->loop);
-    switch (method) {
-    case SRV_KEEPALIVE: {
-        msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-        msgpack_pack_true(pk);
-        rpc_reply_end(rc);
-        break;
-    }
-    case SRV_RING_PUSH: handle_ring_push(s, rc, msgid, p); break;
-    case SRV_GET: handle_get(s, rc, msgid, p); break;
-    case SRV_STORE: handle_store(s, rc, msgid, p); break;
-    case SRV_DELETE: handle_delete(s, rc, msgid, p); break;
-    case SRV_ARITH: handle_arith(s, rc, msgid, p); break;
-    case SRV_TOUCH: handle_touch(s, rc, msgid, p); break;
-    case SRV_FLUSH: handle_flush(s, rc, msgid, p); break;
-    case SRV_STATS: handle_stats(s, rc, msgid); break;
-    case SRV_REPLICATE: srv_repl_apply(s, rc, msgid, p); break;
-    case SRV_REPLACE_COPY: srv_replace_copy_start(s, rc, msgid, p); break;
-    case SRV_BACKUP: srv_backup_start(s, rc, msgid, p); break;
-    case SRV_HS_GET: {
-        msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-        hspace_pack(pk, &s->hs);
-        rpc_reply_end(rc);
-        break;
-    }
-    case SRV_SET_CONFIG: handle_set_config(rc, msgid, p); break;
-    case SRV_REPLACE_DELETE: srv_replace_delete_start(s, rc, msgid, p); break;
-    }
+    e->fn(s, rc, msgid, p);
 }
 
 static void

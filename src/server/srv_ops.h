@@ -14,20 +14,8 @@
 #include "common/clock.h"
 #include "server/srv_db.h"
 
-enum srv_store_op {
-    SRV_OP_SET = 0, SRV_OP_ADD, SRV_OP_REPLACE, SRV_OP_APPEND, SRV_OP_PREPEND,
-    SRV_OP_CAS,
-};
-
-/* Results map one to one onto memcached replies. */
-enum srv_result {
-    SRV_STORED = 0, SRV_NOT_STORED, SRV_EXISTS, SRV_NOT_FOUND, SRV_DELETED,
-    SRV_TOUCHED, SRV_VALUE,           /* arith: new value in *value */
-    SRV_NON_NUMERIC,                  /* CLIENT_ERROR cannot increment or decrement non-numeric value */
-    SRV_TOO_LARGE,                    /* SERVER_ERROR object too large for cache (append) */
-    SRV_NOSPACE,                      /* SERVER_ERROR out of memory storing object */
-    SRV_IOERROR,                      /* SERVER_ERROR ... */
-};
+/* enum srv_store_op and enum srv_result (the wire codes) are in
+ * common/proto.h. */
 
 struct srv_ops;
 
