@@ -62,7 +62,7 @@
       "MGR_DELETE_END")                                                       \
     X(SRV_GET,         34, 3, srv_rpc_get,                                    \
       "[key, touch:bool, exptime:i64] -> nil | miss:u32 (1 expired, "         \
-      "2 flushed) | [flags:u32, data:bin, clock:u64, node:u32]")              \
+      "2 flushed) | [flags:u32, data:bin, clock:u64, node:u32, exptime:u32]") \
     X(SRV_STORE,       35, 7, srv_rpc_store,                                  \
       "[op:u32, key, flags:u32, exptime:i64, data:bin, cas:u64, async:bool] " \
       "-> [result:u32, clock:u64]")                                           \
@@ -70,7 +70,8 @@
       "[key, async:bool, since:u64, cas:u64] -> [result:u32]")                \
     X(SRV_ARITH,       37, 8, srv_rpc_arith,                                  \
       "[key, incr:bool, delta:u64, async:bool, cas:u64, create:bool, "        \
-      "initial:u64, exptime:i64] -> [result:u32, value:u64, clock:u64]")     \
+      "initial:u64, exptime:i64] -> [result:u32, value:u64, clock:u64, "     \
+      "exptime:u64, created:u64]")                                            \
     X(SRV_TOUCH,       38, 3, srv_rpc_touch,                                  \
       "[key, exptime:i64, async:bool] -> [result:u32, clock:u64, flags:u32]") \
     X(SRV_FLUSH,       39, 1, srv_rpc_flush, "[delay:i64] -> true")           \

@@ -63,6 +63,8 @@ struct gw_session {
     size_t              data_bytes;  /* values held by queued requests */
     struct gw_req      *unsent;      /* first keyed request not yet sent */
     unsigned            inflight;    /* keyed requests sent, not finished */
+    struct gw_req      *barrier;     /* sent, not finished, and the requests
+                                        after it wait (gw_req.barrier) */
     size_t              reply_est;   /* recent largest reply (decaying) */
     ev_timer            partial;     /* an incomplete request's deadline */
     ev_tstamp           last_cmd;    /* when it last submitted a request */
@@ -219,7 +221,7 @@ session_pump(struct gw_session *s)
         window = SESSION_WINDOW_MIN;
     if (window > SESSION_QUEUE_MAX)
         window = SESSION_QUEUE_MAX;
-    while (s->unsent != NULL && s->inflight < window &&
+    while (s->unsent != NULL && s->inflight < window && s->barrier == NULL &&
            buf_len(&s->c.wbuf) < SESSION_WBUF_HIGH && !session_is_closed(s)) {
         struct gw_req *r = s->unsent;
 
@@ -229,6 +231,8 @@ session_pump(struct gw_session *s)
             s->unsent = s->unsent->next;
         r->sent = true;
         s->inflight++;
+        if (r->barrier)
+            s->barrier = r;     /* cleared when it completes (maybe now) */
         gw_exec_run(r);
     }
 }
@@ -281,6 +285,8 @@ session_complete(struct gw_client *cl, struct gw_req *r)
 {
     struct gw_session *s = session_of(cl);
 
+    if (r == s->barrier)
+        s->barrier = NULL;
     if (r->sent) {
         /* The reply size estimate jumps up at once and decays slowly. */
         s->inflight--;

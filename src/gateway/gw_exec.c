@@ -240,6 +240,12 @@ req_fail(struct gw_req *r, const char *why)
     struct gw *g = r->gw;
 
     g->stats.server_errors++;
+    if (r->touching) {
+        /* ma T: the count was made; only the new expiry is in doubt. */
+        r->touching = false;
+        gw_exec_complete(r);
+        return;
+    }
     if (r->op == GW_OP_GET || r->op == GW_OP_GAT) {
         /* A key that cannot be read is a miss to the client (kumofs did
          * the same); the failure is counted in get_errors. */
@@ -276,7 +282,7 @@ req_retry(struct gw_req *r, int err)
      * have run: only repeat what is safe to run twice. */
     if ((err == RPC_ETIMEOUT || err == RPC_EREPLICA ||
          (err == RPC_ELOST && r->attempts > 0)) &&
-        !op_is_idempotent(r->op)) {
+        !op_is_idempotent(r->op) && !r->touching) {
         req_fail(r, err == RPC_EREPLICA ?
                  "replication failed: the result is unknown" :
                  err == RPC_ETIMEOUT ? "timeout: the result is unknown" :
@@ -336,16 +342,16 @@ gw_exec_retry_run(struct gw *g)
 
 /* ---- replies from servers ---- */
 
-/* A write's answer: [code] and up to two numbers (absent ones are 0). */
+/* A write's answer: [code] and up to four numbers (absent ones are 0). */
 static bool
-result_code(const msgpack_object *res, uint32_t *code, uint64_t extra[2])
+result_code(const msgpack_object *res, uint32_t *code, uint64_t extra[4])
 {
     size_t n;
     const msgpack_object *a = mpk_array(res, -1, &n);
 
-    if (a == NULL || n < 1 || n > 3 || !mpk_u32(&a[0], code))
+    if (a == NULL || n < 1 || n > 5 || !mpk_u32(&a[0], code))
         return false;
-    extra[0] = extra[1] = 0;
+    extra[0] = extra[1] = extra[2] = extra[3] = 0;
     for (size_t i = 1; i < n; i++) {
         if (!mpk_u64(&a[i], &extra[i - 1]))
             return false;
@@ -358,10 +364,10 @@ reply_get(struct gw_req *r, const msgpack_object *res)
 {
     struct gw *g = r->gw;
     const msgpack_object *a;
-    uint32_t flags, node;
+    uint32_t flags, node, exptime = 0;
     uint64_t clock;
     const char *data;
-    size_t len;
+    size_t len, n;
 
     uint32_t why;
 
@@ -376,13 +382,21 @@ reply_get(struct gw_req *r, const msgpack_object *res)
             else if (!mpk_is_nil(res) && why == SRV_MISS_FLUSHED)
                 g->stats.get_flushed++;
         }
+        if (r->vivify) {
+            /* mg N: make the empty item this client is to fill. */
+            r->vivifying = true;
+            req_send(r);
+            return;
+        }
         r->res.status = GW_ST_NOT_FOUND;
         gw_exec_complete(r);
         return;
     }
-    if ((a = mpk_array(res, 4, NULL)) == NULL || !mpk_u32(&a[0], &flags) ||
-        !mpk_bytes(&a[1], &data, &len) || !mpk_u64(&a[2], &clock) ||
-        !mpk_u32(&a[3], &node)) {
+    /* Servers older than the expiry field answer four elements. */
+    if ((a = mpk_array(res, -1, &n)) == NULL || n < 4 || n > 5 ||
+        !mpk_u32(&a[0], &flags) || !mpk_bytes(&a[1], &data, &len) ||
+        !mpk_u64(&a[2], &clock) || !mpk_u32(&a[3], &node) ||
+        (n == 5 && !mpk_u32(&a[4], &exptime))) {
         req_fail(r, "malformed reply from server");
         return;
     }
@@ -396,6 +410,35 @@ reply_get(struct gw_req *r, const msgpack_object *res)
     r->res.cas = clock;
     r->res.value = data;
     r->res.vlen = len;
+    r->res.exptime = exptime;
+    gw_exec_complete(r);
+}
+
+/* The vivify item's add (get with vivify) answered. */
+static void
+reply_vivify(struct gw_req *r, uint32_t code, uint64_t clock)
+{
+    r->vivifying = false;
+    if (code == SRV_NOT_STORED) {
+        /* Another client made it meanwhile: read theirs (once). */
+        r->vivify = false;
+        req_send(r);
+        return;
+    }
+    if (code == SRV_STORED) {
+        r->res.status = GW_ST_VALUE;
+        r->res.flags = 0;
+        r->res.cas = clock;
+        r->res.value = "";
+        r->res.vlen = 0;
+        r->res.created = true;
+    } else if (code == SRV_NOSPACE) {
+        r->gw->stats.server_errors++;
+        r->res.status = GW_ST_NO_MEMORY;
+    } else {
+        r->gw->stats.server_errors++;
+        set_text(&r->res, GW_ST_SERVER_ERROR, "storage error");
+    }
     gw_exec_complete(r);
 }
 
@@ -405,10 +448,23 @@ reply_result(struct gw_req *r, const msgpack_object *res)
     struct gw_stats *st = &r->gw->stats;
     struct gw_result *out = &r->res;
     uint32_t code;
-    uint64_t extra[2];
+    uint64_t extra[4];
 
     if (!result_code(res, &code, extra)) {
         req_fail(r, "malformed reply from server");
+        return;
+    }
+    if (r->vivifying) {
+        reply_vivify(r, code, extra[0]);
+        return;
+    }
+    if (r->touching) {
+        /* ma T: the number stands whatever the touch found (a delete may
+         * have come between); a touched item has a new cas. */
+        r->touching = false;
+        if (code == SRV_TOUCHED)
+            out->cas = extra[0];
+        gw_exec_complete(r);
         return;
     }
     switch (code) {
@@ -455,6 +511,13 @@ reply_result(struct gw_req *r, const msgpack_object *res)
         out->status = GW_ST_NUMBER;
         out->number = extra[0];
         out->cas = extra[1];
+        out->exptime = (uint32_t)extra[2];
+        out->created = extra[3] != 0;
+        if (r->touch_after && !out->created) {
+            r->touching = true;
+            req_send(r);
+            return;
+        }
         break;
     case SRV_NON_NUMERIC:
         out->status = GW_ST_NON_NUMERIC;
@@ -500,7 +563,7 @@ req_reply_cb(void *arg, int err, const msgpack_object *res)
         req_retry(r, err);
         return;
     }
-    if (r->op == GW_OP_GET || r->op == GW_OP_GAT)
+    if ((r->op == GW_OP_GET || r->op == GW_OP_GAT) && !r->vivifying)
         reply_get(r, res);
     else
         reply_result(r, res);
@@ -535,7 +598,8 @@ req_send(struct gw_req *r)
 {
     struct gw *g = r->gw;
     const struct kaddr *to = gw_route_owner(g, r->key, r->klen,
-                                            r->op == GW_OP_GET, r->attempts);
+                                            r->op == GW_OP_GET &&
+                                            !r->vivifying, r->attempts);
     struct rpc_conn *rc;
     msgpack_packer *pk;
 
@@ -548,6 +612,18 @@ req_send(struct gw_req *r)
     double t = g->cfg.timeout;
     switch (r->op) {
     case GW_OP_GET: case GW_OP_GAT:
+        if (r->vivifying) {
+            /* mg N: an empty item, added so a concurrent one wins. */
+            pk = rpc_call_begin(rc, SRV_STORE, 7, req_reply_cb, r, t);
+            msgpack_pack_uint32(pk, SRV_OP_ADD);
+            mpk_pack_bytes(pk, r->key, r->klen);
+            msgpack_pack_uint32(pk, 0);
+            msgpack_pack_int64(pk, r->vivify_exptime);
+            mpk_pack_bytes(pk, "", 0);
+            msgpack_pack_uint64(pk, 0);
+            pack_bool(pk, false);
+            break;
+        }
         pk = rpc_call_begin(rc, SRV_GET, 3, req_reply_cb, r, t);
         mpk_pack_bytes(pk, r->key, r->klen);
         pack_bool(pk, r->op == GW_OP_GAT);
@@ -576,6 +652,13 @@ req_send(struct gw_req *r)
         msgpack_pack_uint64(pk, r->cas);
         break;
     case GW_OP_INCR: case GW_OP_DECR:
+        if (r->touching) {
+            pk = rpc_call_begin(rc, SRV_TOUCH, 3, req_reply_cb, r, t);
+            mpk_pack_bytes(pk, r->key, r->klen);
+            msgpack_pack_int64(pk, r->touch_exptime);
+            pack_bool(pk, r->noreply);
+            break;
+        }
         /* With has_initial the server creates a missing counter itself,
          * in the same step as the lookup. */
         pk = rpc_call_begin(rc, SRV_ARITH, 8, req_reply_cb, r, t);

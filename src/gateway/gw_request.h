@@ -28,8 +28,9 @@
 #define GW_KEY_MAX     250      /* bytes in a stored key (prefix included) */
 #define GW_ARG_MAX     32       /* bytes kept of a stats argument */
 #define GW_TEXT_MAX    200      /* bytes of an error message */
-#define GW_FE_CTX_MAX  64       /* a front end's per-request context (a
-                                   meta opaque token is up to 32 bytes) */
+#define GW_FE_CTX_MAX  96       /* a front end's per-request context (a
+                                   meta request keeps its flag order, its
+                                   opaque of up to 31 bytes and its TTLs) */
 
 /* What a request asks for. */
 enum gw_op {
@@ -113,6 +114,11 @@ struct gw_result {
     uint64_t              cas;       /* VALUE, TOUCHED, STORED, NUMBER: the
                                         item's CAS unique */
     uint64_t              number;    /* NUMBER */
+    uint32_t              exptime;   /* VALUE, NUMBER: the item's absolute
+                                        expiry in its server's clock (0:
+                                        never, or not known) */
+    bool                  created;   /* VALUE (vivify), NUMBER (has_initial):
+                                        this request created the item */
     const char           *value;     /* VALUE: borrowed, valid only during */
     size_t                vlen;      /*        write_result */
     const struct gw_stat *stats;     /* STATS: borrowed likewise */
@@ -151,12 +157,28 @@ struct gw_req {
                                         no server call is out until the
                                         client calls gw_keys_resume */
     size_t              reply_len;   /* value bytes in the reply */
+    bool                vivifying;   /* get: adding the vivify item */
+    bool                touching;    /* incr/decr: the touch_after step */
     /* The operation, filled in by the front end. */
     enum gw_op          op;
     bool                noreply;     /* the client will not wait for the
                                         answer: servers may answer before
                                         replicating; writers decide what
                                         (if anything) to print */
+    bool                vivify;      /* get, gat: a miss adds an empty item
+                                        (flags 0, vivify_exptime) and is
+                                        answered as a hit with created
+                                        (the meta protocol's mg N) */
+    int64_t             vivify_exptime;
+    bool                touch_after; /* incr/decr: once done on an existing
+                                        item, set its expiry to
+                                        touch_exptime (the meta ma T) */
+    int64_t             touch_exptime;
+    bool                barrier;     /* may take more than one server call
+                                        (vivify, touch_after): the
+                                        connection sends no later request
+                                        until it is done, so they see what
+                                        it wrote */
     bool                has_initial; /* incr/decr: create a missing item
                                         with initial (and exptime), flags 0 */
     bool                unlink;      /* delete: memcached's unlink of the

@@ -6,6 +6,8 @@
 #include "config.h"
 #include "gateway/gw_text.h"
 #include "gateway/gw_text_dump.h"
+#include "gateway/gw_meta.h"
+#include "gateway/memmeta.h"
 #include "gateway/memtext.h"
 #include "common/xmalloc.h"
 
@@ -14,8 +16,10 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The text protocol's part of a request (gw_req.fe). */
+/* The text protocol's part of a request (gw_req.fe); a meta request's
+ * is gw_meta.c's, which starts with GW_META_TAG. */
 struct text_ctx {
+    bool not_meta;      /* false: the first byte is never GW_META_TAG */
     bool with_cas;      /* gets, gats: VALUE lines carry the CAS unique */
     bool end_after;     /* last key of a get line: append END */
     bool raw;           /* a local reply printed as it is (res.text) */
@@ -99,6 +103,12 @@ static void
 submit_local(struct gw_client *cl, const char *line, bool close_after)
 {
     submit_reply(cl, line, false, close_after);
+}
+
+void
+gw_text_submit_error(struct gw_client *cl, const char *line)
+{
+    submit_local(cl, line, false);
 }
 
 static enum gw_op
@@ -226,6 +236,41 @@ dispatch(struct gw_client *cl, const struct memtext_req *m)
     submit(cl, r);
 }
 
+/* memmeta's turn at the input: false if it is not a meta command. */
+static bool
+meta_parse(struct gw_client *cl, const char *in, size_t len, size_t *used,
+           uint64_t *skip, enum gw_parse *st)
+{
+    static struct memmeta_req *mm;      /* about 450 bytes: one per process */
+
+    if (mm == NULL)
+        mm = xmalloc(sizeof(*mm));
+    switch (memmeta_parse(mm, in, len, (size_t)cl->gw->cfg.item_max, used)) {
+    case MEMMETA_NOT_META:
+        *used = 0;
+        return false;
+    case MEMMETA_AGAIN:
+        *st = GW_PARSE_AGAIN;
+        break;
+    case MEMMETA_OK:
+        gw_meta_dispatch(cl, mm);
+        *st = GW_PARSE_OK;
+        break;
+    case MEMMETA_ERROR:
+        /* Sent even with q; an ms value after a bad line is dropped. */
+        submit_local(cl, mm->error, false);
+        *skip = mm->swallow;
+        *st = GW_PARSE_SKIP;
+        break;
+    case MEMMETA_CLOSE:
+        submit_local(cl, mm->error, true);
+        *used = len;
+        *st = GW_PARSE_CLOSE;
+        break;
+    }
+    return true;
+}
+
 static enum gw_parse
 text_parse(struct gw_client *cl, const char *in, size_t len, size_t *used,
            uint64_t *skip)
@@ -240,6 +285,12 @@ text_parse(struct gw_client *cl, const char *in, size_t len, size_t *used,
     if (m == NULL)
         m = xmalloc(sizeof(*m));
     *used = 0;
+    /* A meta command (mg, ms...) when not inside a long get line. */
+    if (cont->where == MEMTEXT_AT_LINE) {
+        enum gw_parse st = GW_PARSE_CLOSE;
+        if (meta_parse(cl, in, len, used, skip, &st))
+            return st;
+    }
     switch (memtext_parse_cont(cont, m, in, len, (size_t)cl->gw->cfg.item_max,
                                used)) {
     case MEMTEXT_AGAIN:
@@ -340,6 +391,10 @@ text_write_result(const struct gw_req *r, struct buf *out)
     const struct gw_result *res = &r->res;
     bool is_get = r->op == GW_OP_GET || r->op == GW_OP_GAT;
 
+    if (gw_meta_owns(r)) {
+        gw_meta_write_result(r, out);
+        return;
+    }
     if (r->noreply)
         return;
     if (r->op == GW_OP_NONE && ctx_of_const(r)->raw) {

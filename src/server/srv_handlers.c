@@ -102,15 +102,15 @@ new_version(struct srv *s)
     return v;
 }
 
-/* Answers a write, [res] followed by nextra numbers (e0, e1): after
+/* Answers a write, [res] followed by nextra numbers (e0..e3): after
  * replicating what it wrote (written != NULL). */
 static void
 finish_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
              const char *key, size_t klen, enum srv_result res,
-             unsigned nextra, uint64_t e0, uint64_t e1,
-             const struct srv_item *written, bool async)
+             unsigned nextra, uint64_t e0, uint64_t e1, uint64_t e2,
+             uint64_t e3, const struct srv_item *written, bool async)
 {
-    struct srv_answer ans = { .result = res, .extra = { e0, e1 },
+    struct srv_answer ans = { .result = res, .extra = { e0, e1, e2, e3 },
                               .nextra = nextra };
     bool wrote = res == SRV_STORED || res == SRV_DELETED ||
                  res == SRV_TOUCHED || res == SRV_VALUE;
@@ -211,11 +211,12 @@ srv_rpc_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     }
     s->stats.get_hits++;
     pk = rpc_reply_begin(rc, msgid);
-    msgpack_pack_array(pk, 4);
+    msgpack_pack_array(pk, 5);
     msgpack_pack_uint32(pk, it.flags);
     mpk_pack_bytes(pk, it.data, it.len);
     msgpack_pack_uint64(pk, it.ver.clock);
     msgpack_pack_uint32(pk, it.ver.node);
+    msgpack_pack_uint32(pk, it.exptime);    /* meta mg t, me exp */
     rpc_reply_end(rc);
 }
 
@@ -242,8 +243,8 @@ srv_rpc_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         return;
     s->stats.cmd_set++;
     if (dlen > (size_t)s->cfg.item_max) {
-        finish_write(s, rc, msgid, key, klen, SRV_TOO_LARGE, 1, 0, 0, NULL,
-                     false);
+        finish_write(s, rc, msgid, key, klen, SRV_TOO_LARGE, 1, 0, 0, 0, 0,
+                     NULL, false);
         return;
     }
     struct kver v = new_version(s);
@@ -256,7 +257,8 @@ srv_rpc_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                             &v, now, &written);
     count_store_error(s, res);
     finish_write(s, rc, msgid, key, klen, res, 1,
-                 res == SRV_STORED ? written.ver.clock : 0, 0, &written, async);
+                 res == SRV_STORED ? written.ver.clock : 0, 0, 0, 0, &written,
+                 async);
 }
 
 static void
@@ -289,7 +291,8 @@ srv_rpc_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         srv_ops_recent_tombstone(s->ops, key, klen, since, &written))
         res = SRV_DELETED;
     count_store_error(s, res);
-    finish_write(s, rc, msgid, key, klen, res, 0, 0, 0, &written, async);
+    finish_write(s, rc, msgid, key, klen, res, 0, 0, 0, 0, 0, &written,
+                 async);
 }
 
 static void
@@ -301,6 +304,7 @@ srv_rpc_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     bool incr, async, create;
     uint64_t delta, cas, initial, value = 0;
     int64_t exptime;
+    bool created = false;
     struct srv_item written;
     char num[24];           /* a created counter's digits: written.data */
 
@@ -331,13 +335,18 @@ srv_rpc_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         if (res == SRV_STORED) {
             res = SRV_VALUE;
             value = initial;
+            created = true;
         } else if (res == SRV_NOT_STORED) {
             res = SRV_NOT_FOUND;        /* a key no client may write */
         }
     }
     count_store_error(s, res);
-    finish_write(s, rc, msgid, key, klen, res, 2, value,
-                 res == SRV_VALUE ? written.ver.clock : 0, &written, async);
+    /* After the value and its clock: the item's absolute expiry and
+     * whether this call created it (the meta protocol's ma t and N). */
+    bool hit = res == SRV_VALUE;
+    finish_write(s, rc, msgid, key, klen, res, 4, value,
+                 hit ? written.ver.clock : 0, hit ? written.exptime : 0,
+                 created, &written, async);
 }
 
 static void
@@ -366,7 +375,7 @@ srv_rpc_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     count_store_error(s, res);
     bool hit = res == SRV_TOUCHED;
     finish_write(s, rc, msgid, key, klen, res, 2, hit ? written.ver.clock : 0,
-                 hit ? written.flags : 0, &written, async);
+                 hit ? written.flags : 0, 0, 0, &written, async);
 }
 
 static void

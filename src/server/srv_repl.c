@@ -98,11 +98,12 @@ answer(struct repl_op *op)
                         "replication failed: a live replica did not acknowledge");
     } else if (op->ans.is_value) {
         msgpack_packer *pk = rpc_reply_begin(rc, op->msgid);
-        msgpack_pack_array(pk, 4);
+        msgpack_pack_array(pk, 5);
         msgpack_pack_uint32(pk, op->value.flags);
         mpk_pack_bytes(pk, op->value_data, op->value.len);
         msgpack_pack_uint64(pk, op->value.ver.clock);
         msgpack_pack_uint32(pk, op->value.ver.node);
+        msgpack_pack_uint32(pk, op->value.exptime);
         rpc_reply_end(rc);
     } else {
         msgpack_packer *pk = rpc_reply_begin(rc, op->msgid);

@@ -25,9 +25,9 @@ void srv_repl_free(struct srv_repl *r);
 /* What to answer the client once replication is done. */
 struct srv_answer {
     uint32_t result;      /* enum srv_result */
-    uint64_t extra[2];    /* after the result: store clock; arith value,
-                             clock; touch clock, flags */
-    unsigned nextra;      /* 0 to 2 */
+    uint64_t extra[4];    /* after the result: store clock; arith value,
+                             clock, exptime, created; touch clock, flags */
+    unsigned nextra;      /* 0 to 4 */
     bool     is_value;    /* gat: answer with the written record itself,
                              as SRV_GET does */
 };

@@ -426,7 +426,7 @@ srv_get_locked(uint16_t port, const char *key, struct it_rec *rec,
         if (mpk_is_nil(reply.result)) {
             return 0;
         }
-        if ((a = mpk_array(reply.result, 4, NULL)) == NULL ||
+        if ((a = mpk_array(reply.result, 5, NULL)) == NULL ||
             !mpk_u32(&a[0], &rec->flags) || !mpk_bytes(&a[1], &data, &dlen) ||
             !mpk_u64(&a[2], &rec->clock) || !mpk_u32(&a[3], &rec->node) ||
             dlen > sizeof(rec->data)) {

@@ -671,7 +671,7 @@ srv_get_many(struct wl *w, uint16_t port, const size_t *idx, size_t n,
                     got[k] = -1;
                 } else if (m.result == NULL || mpk_is_nil(m.result)) {
                     got[k] = 0;
-                } else if ((a = mpk_array(m.result, 4, NULL)) == NULL ||
+                } else if ((a = mpk_array(m.result, 5, NULL)) == NULL ||
                            !mpk_bytes(&a[1], &data, &dlen)) {
                     got[k] = -2;
                 } else {

@@ -127,10 +127,16 @@ def poll_until(sock, reply, seconds, done):
                   done)
 
 
+META_CAS = re.compile(rb"(?m)^(?:HD|VA \d+)(?: \S+)*? c(\d+)(?= |\r)")
+
+
 def last_cas(data):
-    """The cas unique of the last gets/gats VALUE line in data."""
-    found = re.findall(rb"VALUE \S+ \d+ \d+ (\d+)\r\n", data)
-    return found[-1] if found else b"0"
+    """The cas unique of the last gets/gats VALUE line, or of the last
+    meta reply with a c flag, in data."""
+    found = [(m.start(), m.group(1)) for m in
+             re.finditer(rb"VALUE \S+ \d+ \d+ (\d+)\r\n", data)]
+    found += [(m.start(), m.group(1)) for m in META_CAS.finditer(data)]
+    return max(found)[1] if found else b"0"
 
 
 def send(sock, reply, data):
@@ -174,6 +180,16 @@ def exchange(port, case):
 
 STAT_LINE = re.compile(rb"STAT (\S+) [^\r\n]*\r\n")
 META_FIELD = re.compile(rb" (la|cas|size)=[^ \n]*")
+META_LINE = re.compile(rb"(HD|VA \d+|EN|NF|NS|EX)( [^\r\n]*)?\r\n")
+ME_LINE = re.compile(rb"ME (\S+) (.*) cas=(\d+) (.*)\r\n")
+
+
+def meta_cas(cas, ids):
+    """A meta reply's cas value as "<mcasN>", numbered in order of first
+    appearance ("0", what ms answers when nothing was stored, is kept)."""
+    if cas == b"0":
+        return cas
+    return b"<mcas%d>" % ids.setdefault(cas, len(ids) + 1)
 
 
 def normalise(data):
@@ -191,10 +207,15 @@ def normalise(data):
       fetch=... cls=... size=...\n"), la, cas and size -> "<v>": kumo's
       are its last write, its version clock and the value's length,
       memcached's its last access, its counter and the item's memory;
-    - VALUE data blocks are copied as they are, whatever they contain.
+    - VALUE data blocks are copied as they are, whatever they contain;
+    - meta replies: the value of a c flag and the cas= of an ME line ->
+      "<mcas1>", "<mcas2>"... in order of first appearance on the
+      connection (meta replies need not name their key); VA data blocks
+      are copied as they are.
     """
     out = []
     cas_ids = {}                # key -> {cas: number}
+    mcas_ids = {}               # meta cas -> number
     pos = 0
     while pos < len(data):
         nl = data.find(b"\n", pos)
@@ -224,6 +245,25 @@ def normalise(data):
                 out.append(data[pos:pos + size])
                 pos += size
                 continue
+        elif META_LINE.fullmatch(line):
+            words = line[:-2].split(b" ")
+            first = 2 if words[0] == b"VA" else 1
+            for i in range(first, len(words)):
+                if re.fullmatch(rb"c\d+", words[i]):
+                    words[i] = b"c" + meta_cas(words[i][1:], mcas_ids)
+            line = b" ".join(words) + b"\r\n"
+            if words[0] == b"VA" and words[1].isdigit():
+                size = int(words[1]) + 2
+                out.append(line)
+                out.append(data[pos:pos + size])
+                pos += size
+                continue
+        elif line.startswith(b"ME "):
+            m = ME_LINE.fullmatch(line)
+            if m:
+                line = b"ME %s %s cas=%s %s\r\n" % (
+                    m.group(1), m.group(2), meta_cas(m.group(3), mcas_ids),
+                    m.group(4))
         out.append(line)
     return b"".join(out)
 

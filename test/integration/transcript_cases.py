@@ -503,3 +503,6 @@ CASES = [
 # Binary protocol cases (transcript_binary.py) and any others appended here.
 from transcript_binary import BINARY_CASES  # noqa: E402
 CASES += BINARY_CASES
+# The meta commands (mg, ms, md, ma, mn, me): their own module.
+from transcript_meta import META_CASES  # noqa: E402
+CASES += META_CASES
