@@ -23,7 +23,7 @@
 
 #define MEMCACHED_BIN "/usr/bin/memcached"
 #define MEMCDUMP_BIN  "/usr/bin/memcdump"
-#define ITEM_MAX      "1024"          /* -I of both, as t/stats.t */
+#define ITEM_MAX      "1024" /* -I of both, as t/stats.t */
 #define DUMP_KEYS     5000
 #define STATS_MAX     4096
 
@@ -34,7 +34,7 @@
  * shape the gateway copies: 86 general fields), for the field names.
  */
 struct ref {
-    pid_t    pid;
+    pid_t pid;
     uint16_t port;
 };
 
@@ -46,7 +46,7 @@ struct stat_kv {
 };
 
 struct stats {
-    size_t         n;
+    size_t n;
     struct stat_kv kv[STATS_MAX];
 };
 
@@ -55,35 +55,22 @@ extern struct ref ref_t, ref_default;
 extern char *dump_keys[DUMP_KEYS];
 
 /* it_stats_util.c */
-int
-ref_start(struct ref *rf, bool t_options);
-void
-ref_stop(struct ref *rf);
-void
-get_stats(int fd, const char *arg, struct stats *st);
-const char *
-stat_str(const struct stats *st, const char *name);
-long long
-stat_ll(const struct stats *st, const char *name);
-void
-same_names(const struct stats *ref, const struct stats *got, const char *what);
-void
-send_str(int fd, const char *req);
-int
-connect_gw(void);
-int
-connect_ref(const struct ref *rf);
+int ref_start(struct ref *rf, bool t_options);
+void ref_stop(struct ref *rf);
+void get_stats(int fd, const char *arg, struct stats *st);
+const char *stat_str(const struct stats *st, const char *name);
+long long stat_ll(const struct stats *st, const char *name);
+void same_names(const struct stats *ref, const struct stats *got,
+                const char *what);
+void send_str(int fd, const char *req);
+int connect_gw(void);
+int connect_ref(const struct ref *rf);
 
 /* it_stats_dump.c */
-void
-test_memcdump(void **state);
-void
-test_metadump(void **state);
-void
-test_cachedump(void **state);
-void
-test_listing_clients(void **state);
-void
-test_listing_with_fault(void **state);
+void test_memcdump(void **state);
+void test_metadump(void **state);
+void test_cachedump(void **state);
+void test_listing_clients(void **state);
+void test_listing_with_fault(void **state);
 
 #endif
