@@ -53,8 +53,9 @@ struct daemon_opts {
       .isset = &(d)->retry_limit_set,                                       \
       .help = "kumofs compatibility; ignored (reconnects back off forever)" }
 
-/* After option parsing: opens the log, ignores SIGPIPE, and with -d goes
- * to the background (daemon_begin). Exits 1 with a message on failure. */
+/* After option parsing: reads the cluster secret (-K), opens the log,
+ * ignores SIGPIPE, and with -d goes to the background (daemon_begin).
+ * Exits 1 with a message on failure. */
 void daemon_start(const char *prog, const struct daemon_opts *d);
 /* When everything is open: SIGTERM/SIGINT end the loop, SIGHUP reopens
  * the log; tells a waiting parent we are ready; runs the loop. Returns 0

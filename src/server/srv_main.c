@@ -166,11 +166,6 @@ main(int argc, char **argv)
         fprintf(stderr, "error: -m and -p must be different\n");
         return 1;
     }
-    if (dopts.secret_file != NULL &&
-        rpc_use_secret_file(dopts.secret_file, err, sizeof(err)) < 0) {
-        fprintf(stderr, "error: %s\n", err);
-        return 1;
-    }
     daemon_start("kumo-server", &dopts);
     if (!rpc_has_secret())
         log_warnx("no cluster secret (-K): any host that reaches %s or "
