@@ -109,7 +109,10 @@ else not_ok "Cache::Memcached (Perl)"; fi
 # The cluster stops cleanly (no sanitizer report, every daemon exits 0).
 exec {CLUSTER[1]}>&-
 wait "$CLUSTER_PID"
-check "the cluster stopped cleanly" $?
+stopped=$?
+check "the cluster stopped cleanly" $stopped
+# Why it did not (exit statuses, sanitizer reports, the daemons' logs).
+[ $stopped = 0 ] || sed 's/^/# /' "${TMPDIR:-/tmp}/it_clients.$$.err" | tail -n 80
 rm -f "${TMPDIR:-/tmp}/it_clients.$$.err"
 echo "1..$n"
 [ $failed -eq 0 ]

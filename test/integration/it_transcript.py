@@ -192,6 +192,14 @@ def meta_cas(cas, ids):
     return b"<mcas%d>" % ids.setdefault(cas, len(ids) + 1)
 
 
+def coarse_ttl(v):
+    """A remaining time in seconds, to the nearest 5 (-1, no expiry, kept):
+    memcached and kumo read the clock at slightly different moments, and a
+    second may turn between them on a loaded machine."""
+    n = int(v)
+    return v if n == -1 else b"~%d" % (5 * round(n / 5))
+
+
 def normalise(data):
     """
     The parts of a reply that must differ between memcached and kumo,
@@ -210,8 +218,9 @@ def normalise(data):
     - VALUE data blocks are copied as they are, whatever they contain;
     - meta replies: the value of a c flag and the cas= of an ME line ->
       "<mcas1>", "<mcas2>"... in order of first appearance on the
-      connection (meta replies need not name their key); VA data blocks
-      are copied as they are.
+      connection (meta replies need not name their key); a t flag's and an
+      ME line's exp= remaining time to the nearest 5 s (coarse_ttl); VA data
+      blocks are copied as they are.
     """
     out = []
     cas_ids = {}                # key -> {cas: number}
@@ -251,6 +260,8 @@ def normalise(data):
             for i in range(first, len(words)):
                 if re.fullmatch(rb"c\d+", words[i]):
                     words[i] = b"c" + meta_cas(words[i][1:], mcas_ids)
+                elif re.fullmatch(rb"t-?\d+", words[i]):
+                    words[i] = b"t" + coarse_ttl(words[i][1:])
             line = b" ".join(words) + b"\r\n"
             if words[0] == b"VA" and words[1].isdigit():
                 size = int(words[1]) + 2
@@ -261,8 +272,11 @@ def normalise(data):
         elif line.startswith(b"ME "):
             m = ME_LINE.fullmatch(line)
             if m:
+                rest = re.sub(rb"exp=(-?\d+)",
+                              lambda e: b"exp=" + coarse_ttl(e.group(1)),
+                              m.group(2))
                 line = b"ME %s %s cas=%s %s\r\n" % (
-                    m.group(1), m.group(2), meta_cas(m.group(3), mcas_ids),
+                    m.group(1), rest, meta_cas(m.group(3), mcas_ids),
                     m.group(4))
         out.append(line)
     return b"".join(out)
