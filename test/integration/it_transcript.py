@@ -303,20 +303,23 @@ def binary_sentinel_seen(data):
 def normalise_binary(data):
     """
     Binary responses, one line per frame, with what must differ replaced:
-    the cas (numbered in order of first appearance, 0 kept), the body of a
+    the cas (any non-zero one is "<cas>", 0 kept), the body of a
     version reply, and the values of stat replies. Everything else (opcode,
     status, opaque, extras, key, value) is compared as it is.
     """
     frames, rest = binary_frames(data)
-    cas_ids, out = {}, []
+    out = []
     for f in frames:
         (magic, op, keylen, extlen, dtype, status, bodylen, opaque,
          cas) = struct.unpack(">BBHBBHIIQ", f[:24])
         ext = f[24:24 + extlen]
         key = f[24 + extlen:24 + extlen + keylen]
         val = f[24 + extlen + keylen:]
+        # Two keys may share a cas in kumo (version clocks of different
+        # coordinators) and a reply need not name its key: any non-zero
+        # cas is only "<cas>".
         if cas:
-            cas = "<cas%d>" % cas_ids.setdefault(cas, len(cas_ids) + 1)
+            cas = "<cas>"
         if op == 0x0B and status == 0:
             val = b"<version>"
         if op == 0x10 and key:
