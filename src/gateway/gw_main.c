@@ -1,152 +1,38 @@
 /*
- * gw_main.c - kumo-gateway: options, the memcached listener, the links to
- * the managers (ring subscription), and the connections to the servers.
+ * gw_main.c - kumo-gateway: options, descriptor budget, the memcached
+ * listeners and the loop's tick. The rest is in gw_route.c (cluster),
+ * gw_exec.c and gw_fan.c (requests), gw_conn.c (client connections),
+ * gw_text.c and gw_bin.c (the protocols) and gw_detect.c (which one a
+ * client speaks).
  */
 #include "config.h"
 #include "gateway/gw.h"
+#include "gateway/gw_bin.h"
+#include "gateway/gw_conn.h"
+#include "gateway/gw_route.h"
+#include "gateway/memtext.h"
 #include "common/daemon.h"
 #include "common/log.h"
-#include "common/mpk.h"
 #include "common/opt.h"
-#include "common/xmalloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define GW_TICK           0.02   /* retries and reconnects */
-
-/* ---- servers ---- */
-
-struct rpc_conn *
-gw_server_conn(struct gw *g, const struct kaddr *addr)
-{
-    return pool_conn_to(&g->servers, addr);
-}
-
-static void
-adopt_hs(struct gw *g, const msgpack_object *o, const char *from)
-{
-    struct hspace nh;
-
-    hspace_init(&nh);
-    if (hspace_unpack(o, &nh) < 0) {
-        log_warnx("malformed hash space from %s", from);
-        return;
-    }
-    if (g->hs.w.nnodes != 0 && !hspace_newer(&nh, &g->hs)) {
-        /* Same or older: nothing to do, but the question was answered. */
-        if (!hspace_newer(&g->hs, &nh))
-            g->ring_wanted = false;
-        hspace_free(&nh);
-        return;
-    }
-    pool_sync_hs(&g->servers, &nh);
-    hspace_free(&g->hs);
-    g->hs = nh;
-    g->ring_wanted = false;
-    log_info("adopted hash space from %s: %zu servers (%zu active), stamp %llu%s",
-             from, g->hs.w.nnodes, ring_active_count(&g->hs.w),
-             (unsigned long long)g->hs.w.stamp,
-             hspace_replacing(&g->hs) ? " (replace in progress)" : "");
-}
-
-/* ---- managers ---- */
-
-static void mgr_subscribe(struct gw_mgr_link *m);
-
-static void
-mgr_ring_reply(void *arg, int err, const msgpack_object *result)
-{
-    struct gw_mgr_link *m = arg;
-    char as[ADDR_STRLEN];
-
-    if (err != RPC_OK)
-        return;
-    adopt_hs(m->gw, result, addr_format(&m->addr, as, sizeof(as)));
-}
-
-static void
-mgr_on_request(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
-               const msgpack_object *params)
-{
-    struct gw_mgr_link *m = rpc_udata(rc);
-    const msgpack_object *a;
-    char as[ADDR_STRLEN];
-
-    if (method != GW_RING_PUSH || (a = mpk_array(params, 1, NULL)) == NULL) {
-        rpc_reply_error(rc, msgid, RPC_EPROTO, "unknown method");
-        return;
-    }
-    adopt_hs(m->gw, &a[0], addr_format(&m->addr, as, sizeof(as)));
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-    msgpack_pack_true(pk);
-    rpc_reply_end(rc);
-}
-
-static void
-mgr_on_connect(struct rpc_conn *rc)
-{
-    struct gw_mgr_link *m = rpc_udata(rc);
-    char as[ADDR_STRLEN];
-
-    log_info("connected to manager %s", addr_format(&m->addr, as, sizeof(as)));
-    m->refused = false;
-    mgr_subscribe(m);
-}
-
-static void
-mgr_on_close(struct rpc_conn *rc)
-{
-    struct gw_mgr_link *m = rpc_udata(rc);
-
-    m->rc = NULL;
-    m->refused = rpc_close_errno(rc) == ECONNREFUSED;
-}
-
-bool
-gw_server_down(void *arg, const struct kaddr *addr)
-{
-    struct gw *g = arg;
-
-    for (int i = 0; i < g->nmgr; i++) {
-        if (!g->mgr[i].refused)
-            return false;
-    }
-    return pool_refused(&g->servers, addr);
-}
-
-static const struct rpc_ops mgr_ops = {
-    .on_request = mgr_on_request,
-    .on_connect = mgr_on_connect,
-    .on_close = mgr_on_close,
-};
-
-static void
-mgr_subscribe(struct gw_mgr_link *m)
-{
-    rpc_call_begin(m->rc, MGR_SUBSCRIBE, 0, mgr_ring_reply, m, 10.0);
-    rpc_call_end(m->rc);
-}
-
-void
-gw_want_ring(struct gw *g)
-{
-    if (g->ring_wanted)
-        return;
-    g->ring_wanted = true;
-    for (int i = 0; i < g->nmgr; i++) {
-        struct gw_mgr_link *m = &g->mgr[i];
-        if (m->rc != NULL && rpc_is_up(m->rc)) {
-            rpc_call_begin(m->rc, MGR_RING_GET, 0, mgr_ring_reply, m, 10.0);
-            rpc_call_end(m->rc);
-        }
-    }
-}
+#define GW_BINARY_PORT    11511  /* -b: kumofs's default */
+#define GW_MMAP_THRESHOLD (128 * 1024) /* glibc's initial value */
+/* Descriptors kept for the gateway itself beyond -Mc: the listener, the
+ * loop, the log, managers, one connection per server, and clients being
+ * refused (gw_conn.c lingers on up to 64). */
+#define GW_FD_RESERVE     256
 
 /* ---- loop plumbing ---- */
 
@@ -154,41 +40,95 @@ static void
 tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct gw *g = w->data;
-    ev_tstamp now = ev_now(loop);
-    static ev_tstamp last_mgr_try, last_ring_ask;
 
-    gw_retry_run(g);
-    if (now - last_mgr_try >= 1.0) {
-        last_mgr_try = now;
-        for (int i = 0; i < g->nmgr; i++) {
-            if (g->mgr[i].rc == NULL)
-                g->mgr[i].rc = rpc_connect(loop, &g->mgr[i].addr,
-                                           g->cfg.connect_timeout, &mgr_ops,
-                                           &g->mgr[i]);
+    gw_exec_retry_run(g);
+    gw_route_tick(g);
+}
+
+/* A descriptor held back for the moment the process has none left: it is
+ * given up to accept one client and tell it why it is refused, rather
+ * than leave it in the backlog while the listener fires without end. */
+static int spare_fd = -1;
+
+static void
+spare_fd_open(void)
+{
+    if (spare_fd < 0)
+        spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* Accepts the clients waiting on listen_fd, speaking fe. */
+static void
+accept_clients(struct gw *g, int listen_fd, const struct gw_frontend *fe)
+{
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE) && spare_fd >= 0) {
+            log_warn("accept");
+            close(spare_fd);
+            spare_fd = -1;
+            fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd >= 0)
+                gw_conn_reject(g, fe, fd);
+            spare_fd_open();
+            return;
         }
-    }
-    /* A ring asked for and not yet newer: ask again now and then. */
-    if (g->ring_wanted && now - last_ring_ask >= 0.5) {
-        last_ring_ask = now;
-        g->ring_wanted = false;
-        gw_want_ring(g);
+        if (fd < 0)
+            return;
+        gw_conn_accept(g, fe, fd);
     }
 }
 
+/* -t: memcached's port, both protocols (the first byte tells). */
 static void
 accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct gw *g = w->data;
 
-    for (int i = 0; i < 64; i++) {
-        int fd = accept4(g->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    accept_clients(g, g->listen_fd, &gw_detect_frontend);
+}
 
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                log_warn("accept");
-            return;
-        }
-        gw_session_accept(g, fd);
+/* -b: kumofs's binary port, binary only. */
+static void
+accept_bin_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct gw *g = w->data;
+
+    accept_clients(g, g->listen_bin_fd, &gw_bin_frontend);
+}
+
+/*
+ * Client connections must leave descriptors for the gateway's own
+ * connections to its servers and managers, or a full house of clients
+ * would cut the gateway off from the cluster. Raises the soft limit as far
+ * as -Mc needs (up to the hard limit), and lowers -Mc if that is not far
+ * enough.
+ */
+static void
+fit_descriptors(struct gw_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)cfg->max_conns + GW_FD_RESERVE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ?
+                      want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            rl.rlim_cur = old;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        long fit = (long)rl.rlim_cur - GW_FD_RESERVE;
+        if (fit < 1)
+            fit = 1;
+        log_warnx("-Mc %ld needs %llu descriptors, the limit is %llu: "
+                  "accepting at most %ld clients", cfg->max_conns,
+                  (unsigned long long)want, (unsigned long long)rl.rlim_cur,
+                  fit);
+        cfg->max_conns = fit;
     }
 }
 
@@ -209,6 +149,7 @@ main(int argc, char **argv)
     g.cfg.timeout = 5.0;
     g.cfg.connect_timeout = 1.0;
     g.cfg.max_conns = 4096;
+    g.cfg.partial_timeout = 10.0;
     g.cfg.listen.ip = htonl(INADDR_ANY);
     g.cfg.listen.port = KUMO_GATEWAY_PORT;
 
@@ -223,8 +164,12 @@ main(int argc, char **argv)
           .default_port = KUMO_MANAGER_PORT },
         { .name = "-t", .longname = "--memproto-text", .type = OPT_LISTEN,
           .dest = &g.cfg.listen, .argname = "<[addr:]port=11211>",
-          .help = "memcached text protocol listener",
+          .help = "memcached listener (text or binary protocol)",
           .default_port = KUMO_GATEWAY_PORT },
+        { .name = "-b", .longname = "--memproto-binary", .type = OPT_LISTEN,
+          .dest = &g.cfg.listen_bin, .argname = "<[addr:]port=11511>",
+          .help = "memcached binary protocol only listener",
+          .isset = &g.cfg.has_listen_bin, .default_port = GW_BINARY_PORT },
         { .name = "-I", .longname = "--item-size-max", .type = OPT_INT,
           .dest = &g.cfg.item_max, .argname = "<bytes=1048576>",
           .help = "largest value accepted", .min = 1, .max = 64 * 1024 * 1024 },
@@ -265,11 +210,17 @@ main(int argc, char **argv)
         { .name = "-Ys", .longname = "--connect-timeout", .type = OPT_DOUBLE,
           .dest = &g.cfg.connect_timeout, .argname = "<sec=1>",
           .help = "connect timeout", .dmin = 0.01, .dmax = 600 },
+        { .name = "-Tp", .longname = "--partial-request-timeout",
+          .type = OPT_DOUBLE, .dest = &g.cfg.partial_timeout,
+          .argname = "<sec=10>",
+          .help = "close a client that holds an incomplete request this long",
+          .dmin = 0.01, .dmax = 86400 },
         DAEMON_OPTIONS(&dopts),
         { .name = NULL },
     };
     opt_parse_or_exit(opts, argc, argv, "kumo-gateway",
-                      "-m <addr[:port]> [-p <addr[:port]>] [-t <[addr:]port>] [options]");
+                      "-m <addr[:port]> [-p <addr[:port]>] [-t <[addr:]port>] "
+                      "[-b <[addr:]port>] [options]");
     g.cfg.has_mgr2 = has_mgr2;
     g.cfg.prefix_len = g.cfg.key_prefix ? strlen(g.cfg.key_prefix) : 0;
     if (g.cfg.prefix_len >= MEMTEXT_KEY_MAX) {
@@ -282,13 +233,25 @@ main(int argc, char **argv)
         return 1;
     }
     daemon_start("kumo-gateway", &dopts);
+    if (!rpc_has_secret())
+        log_warnx("no cluster secret (-K): any host that reaches the managers "
+                  "and servers can change the ring and the data this gateway "
+                  "serves (its links to them are not authenticated)");
+#ifdef M_MMAP_THRESHOLD
+    /* Values (up to -I) pass through here in large buffers. glibc raises
+     * its mmap threshold each time such a buffer is freed, after which
+     * they come from the heap, where a burst leaves the memory held for
+     * good (measured: 57 MiB after 192 sets of 1 MiB). A fixed threshold
+     * keeps them mapped, so freeing them gives the memory back. */
+    mallopt(M_MMAP_THRESHOLD, GW_MMAP_THRESHOLD);
+#endif
+    fit_descriptors(&g.cfg);
+    spare_fd_open();
     g.loop = EV_DEFAULT;
     conn_loop_init(g.loop);
     rpc_init(g.loop);
     g.started = time(NULL);
-    g.scratch = xmalloc(sizeof(*g.scratch));
-    hspace_init(&g.hs);
-    pool_init(&g.servers, g.loop, g.cfg.connect_timeout);
+    g.each_conn = gw_conn_foreach;
 
     g.listen_fd = conn_listen(&g.cfg.listen, err, sizeof(err));
     if (g.listen_fd < 0) {
@@ -300,14 +263,22 @@ main(int argc, char **argv)
     g.accept_w.data = &g;
     ev_io_start(g.loop, &g.accept_w);
     log_info("start gateway on %s", addr_format(&g.cfg.listen, as, sizeof(as)));
-
-    g.nmgr = has_mgr2 ? 2 : 1;
-    for (int i = 0; i < g.nmgr; i++) {
-        g.mgr[i].gw = &g;
-        g.mgr[i].addr = g.cfg.mgr[i];
-        g.mgr[i].rc = rpc_connect(g.loop, &g.mgr[i].addr, g.cfg.connect_timeout,
-                                  &mgr_ops, &g.mgr[i]);
+    g.listen_bin_fd = -1;
+    if (g.cfg.has_listen_bin) {
+        g.listen_bin_fd = conn_listen(&g.cfg.listen_bin, err, sizeof(err));
+        if (g.listen_bin_fd < 0) {
+            log_error("-b: %s", err);
+            fprintf(stderr, "error: -b: %s\n", err);
+            return 1;
+        }
+        ev_io_init(&g.accept_bin_w, accept_bin_cb, g.listen_bin_fd, EV_READ);
+        g.accept_bin_w.data = &g;
+        ev_io_start(g.loop, &g.accept_bin_w);
+        log_info("binary protocol on %s",
+                 addr_format(&g.cfg.listen_bin, as, sizeof(as)));
     }
+
+    gw_route_start(&g);
     ev_timer_init(&g.tick, tick_cb, GW_TICK, GW_TICK);
     g.tick.data = &g;
     ev_timer_start(g.loop, &g.tick);
@@ -316,6 +287,8 @@ main(int argc, char **argv)
 
     conn_loop_flush();
     close(g.listen_fd);
+    if (g.listen_bin_fd >= 0)
+        close(g.listen_bin_fd);
     log_info("gateway stopped");
     daemon_cleanup();
     log_close();

@@ -1,7 +1,8 @@
 /*
  * mgr_main.c - kumo-manager: options, start-up, the periodic checks,
- * signals. Connections live in mgr_net.c, rebalancing in mgr_replace.c,
- * the ring file in mgr_ring_file.c.
+ * signals. The layers below it: mgr_rpc.c (methods), mgr_replace.c
+ * (rebalancing), mgr_cluster.c (membership), mgr_net.c (connections),
+ * mgr_ring.c (the ring file); see doc/architecture.md.
  */
 #include "config.h"
 #include "manager/mgr.h"
@@ -23,7 +24,8 @@ check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct mgr *m = w->data;
 
-    mgr_check(m);
+    mgr_net_check(m);
+    mgr_cluster_check(m);
     mgr_partner_dial(m);
     mgr_replace_tick(m);
 }
@@ -98,6 +100,10 @@ main(int argc, char **argv)
         return 1;
     }
     daemon_start("kumo-manager", &dopts);
+    if (!rpc_has_secret())
+        log_warnx("no cluster secret (-K): any host that reaches %s can "
+                  "attach and detach servers and change the ring",
+                  addr_format(&m.listen, as, sizeof(as)));
     m.loop = EV_DEFAULT;
     conn_loop_init(m.loop);
     rpc_init(m.loop);
@@ -108,7 +114,7 @@ main(int argc, char **argv)
     kclock_init(&m.clock, kclock_node_id(dump));
     hspace_init(&m.hs);
     if (m.ring_file != NULL) {
-        if (mgr_load(&m) < 0) {
+        if (mgr_ring_load(&m) < 0) {
             fprintf(stderr, "error: cannot read ring file %s\n", m.ring_file);
             return 1;
         }
@@ -119,12 +125,15 @@ main(int argc, char **argv)
                      m.hs.w.nnodes, m.ring_file);
         /* A ring file that cannot be written would lose every change: say
          * so now, not at the first attach. */
-        if (mgr_save(&m) < 0) {
+        if (mgr_ring_save(&m) < 0) {
             fprintf(stderr, "error: cannot write ring file %s: %s\n",
                     m.ring_file, strerror(errno));
             return 1;
         }
     }
+    /* mgr_net.c hands requests and lost servers up to these. */
+    m.on_request = mgr_handle_request;
+    m.on_server_lost = mgr_mark_fault;
     m.listener = rpc_listen(m.loop, &m.listen, &mgr_listen_ops, &m, err,
                             sizeof(err));
     if (m.listener == NULL) {

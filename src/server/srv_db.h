@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "common/clock.h"
+#include "common/proto.h"
 
 #define SRV_DB_HEADER 32
 
@@ -39,7 +40,7 @@ enum srv_db_status {
     SRV_DB_EIO,         /* Tokyo Cabinet error (logged with its message) */
 };
 
-enum srv_item_kind { SRV_ITEM_LIVE = 1, SRV_ITEM_TOMBSTONE = 2 };
+/* enum srv_item_kind (live, tombstone) is a wire code: common/proto.h. */
 
 struct srv_item {
     enum srv_item_kind kind;
@@ -90,6 +91,10 @@ void srv_db_meta_put(struct srv_db *db, enum srv_db_meta slot, uint64_t v);
 /* Record count (tombstones included) and file size in bytes. */
 uint64_t srv_db_count(struct srv_db *db);
 uint64_t srv_db_size(struct srv_db *db);
+/* Free bytes above the reserve on the store's file system (a fresh
+ * statvfs; 0 at or below the reserve or if it fails): what the store may
+ * still grow by. */
+uint64_t srv_db_room(struct srv_db *db);
 
 /* Iteration over every valid record (corrupt ones are skipped and counted).
  * The callback returns false to stop. key/item borrowed for the call. Must

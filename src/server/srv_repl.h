@@ -15,13 +15,19 @@
 #include "server/srv_db.h"
 
 struct srv;
+struct srv_repl;
 struct rpc_conn;
+
+/* The replication state of server s (the writes waiting for replicas). */
+struct srv_repl *srv_repl_new(struct srv *s);
+void srv_repl_free(struct srv_repl *r);
 
 /* What to answer the client once replication is done. */
 struct srv_answer {
     uint32_t result;      /* enum srv_result */
-    uint64_t extra;       /* clock or arith value */
-    bool     with_extra;
+    uint64_t extra[4];    /* after the result: store clock; arith value,
+                             clock, exptime, created; touch clock, flags */
+    unsigned nextra;      /* 0 to 4 */
     bool     is_value;    /* gat: answer with the written record itself,
                              as SRV_GET does */
 };
@@ -40,12 +46,15 @@ void srv_repl_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 /* How many holders a write of key would reach now, this one included:
  * writes are refused below -Wc (srv_handlers.c). */
 int srv_repl_copies(struct srv *s, const char *key, size_t klen);
+/* Copies a write must reach: -Wc, or fewer when the ring (fault servers
+ * included) has fewer servers. */
+int srv_repl_copies_needed(const struct srv *s);
 /* Replica side of SRV_REPLICATE (params already checked for arity 8). */
 void srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                     const msgpack_object *p);
 /* Retries due sends; called from the server's tick. */
-void srv_repl_tick(struct srv *s);
+void srv_repl_tick(struct srv_repl *r);
 /* Replications still waiting for acknowledgements. */
-size_t srv_repl_pending(const struct srv *s);
+size_t srv_repl_pending(const struct srv_repl *r);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * test_ring_file.c - unit tests of the manager's ring file
- * (manager/mgr_ring_file.c) and of hspace_decode (common/ring.c), the
+ * (manager/mgr_ring.c) and of hspace_decode (common/ring.c), the
  * pure decoder it uses and fuzz_ring runs: save and load round-trip, a
  * missing file is an empty hash space, truncated or oversized contents
  * are refused without touching the loaded hash space.
@@ -131,20 +131,20 @@ test_save_load(void **state)
     m.ring_file = back.ring_file = path;
 
     /* Absent: an empty hash space, not an error. */
-    assert_int_equal(mgr_load(&back), 0);
+    assert_int_equal(mgr_ring_load(&back), 0);
     assert_int_equal(back.hs.w.nnodes, 0);
 
-    assert_int_equal(mgr_save(&m), 0);
-    assert_int_equal(mgr_load(&back), 0);
+    assert_int_equal(mgr_ring_save(&m), 0);
+    assert_int_equal(mgr_ring_load(&back), 0);
     assert_hs_equal(&back.hs, &m.hs);
 
     /* A truncated file is an error, and the hash space stays. */
     pack_hs(&m.hs, &sb);
     write_file(path, sb.data, sb.size - 1);
-    assert_int_equal(mgr_load(&back), -1);
+    assert_int_equal(mgr_ring_load(&back), -1);
     assert_hs_equal(&back.hs, &m.hs);
     write_file(path, "", 0);
-    assert_int_equal(mgr_load(&back), -1);
+    assert_int_equal(mgr_ring_load(&back), -1);
 
     msgpack_sbuffer_destroy(&sb);
     unlink(path);

@@ -1,8 +1,8 @@
 /*
- * mgr_ring_file.c - the manager's ring file (-s): the hash space saved
- * after every change and loaded at start-up, so a restarted manager needs
- * no re-attach. The bytes are decoded by hspace_decode (common/ring.c),
- * which the fuzz target fuzz_ring runs on arbitrary input.
+ * mgr_ring.c - kumo-manager's ring file: the hash space saved after every
+ * change and read at start-up, so a restarted manager needs no re-attach.
+ * Its bytes are decoded by hspace_decode (common/ring.c), pure, which the
+ * fuzz target fuzz_ring runs on arbitrary input.
  */
 #include "config.h"
 #include "manager/mgr.h"
@@ -21,9 +21,10 @@
 /* Writes the hash space to ring_file atomically (temp file, fsync,
  * rename), so a restarted manager needs no re-attach. */
 int
-mgr_save(struct mgr *m)
+mgr_ring_save(struct mgr *m)
 {
     int rv = 0;
+
     msgpack_sbuffer sb;
     msgpack_packer pk;
     char tmp[4096];
@@ -47,8 +48,10 @@ mgr_save(struct mgr *m)
     return rv;
 }
 
+/* Reads the hash space from ring_file into m->hs: 0 (also when the file
+ * does not exist yet), or -1. */
 int
-mgr_load(struct mgr *m)
+mgr_ring_load(struct mgr *m)
 {
     char *data;
     struct stat st;
@@ -68,6 +71,7 @@ mgr_load(struct mgr *m)
         return -1;
     }
     close(fd);
+    /* The decoding is pure (common/ring.c), so fuzz_ring runs it. */
     rv = hspace_decode(data, (size_t)st.st_size, &m->hs);
     free(data);
     return rv;
