@@ -2,7 +2,7 @@
  * fuzz_rpc_manager.c - libFuzzer target: kumo-manager's RPC port. The
  * input is the byte stream of one connection (a server, a gateway, the
  * partner manager or kumoctl): framing and decoding by the RPC layer, then
- * the manager's real dispatch of every method id (mgr_net.c) with its real
+ * the manager's real dispatch of every method id (mgr_rpc.c) with its real
  * handlers: hello, keepalive, attach, detach, replace, ring sync, status,
  * backup, copy and delete reports. Responses in the input answer the
  * manager's own calls on that connection (ring pushes, replace orders,
@@ -45,6 +45,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     mgr.replace_timeout = 300.0;
     mgr.max_clock_ahead = 60;
     hspace_init(&mgr.hs);
+    mgr.on_request = mgr_handle_request;
+    mgr.on_server_lost = mgr_mark_fault;
     return 0;
 }
 
@@ -72,7 +74,8 @@ reset(void)
 static void
 tick(void *arg)
 {
-    mgr_check(&mgr);
+    mgr_net_check(&mgr);
+    mgr_cluster_check(&mgr);
     mgr_replace_tick(&mgr);
 }
 

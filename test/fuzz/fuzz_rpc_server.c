@@ -12,19 +12,24 @@
  * No sockets: the connection writes to a pipe (fuzz_rpc.c), and the
  * server's peer pool is replaced below by one that never connects, so a
  * write that must reach a replica fails over at once (-Rt 0) instead of
- * dialling addresses the input made up. Not run: the periodic replace copy
- * (it dials the new holders' stream ports), GC slices, the manager links
- * (srv_mgr.c connects out; its request handler is this same dispatch).
- * Backups run to the end in the private directory.
+ * dialling addresses the input made up. After each read the server's
+ * timer work runs (replication retries, backup and GC slices), but not the
+ * replace copy (it dials the new holders' stream ports) nor the manager
+ * links (srv_mgr.c connects out; the managers' requests come to this same
+ * dispatch). Backups run to the end in the private directory.
  */
 #include "config.h"
 #include "fuzz_rpc.h"
+#include "common/conn.h"
 #include "common/log.h"
 #include "common/pool.h"
 #include "server/srv.h"
 #include "server/srv_backup.h"
+#include "server/srv_gc.h"
 #include "server/srv_rejoin.h"
+#include "server/srv_repl.h"
 #include "server/srv_replace.h"
+#include "server/srv_stream.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +61,9 @@ void pool_free(struct pool *p) { }
 
 /* ---- the server ---- */
 
+/* A new store and new parts for each input: nothing carries over. */
 static void
-open_store(void)
+open_server(void)
 {
     char err[256];
 
@@ -68,15 +74,33 @@ open_store(void)
     }
     srv.ops = srv_ops_new(srv.db, (size_t)srv.cfg.item_max);
     srv_rejoin_init(&srv);
+    srv.repl = srv_repl_new(&srv);
+    srv.replace = srv_replace_new(&srv);
+    srv.backup = srv_backup_new(&srv);
+    srv.gc = srv_gc_new(&srv);
+    srv.stream = srv_stream_new_unbound();
+    hspace_copy(&srv.hs, &self_hs);
 }
 
 static void
-close_store(void)
+close_server(void)
 {
+    srv_stream_free(srv.stream);
+    srv_replace_free(srv.replace);
+    srv_backup_free(srv.backup);
+    conn_loop_flush();
+    srv_gc_free(srv.gc);
+    srv_repl_free(srv.repl);
     srv_ops_free(srv.ops);
     srv_db_close(srv.db);
+    srv.stream = NULL;
+    srv.replace = NULL;
+    srv.backup = NULL;
+    srv.gc = NULL;
+    srv.repl = NULL;
     srv.ops = NULL;
     srv.db = NULL;
+    fuzz_tmpdir_clean();    /* the store and any backup of it */
 }
 
 int
@@ -106,8 +130,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     kclock_init(&srv.clock, srv.node_id);
     srv.started = time(NULL);
     pool_init(&srv.peers, srv.loop, 1.0);
-    /* No managers: the lease holds (srv_mgr_all_down). */
+    /* No managers: the lease holds (srv_managers_down). */
     srv.nmgr = 0;
+    srv.handle_request = srv_handle_request;
 
     hspace_init(&self_hs);
     ring_add(&self_hs.w, &srv.cfg.listen);
@@ -121,11 +146,14 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* What the server's timer would run that needs no network. */
+/* What the server's timer runs (srv_main.c tick_cb) but the replace copy,
+ * which dials the new holders' stream ports. */
 static void
 tick(void *arg)
 {
-    srv_backup_tick(&srv);
+    srv_repl_tick(srv.repl);
+    srv_backup_tick(srv.backup);
+    srv_gc_slice(srv.gc);
 }
 
 int
@@ -133,14 +161,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    open_store();
-    hspace_copy(&srv.hs, &self_hs);
+    open_server();
     fuzz_rpc_session(data[0] & 1 ? &srv_stream_rpc_ops : &srv_rpc_ops, &srv,
                      data + 1, size - 1, tick, NULL);
-    /* Nothing carries over to the next input. */
-    srv_backup_abort(&srv);
-    srv_replace_shutdown(&srv);
-    close_store();
-    fuzz_tmpdir_clean();    /* the store and any backup of it */
+    close_server();
     return 0;
 }

@@ -158,7 +158,7 @@ MGR_RING_SYNC, MGR_COPY_END, MGR_DELETE_END, MGR_STATUS = 5, 10, 11, 99
 MGR_ATTACH, MGR_DETACH, MGR_BACKUP, MGR_AUTO_REPLACE, MGR_REPLACE = 100, 101, 102, 103, 104
 SRV_KEEPALIVE, SRV_RING_PUSH, SRV_REPLACE_COPY, SRV_REPLACE_DELETE = 0, 2, 8, 9
 SRV_GET, SRV_STORE, SRV_DELETE, SRV_ARITH, SRV_TOUCH, SRV_FLUSH = 34, 35, 36, 37, 38, 39
-SRV_REPLICATE, SRV_HS_GET, SRV_BACKUP, SRV_STATS, SRV_SET_CONFIG = 40, 95, 96, 97, 98
+SRV_REPLICATE, SRV_KEYS, SRV_HS_GET, SRV_BACKUP, SRV_STATS, SRV_SET_CONFIG = 40, 41, 95, 96, 97, 98
 
 
 SRV_STREAM_BATCH = 16
@@ -182,10 +182,12 @@ def rpc_server_seeds():
     w("cas", req(1, SRV_STORE, [0, k, 0, 0, Bin(b"a"), 0, False]),
       req(2, SRV_GET, [k, False, 0]), req(3, SRV_STORE, [5, k, 0, 0, Bin(b"b"), 1, False]))
     w("delete", req(1, SRV_STORE, [0, k, 0, 0, Bin(b"a"), 0, False]),
-      req(2, SRV_DELETE, [k, False, 0]), req(3, SRV_DELETE, [k, True, 1 << 40]))
+      req(2, SRV_DELETE, [k, False, 0, 0]), req(3, SRV_DELETE, [k, True, 1 << 40, 0]),
+      req(4, SRV_DELETE, [k, False, 0, 12345]))
     w("arith", req(1, SRV_STORE, [0, Bin(b"n"), 0, 0, Bin(b"10"), 0, False]),
-      req(2, SRV_ARITH, [Bin(b"n"), True, 5, False]), req(3, SRV_ARITH, [Bin(b"n"), False, 100, True]),
-      req(4, SRV_ARITH, [Bin(b"missing"), True, 1, False]))
+      req(2, SRV_ARITH, [Bin(b"n"), True, 5, False, 0, False, 0, 0]),
+      req(3, SRV_ARITH, [Bin(b"n"), False, 100, True, 0, False, 0, 0]),
+      req(4, SRV_ARITH, [Bin(b"missing"), True, 1, False, 0, True, 7, 60]))
     w("touch", req(1, SRV_STORE, [0, k, 0, 0, Bin(b"a"), 0, False]), req(2, SRV_TOUCH, [k, 30, False]))
     w("flush", req(1, SRV_FLUSH, [0]), req(2, SRV_FLUSH, [10]), req(3, SRV_GET, [k, False, 0]))
     w("replicate", req(1, SRV_REPLICATE, [1 << 32, k, 1, 5 << 32, 9, 0, 0, Bin(b"r")]),
@@ -195,9 +197,12 @@ def rpc_server_seeds():
     w("replace", req(1, SRV_REPLACE_COPY, [3 << 32, hs(3 << 32, (SELF, SELF + 1), 2 << 32, (SELF,)), True]),
       req(2, SRV_REPLACE_DELETE, [3 << 32, hs(3 << 32, (SELF, SELF + 1))]))
     w("admin", req(1, SRV_STATS, []), req(2, SRV_SET_CONFIG, [0, True]), req(3, SRV_HS_GET, []))
+    w("keys", req(1, SRV_STORE, [0, k, 0, 0, Bin(b"a"), 0, False]),
+      req(2, SRV_STORE, [0, Bin(b"fox"), 0, 0, Bin(b"b"), 0, False]),
+      req(3, SRV_KEYS, [None, 1, Bin(b"f")]), req(4, SRV_KEYS, [Bin(b"foo"), 10, Bin(b"")]))
     w("backup", req(1, SRV_STORE, [0, k, 0, 0, Bin(b"a"), 0, False]), req(2, SRV_BACKUP, ["b1"]),
       req(3, SRV_BACKUP, ["../x"]))
-    w("errors", req(1, 200, []), req(2, SRV_GET, [k]), req(3, SRV_GET, [1, 2, 3]), res(4, True),
+    w("errors", req(2, SRV_GET, [k]), req(3, SRV_GET, [1, 2, 3]), res(4, True), req(1, 200, []),
       pack([0, 5, SRV_GET]))
 
 
@@ -219,8 +224,8 @@ def rpc_manager_seeds():
       req(3, MGR_BACKUP, ["b1"]), res(1, True), res(2, True), res(3, None, [6, "disk full"]))
     w("ring_sync", req(1, MGR_RING_SYNC, [addr(19701), hs(2 << 32, (SELF, SELF + 1))]),
       req(2, MGR_RING_SYNC, [addr(19999), hs()]), req(3, MGR_RING_GET, []))
-    w("errors", req(1, 7, []), req(2, MGR_ATTACH, []), req(3, MGR_SERVER_HELLO, [Bin(b"x"), 70000]),
-      req(4, MGR_KEEPALIVE, ["a", "b"]), res(9, None, [5, "x"]))
+    w("errors", req(2, MGR_ATTACH, []), req(3, MGR_SERVER_HELLO, [Bin(b"x"), 70000]),
+      req(4, MGR_KEEPALIVE, ["a", "b"]), res(9, None, [5, "x"]), req(1, 7, []))
 
 
 def main():
