@@ -14,6 +14,8 @@
 
 /* Large (the keys array): one per process, as memtext.h asks. */
 static struct memtext_req text_req;
+/* A text connection's place in a get line whose keys come in batches. */
+static struct memtext_cont text_cont;
 static struct membin_req bin_req;
 static struct memmeta_req meta_req;
 
@@ -102,14 +104,28 @@ struct parse_result {
     size_t       used;
     uint64_t     swallow;
     uint64_t     digest;
+    bool         more;      /* a get line goes on: more keys to come */
 };
 
+/* A get line read in batches (memtext_parse_cont's more): logged as one
+ * request once its last batch is in, so how the line was cut into
+ * batches does not matter. */
+struct pending {
+    bool     on;
+    size_t   start;     /* stream offset of the line */
+    size_t   used;      /* bytes of the batches so far */
+    uint64_t digest;    /* the batches so far */
+};
+
+#define FNV_BASIS 0xcbf29ce484222325ULL
+
+/* first: the first batch of a request (its fields are mixed in); h: the
+ * digest of the request's earlier batches. */
 static const char *
 text_digest(const char *b, size_t len, size_t start, enum memtext_status st,
-            size_t used, struct parse_result *r)
+            size_t used, bool first, uint64_t h, struct parse_result *r)
 {
     const struct memtext_req *q = &text_req;
-    uint64_t h = 0xcbf29ce484222325ULL;
 
     r->parser = FEED_TEXT;
     r->status = (int)st;
@@ -137,34 +153,46 @@ text_digest(const char *b, size_t len, size_t start, enum memtext_status st,
     if (used == 0 || used > len)
         return "memtext: used outside 1..len";
     r->swallow = q->swallow;
-    mix_u64(&h, q->cmd);
-    mix_u64(&h, q->noreply);
-    mix_u64(&h, q->flags);
-    mix_u64(&h, (uint64_t)q->exptime);
-    mix_u64(&h, q->bytes);
-    mix_u64(&h, q->cas);
-    mix_u64(&h, q->delta);
-    mix_u64(&h, (uint64_t)q->delay);
-    mix_u64(&h, q->level);
-    mix_str(&h, q->error);
-    mix_u64(&h, q->swallow);
-    if (st == MEMTEXT_OK && q->data != NULL &&
+    r->more = st == MEMTEXT_OK && q->more;
+    /* A batch after the first carries the same command, and only the
+     * last says how the line ended (an error in place of END, mixed in
+     * after the keys): how the line was cut into batches must not change
+     * the digest. */
+    if (first) {
+        mix_u64(&h, q->cmd);
+        mix_u64(&h, q->noreply);
+        mix_u64(&h, q->flags);
+        mix_u64(&h, (uint64_t)q->exptime);
+        mix_u64(&h, q->bytes);
+        mix_u64(&h, q->cas);
+        mix_u64(&h, q->delta);
+        mix_u64(&h, (uint64_t)q->delay);
+        mix_u64(&h, q->level);
+    }
+    if (first && st == MEMTEXT_OK && q->data != NULL &&
         !mix_span(&h, q->data, q->bytes, b, used, start))
         return "memtext: data outside the request";
-    if (!mix_span(&h, q->arg, q->arglen, b, used, start))
+    if (first && !mix_span(&h, q->arg, q->arglen, b, used, start))
         return "memtext: stats argument outside the request";
     if (q->nkeys > MEMTEXT_KEYS_MAX)
         return "memtext: too many keys";
-    mix_u64(&h, q->nkeys);
     for (size_t i = 0; i < q->nkeys; i++) {
         if (q->keys[i].len == 0 || q->keys[i].len > MEMTEXT_KEY_MAX)
             return "memtext: key length outside 1..250";
         if (!mix_span(&h, q->keys[i].ptr, q->keys[i].len, b, used, start))
             return "memtext: key outside the request";
     }
-    /* get ... touch are the keyed commands (enum order). */
-    if (st == MEMTEXT_OK && q->nkeys == 0 && q->cmd <= MT_TOUCH)
-        return "memtext: keyed command without a key";
+    /* Keyed commands but the get family (which may have no key: "gat
+     * 10" is answered END) have exactly one. */
+    if (st == MEMTEXT_OK && q->cmd >= MT_SET && q->cmd <= MT_TOUCH &&
+        q->nkeys != 1)
+        return "memtext: keyed command without its key";
+    if (!first && q->cmd > MT_GATS)
+        return "memtext: a batch of a command that is not get";
+    if (!r->more) {
+        mix_str(&h, q->error);
+        mix_u64(&h, q->swallow);
+    }
     r->digest = h;
     return NULL;
 }
@@ -175,7 +203,7 @@ bin_digest(const uint8_t *b, size_t len, size_t start, enum membin_status st,
 {
     const struct membin_req *q = &bin_req;
     const char *base = (const char *)b;
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = FNV_BASIS;
 
     r->parser = FEED_BIN;
     r->status = (int)st;
@@ -235,7 +263,7 @@ meta_digest(const char *b, size_t len, size_t start, enum memmeta_status st,
             size_t used, struct parse_result *r)
 {
     const struct memmeta_req *q = &meta_req;
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = FNV_BASIS;
 
     r->parser = FEED_META;
     r->status = (int)st;
@@ -295,10 +323,12 @@ meta_digest(const char *b, size_t len, size_t start, enum memmeta_status st,
     return NULL;
 }
 
-/* One parse of b[0..len) (an exact-size copy of the unread bytes). */
+/* One parse of b[0..len) (an exact-size copy of the unread bytes), as
+ * the gateway's front ends run the parsers (gw_text.c, gw_bin.c). */
 static const char *
 parse_once(enum feed_proto proto, const uint8_t *b, size_t len, size_t start,
-           size_t item_max, struct parse_result *r)
+           size_t item_max, const struct pending *pend,
+           struct parse_result *r)
 {
     size_t used = 0;
 
@@ -308,7 +338,8 @@ parse_once(enum feed_proto proto, const uint8_t *b, size_t len, size_t start,
                                              item_max, &used);
         return bin_digest(b, len, start, st, used, r);
     }
-    if (proto == FEED_META) {
+    /* A meta command, unless inside a get line read in batches. */
+    if (proto == FEED_META && text_cont.where == MEMTEXT_AT_LINE) {
         enum memmeta_status st = memmeta_parse(&meta_req, (const char *)b,
                                                len, item_max, &used);
         if (st != MEMMETA_NOT_META)
@@ -316,9 +347,11 @@ parse_once(enum feed_proto proto, const uint8_t *b, size_t len, size_t start,
         if (used != 0)
             return "memmeta: NOT_META consumed bytes";
     }
-    enum memtext_status st = memtext_parse(&text_req, (const char *)b, len,
-                                           item_max, &used);
-    return text_digest((const char *)b, len, start, st, used, r);
+    enum memtext_status st = memtext_parse_cont(&text_cont, &text_req,
+                                                (const char *)b, len, item_max,
+                                                &used);
+    return text_digest((const char *)b, len, start, st, used, !pend->on,
+                       pend->on ? pend->digest : FNV_BASIS, r);
 }
 
 void
@@ -329,6 +362,9 @@ feed_stream(enum feed_proto proto, const uint8_t *data, size_t len,
     size_t pos = 0, have = 0, need = 0, next = 0;
     uint64_t swallow = 0;
     bool more = true;
+    struct pending pend = { 0 };
+
+    memset(&text_cont, 0, sizeof(text_cont));   /* a new connection */
 
     /* The first read. */
     if (nchunks == 0) {
@@ -355,7 +391,7 @@ feed_stream(enum feed_proto proto, const uint8_t *data, size_t len,
             if (copy == NULL)
                 abort();
             memcpy(copy, data + pos, n);
-            bad = parse_once(proto, copy, n, pos, item_max, &r);
+            bad = parse_once(proto, copy, n, pos, item_max, &pend, &r);
             free(copy);
             if (bad != NULL) {
                 log->violation = bad;
@@ -364,8 +400,25 @@ feed_stream(enum feed_proto proto, const uint8_t *data, size_t len,
             if (r.out == OUT_AGAIN) {
                 need = r.used;
                 wait = true;
+            } else if (r.more) {
+                /* A batch of a get line: the line is logged at its end. */
+                if (!pend.on) {
+                    pend.on = true;
+                    pend.start = pos;
+                    pend.used = 0;
+                }
+                pend.used += r.used;
+                pend.digest = r.digest;
+                need = 0;
+                pos += r.used;
             } else {
-                log_add(log, r.parser, r.status, pos, r.used, r.swallow,
+                size_t start = pos, used = r.used;
+                if (pend.on) {
+                    start = pend.start;
+                    used += pend.used;
+                    pend.on = false;
+                }
+                log_add(log, r.parser, r.status, start, used, r.swallow,
                         r.digest);
                 if (r.out == OUT_CLOSE) {
                     log->closed = true;

@@ -19,9 +19,11 @@
 #include <stdint.h>
 
 enum feed_proto {
-    FEED_TEXT,   /* memtext_parse */
+    FEED_TEXT,   /* memtext_parse_cont (a get line's keys may come in
+                    batches: the line is logged once, at its end) */
     FEED_BIN,    /* membin_parse */
-    FEED_META,   /* memmeta_parse, and memtext_parse for what is not meta */
+    FEED_META,   /* memmeta_parse, and memtext_parse_cont for what is not
+                    meta, as the gateway's text front end (gw_text.c) */
 };
 
 struct feed_event {

@@ -3,8 +3,9 @@
  * of requests parsed as it arrives in reads split at random points gives
  * the same requests (same bounds, fields, errors and swallowed bytes) as
  * the stream parsed whole. Streams are random sequences of valid and
- * invalid requests (memtext; membin; meta commands mixed with text), the
- * PRNG is seeded, and the iterations are bounded. conn_feed.c is the
+ * invalid requests (memtext; membin; meta commands mixed with text) and
+ * get lines long enough to be read in batches; the PRNG is seeded, and
+ * the iterations are bounded. conn_feed.c is the
  * connection's read loop.
  */
 #include "config.h"
@@ -235,6 +236,48 @@ test_meta_splits(void **state)
     check_splits(FEED_META, 3);
 }
 
+/* Get lines too long for one batch: over MEMTEXT_KEYS_MAX keys, and over
+ * MEMTEXT_GETLINE_STREAM bytes (streamed before the line ends). However
+ * the reads cut them, they are the same requests. */
+static void
+test_long_get_lines(void **state)
+{
+    static size_t chunks[CHUNKS_MAX];
+    struct stream s = { 0 };
+    struct feed_log whole, split;
+    uint64_t rng = 4;
+    char key[32];
+
+    put(&s, "get", strlen("get"));
+    for (int i = 0; i < 5000; i++) {
+        int n = snprintf(key, sizeof(key), " k%d", i);
+        put(&s, key, (size_t)n);
+    }
+    put(&s, "\r\nget a b\r\ngets", strlen("\r\nget a b\r\ngets"));
+    for (int i = 0; i < 9000; i++) {
+        int n = snprintf(key, sizeof(key), " key-%07d", i);
+        put(&s, key, (size_t)n);
+    }
+    put(&s, "\r\nversion\r\n", strlen("\r\nversion\r\n"));
+    feed_log_init(&whole);
+    feed_stream(FEED_META, s.p, s.n, NULL, 0, ITEM_MAX, &whole);
+    if (whole.violation != NULL)
+        fail_msg("%s", whole.violation);
+    assert_int_equal(whole.n, 4);
+    assert_int_equal(whole.consumed, s.n);
+    for (int j = 0; j < 20; j++) {
+        size_t n = feed_random_chunks(&rng, s.n, chunks, CHUNKS_MAX);
+        feed_log_init(&split);
+        feed_stream(FEED_META, s.p, s.n, chunks, n, ITEM_MAX, &split);
+        const char *diff = feed_log_diff(&whole, &split);
+        if (diff != NULL)
+            fail_msg("split %d: %s", j, diff);
+        feed_log_free(&split);
+    }
+    feed_log_free(&whole);
+    free(s.p);
+}
+
 /* The loop itself: a request cut before its end is not parsed until the
  * rest arrives, and a refused value is swallowed across reads. */
 static void
@@ -266,6 +309,7 @@ main(void)
         cmocka_unit_test(test_text_splits),
         cmocka_unit_test(test_bin_splits),
         cmocka_unit_test(test_meta_splits),
+        cmocka_unit_test(test_long_get_lines),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
