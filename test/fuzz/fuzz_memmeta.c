@@ -1,7 +1,7 @@
 /*
  * fuzz_memmeta.c - libFuzzer target: the meta command parser
- * (memmeta_parse, with memtext_parse for lines that are not meta, as a
- * text connection will run them) on a connection's byte stream (see
+ * (memmeta_parse, with memtext_parse_cont for lines that are not meta, as
+ * the text front end gw_text.c runs them) on a connection's byte stream (see
  * fuzz_feed.h), and the reply encoders on every request it parsed.
  */
 #include "config.h"

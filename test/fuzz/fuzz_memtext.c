@@ -1,6 +1,7 @@
 /*
  * fuzz_memtext.c - libFuzzer target: the memcached text parser
- * (memtext_parse) on a connection's byte stream (see fuzz_feed.h).
+ * (memtext_parse_cont, get lines in batches included) on a connection's
+ * byte stream (see fuzz_feed.h).
  */
 #include "config.h"
 #include "fuzz_feed.h"

@@ -1,8 +1,9 @@
 /*
  * conn_feed.h - feeds a byte stream to a gateway request parser the way a
- * client connection does (gw_session.c session_read): parse the unconsumed
- * bytes, consume what was used, skip what an error says to swallow, wait
- * for the byte count an incomplete request names, stop at a close. The
+ * client connection does (gw_conn.c with the front ends gw_text.c and
+ * gw_bin.c): parse the unconsumed bytes, consume what was used, skip what
+ * an error says to swallow, wait for the byte count an incomplete request
+ * names, stop at a close. The
  * bytes arrive in reads of given sizes, and every parse sees an exact-size
  * copy of what has arrived, so ASan catches a read past it.
  *
