@@ -278,6 +278,7 @@ meta_digest(const char *b, size_t len, size_t start, enum memmeta_status st,
         return NULL;
     case MEMMETA_CLOSE:
         r->out = OUT_CLOSE;
+        r->cut_line = len > MEMMETA_LINE_MAX && memchr(b, '\n', len) == NULL;
         return NULL;
     case MEMMETA_ERROR:
         r->out = OUT_ERROR;

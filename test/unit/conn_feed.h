@@ -30,8 +30,8 @@ enum feed_proto {
 struct feed_event {
     int      parser;    /* FEED_TEXT, FEED_BIN or FEED_META: who answered */
     int      status;    /* that parser's OK, ERROR or CLOSE */
-    bool     cut_line;  /* CLOSE of memtext: over MEMTEXT_LINE_MAX bytes
-                           buffered, none of them a '\n' */
+    bool     cut_line;  /* CLOSE of memtext or memmeta: over 2048 bytes
+                           (the LINE_MAX) buffered, none of them a '\n' */
     size_t   start;     /* stream offset of the request */
     size_t   used;
     uint64_t swallow;
@@ -62,7 +62,7 @@ void feed_stream(enum feed_proto proto, const uint8_t *data, size_t len,
 /*
  * NULL if a and b logged the same, else a description of the first
  * difference (static). One difference is allowed, because memcached has
- * it: a text line over MEMTEXT_LINE_MAX bytes is read whole when its end
+ * it: a text or meta line over 2048 bytes is read whole when its end
  * is buffered, but closes the connection when a read leaves that many of
  * its bytes without the end (cut_line); the logs then agree up to it.
  */

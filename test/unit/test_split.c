@@ -278,10 +278,11 @@ test_long_get_lines(void **state)
     free(s.p);
 }
 
-/* A line of over 2048 bytes is read whole when its end is in, but closes
- * the connection when a read leaves 2049 of its bytes without their end:
- * memcached 1.6.18 does the same, so the logs may differ there, and only
- * there. (fuzz_memtext found this.) */
+/* A text or meta line of over 2048 bytes is read whole when its end is
+ * in, but closes the connection when a read leaves 2049 of its bytes
+ * without their end: memcached 1.6.18 does the same, so the logs may
+ * differ there, and only there. (fuzz_memtext and fuzz_memmeta found
+ * this.) */
 static void
 test_long_line_close(void **state)
 {
@@ -311,6 +312,27 @@ test_long_line_close(void **state)
     /* Only there: a difference before the cut line still counts. */
     split.ev[0].digest ^= 1;
     assert_non_null(feed_log_diff(&whole, &split));
+    feed_log_free(&whole);
+    feed_log_free(&split);
+
+    /* The same for a meta command (fuzz_memmeta found it). */
+    s.n = 0;
+    put(&s, "mn\r\nmg ", strlen("mn\r\nmg "));
+    for (int i = 0; i < 3000; i++)
+        put(&s, "k", 1);
+    put(&s, " v\r\nmn\r\n", strlen(" v\r\nmn\r\n"));
+    feed_log_init(&whole);
+    feed_stream(FEED_META, s.p, s.n, NULL, 0, ITEM_MAX, &whole);
+    assert_null(whole.violation);
+    assert_int_equal(whole.n, 3);
+    assert_false(whole.closed);
+    chunks[0] = 4 + 2100;
+    chunks[1] = s.n - chunks[0];
+    feed_log_init(&split);
+    feed_stream(FEED_META, s.p, s.n, chunks, 2, ITEM_MAX, &split);
+    assert_true(split.closed);
+    assert_true(split.ev[1].cut_line);
+    assert_null(feed_log_diff(&whole, &split));
     feed_log_free(&whole);
     feed_log_free(&split);
     free(s.p);
