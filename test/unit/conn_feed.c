@@ -463,8 +463,16 @@ feed_log_diff(const struct feed_log *a, const struct feed_log *b)
         if (x->swallow != y->swallow || x->digest != y->digest)
             return "a request parsed with other fields";
     }
-    if (a->n != b->n)
+    if (a->n != b->n) {
+        /* The same, when the run that read the long line whole waits for
+         * the value it names: it logged nothing there. */
+        const struct feed_log *lng = a->n > b->n ? a : b;
+        const struct feed_log *shrt = a->n > b->n ? b : a;
+        const struct feed_event *e = &lng->ev[shrt->n];
+        if (e->cut_line && !shrt->closed && e->start == shrt->consumed)
+            return NULL;
         return "another number of requests";
+    }
     if (a->closed != b->closed)
         return "closed in one run only";
     if (a->consumed != b->consumed)

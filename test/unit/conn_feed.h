@@ -64,7 +64,9 @@ void feed_stream(enum feed_proto proto, const uint8_t *data, size_t len,
  * difference (static). One difference is allowed, because memcached has
  * it: a text or meta line over 2048 bytes is read whole when its end
  * is buffered, but closes the connection when a read leaves that many of
- * its bytes without the end (cut_line); the logs then agree up to it.
+ * its bytes without the end (cut_line); the logs then agree up to it (the
+ * run that read it whole may have logged nothing there: it waits for the
+ * value the line names).
  */
 const char *feed_log_diff(const struct feed_log *a, const struct feed_log *b);
 

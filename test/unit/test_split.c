@@ -335,6 +335,34 @@ test_long_line_close(void **state)
     assert_null(feed_log_diff(&whole, &split));
     feed_log_free(&whole);
     feed_log_free(&split);
+
+    /* A long set line read whole waits for its value; cut, it closes
+     * (fuzz_memmeta found it): the whole run logs nothing there. */
+    s.n = 0;
+    put(&s, "mn\r\nset k 0 0 10 ", strlen("mn\r\nset k 0 0 10 "));
+    for (int i = 0; i < 3000; i++)
+        put(&s, "x", 1);
+    put(&s, "\r\nabc", strlen("\r\nabc"));
+    feed_log_init(&whole);
+    feed_stream(FEED_META, s.p, s.n, NULL, 0, ITEM_MAX, &whole);
+    assert_null(whole.violation);
+    assert_int_equal(whole.n, 1);
+    assert_false(whole.closed);
+    assert_int_equal(whole.consumed, 4);
+    chunks[0] = 4 + 2100;
+    chunks[1] = s.n - chunks[0];
+    feed_log_init(&split);
+    feed_stream(FEED_META, s.p, s.n, chunks, 2, ITEM_MAX, &split);
+    assert_true(split.closed);
+    assert_int_equal(split.n, 2);
+    assert_true(split.ev[1].cut_line);
+    assert_null(feed_log_diff(&whole, &split));
+    assert_null(feed_log_diff(&split, &whole));
+    /* But not where the waiting run stopped elsewhere. */
+    whole.consumed = 0;
+    assert_non_null(feed_log_diff(&whole, &split));
+    feed_log_free(&whole);
+    feed_log_free(&split);
     free(s.p);
 }
 
