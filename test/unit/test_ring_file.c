@@ -21,28 +21,22 @@
 #include "common/ring.h"
 #include "manager/mgr.h"
 
-static struct kaddr
-loaddr(uint16_t port)
+/* w: three servers 127.0.0.1:19800.., the last a fault; r: the first
+ * two. */
+static void
+make_hs(struct hspace *hs)
 {
     struct kaddr a;
     char err[128];
 
-    assert_int_equal(addr_parse("127.0.0.1", port, &a, err, sizeof(err)), 0);
-    return a;
-}
-
-/* w: three servers, one fault; r: the first two. */
-static void
-make_hs(struct hspace *hs)
-{
     hspace_init(hs);
     for (uint16_t i = 0; i < 3; i++) {
-        struct kaddr a = loaddr((uint16_t)(19800 + i));
+        assert_int_equal(addr_parse("127.0.0.1", (uint16_t)(19800 + i), &a,
+                                    err, sizeof(err)), 0);
         ring_add(&hs->w, &a);
         if (i < 2)
             ring_add(&hs->r, &a);
     }
-    struct kaddr a = loaddr(19802);
     ring_set_active(&hs->w, &a, false);
     hs->w.stamp = 77;
     hs->r.stamp = 76;
