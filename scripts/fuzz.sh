@@ -7,7 +7,8 @@
 # non-zero if any target crashed.
 #   scripts/fuzz.sh [--cpu] [SECONDS=30] [TARGET...]
 # --cpu: SECONDS are CPU seconds of each target (for long runs on a shared
-# machine: run it under nice). Inputs that add coverage are kept in
+# machine: run it under nice), but no more than KUMO_FUZZ_WALL wall
+# seconds if that is set. Inputs that add coverage are kept in
 # build-fuzz/fuzz-corpus/<target> (the seeds in test/fuzz/corpus are only
 # read); crash inputs are written to build-fuzz/fuzz-crashes/. Replay one:
 #   build-fuzz/test/fuzz/fuzz_<target> <file>
@@ -64,7 +65,7 @@ for t in "${targets[@]}"; do
     dict=()
     [ -f "$top/test/fuzz/$t.dict" ] && dict=(-dict="$top/test/fuzz/$t.dict")
     wall=$secs
-    [ $cpu_mode -eq 1 ] && wall=$((secs * 100))   # the CPU limit stops it
+    [ $cpu_mode -eq 1 ] && wall=${KUMO_FUZZ_WALL:-$((secs * 100))}
     # -timeout: an input that runs 10 s is a hang; -rss_limit_mb: the
     # decoders must stay bounded whatever the declared sizes.
     start=$SECONDS
