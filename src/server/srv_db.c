@@ -659,7 +659,7 @@ meta_put(TCHDB *hdb, int slot, uint64_t v)
 bool
 srv_db_meta_get(struct srv_db *db, enum srv_db_meta slot, uint64_t *v)
 {
-    if (db->broken || (int)slot >= SRV_DB_META_OVERLAP)
+    if (db->broken || (int)slot >= SRV_DB_META_GROW_ID)
         return false;
     return meta_get(db->hdb, (int)slot, v);
 }
@@ -667,17 +667,9 @@ srv_db_meta_get(struct srv_db *db, enum srv_db_meta slot, uint64_t *v)
 void
 srv_db_meta_put(struct srv_db *db, enum srv_db_meta slot, uint64_t v)
 {
-    if (db->broken || (int)slot >= SRV_DB_META_OVERLAP)
+    if (db->broken || (int)slot >= SRV_DB_META_GROW_ID)
         return;
     meta_put(db->hdb, (int)slot, v);
-}
-
-bool
-srv_db_meta_present(TCHDB *hdb)
-{
-    char *op = tchdbopaque(hdb);
-
-    return op != NULL && meta_load(op) == META_MAGIC;
 }
 
 bool
@@ -687,11 +679,17 @@ srv_db_meta_slot(TCHDB *hdb, int slot, uint64_t *v)
 }
 
 void
+srv_db_meta_set(TCHDB *hdb, int slot, uint64_t v)
+{
+    meta_put(hdb, slot, v);
+}
+
+void
 srv_db_meta_copy(TCHDB *from, TCHDB *to)
 {
     uint64_t v;
 
-    for (int slot = 1; slot < SRV_DB_META_OVERLAP; slot++) {
+    for (int slot = 1; slot < SRV_DB_META_GROW_ID; slot++) {
         if (meta_get(from, slot, &v))
             meta_put(to, slot, v);
     }

@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -76,6 +77,7 @@ struct grow_job {
     char         *tmp, *path;
     int           dirfd;
     int64_t       bnum;
+    uint64_t      id;           /* the migration's id, for the new file */
     /* JOB_SYNC */
     int           fd;
 };
@@ -98,6 +100,7 @@ job_create(struct grow_job *j)
         unlink(j->tmp);
         return;
     }
+    srv_db_meta_set(h, SRV_DB_META_GROW_ID, j->id);
     if (!tchdbclose(h)) {
         snprintf(j->err, sizeof(j->err), "closing %s: %s", j->tmp,
                  tchdberrmsg(tchdbecode(h)));
@@ -175,6 +178,17 @@ tc_fd(const TCHDB *hdb)
 
 /* ---- step 1: deciding to grow ---- */
 
+/* A migration id: unique enough to tell two stores' files apart. */
+static uint64_t
+grow_id(void)
+{
+    static uint64_t n;
+    uint64_t id = (uint64_t)srv_db_mono_ns() ^ ((uint64_t)getpid() << 40) ^
+                  ((uint64_t)time(NULL) << 20) ^ ++n;
+
+    return id != 0 ? id : 1;
+}
+
 static void
 maybe_grow(struct srv_db *db, int64_t now)
 {
@@ -215,6 +229,10 @@ maybe_grow(struct srv_db *db, int64_t now)
     j->path = xstrdup(db->grow_path);
     j->dirfd = db->dirfd;
     j->bnum = nb;
+    /* The id goes into the old file first: a new file that appears with
+     * it (step 1 renames it in place) belongs to this one. */
+    j->id = grow_id();
+    srv_db_meta_set(db->hdb, SRV_DB_META_GROW_ID, j->id);
     if (job_start(db, j))
         log_info("store %s: %" PRIu64 " records in %" PRIu64 " buckets: "
                  "growing to %" PRId64 " buckets in %s, in the background",
@@ -260,20 +278,13 @@ attach_new_file(struct srv_db *db, int64_t now)
 
 /* ---- step 3: copying ---- */
 
-static void
-set_cursor(struct srv_db *db, const char *k, size_t klen)
-{
-    free(db->mig_cursor);
-    db->mig_cursor = xmemdup(k, klen > 0 ? klen : 1);
-    db->mig_cursorlen = klen;
-}
-
 /* Copies old records into the new file until the time (or the test's
- * record budget) runs out, the disk is full or the old file is done. */
+ * record budget) runs out, the disk is full or the old file is done. The
+ * slice resumes after the last record it copied. */
 static void
 copy_slice(struct srv_db *db, int64_t until)
 {
-    TCXSTR *kx = tcxstrnew(), *vx = tcxstrnew();
+    TCXSTR *kx = tcxstrnew(), *vx = tcxstrnew(), *done = tcxstrnew();
     bool skip = false;
     size_t n = 0;
 
@@ -310,7 +321,8 @@ copy_slice(struct srv_db *db, int64_t until)
             srv_db_log_tc(db, db->hdb, "tchdbputkeep");
             break;
         }
-        set_cursor(db, k, (size_t)klen);
+        tcxstrclear(done);
+        tcxstrcat(done, k, klen);
         db->mig_seen++;
         n++;
         if (db->grow_slice != 0 ? n >= db->grow_slice :
@@ -318,6 +330,12 @@ copy_slice(struct srv_db *db, int64_t until)
             break;
     }
 out:
+    if (n > 0) {
+        free(db->mig_cursor);
+        db->mig_cursorlen = (size_t)tcxstrsize(done);
+        db->mig_cursor = xmemdup(tcxstrptr(done), db->mig_cursorlen + 1);
+    }
+    tcxstrdel(done);
     tcxstrdel(vx);
     tcxstrdel(kx);
 }
@@ -366,6 +384,12 @@ finish_migration(struct srv_db *db, int64_t now)
     }
     free(db->mig_cursor);
     db->mig_cursor = NULL;
+    if (!db->verify_done) {
+        /* Its position was in the old file: check from the start. */
+        free(db->verify_cursor);
+        db->verify_cursor = NULL;
+        db->verify_seen = db->verify_bad = 0;
+    }
     log_info("store %s: grown to %" PRIu64 " buckets in %.1f s (%" PRIu64
              " records copied)", db->path, (uint64_t)tchdbbnum(db->hdb),
              (double)(now - db->mig_started) / 1e9, seen);
@@ -480,7 +504,7 @@ srv_db_grow_resume(struct srv_db *db, char *err, size_t errlen)
 {
     char buf[256];
     TCHDB *n;
-    uint64_t v;
+    uint64_t v, a, b;
 
     db->verify_started = srv_db_mono_ns();
     /* An unfinished step 1 (this process holds the store's lock). */
@@ -500,7 +524,17 @@ srv_db_grow_resume(struct srv_db *db, char *err, size_t errlen)
                  "file)", buf, db->grow_path);
         return false;
     }
-    if (!srv_db_meta_present(n))
+    if (!srv_db_meta_slot(db->hdb, SRV_DB_META_GROW_ID, &a) ||
+        !srv_db_meta_slot(n, SRV_DB_META_GROW_ID, &b) || a != b) {
+        snprintf(err, errlen, "store %s: %s is the new file of a growth, "
+                 "but of another store file (was %s replaced?): remove %s "
+                 "to use %s as it is", db->path, db->grow_path, db->path,
+                 db->grow_path, db->path);
+        srv_db_tc_close(db, n);
+        return false;
+    }
+    if (!srv_db_meta_slot(n, SRV_META_SYNCED, &v) &&
+        !srv_db_meta_slot(n, SRV_META_GC_HORIZON, &v))
         srv_db_meta_copy(db->hdb, n);
     start_migration(db, n, srv_db_mono_ns());
     if (srv_db_meta_slot(n, SRV_DB_META_OVERLAP, &v))

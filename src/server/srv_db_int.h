@@ -25,8 +25,11 @@
  * with HDBTLARGE), and the store grows from there. */
 #define SRV_DB_BNUM_DEFAULT 262144
 
-/* The meta slot (in the opaque header) holding the number of keys present
- * in both files during a migration; slots 1..14 are srv_db_meta's. */
+/* Meta slots (in the opaque header) of srv_db's own, after srv_db_meta's:
+ * a migration's id, written in both files (a store file put in place
+ * while a growth was under way must not be mixed with the other's
+ * path.grow), and the number of keys present in both files. */
+#define SRV_DB_META_GROW_ID 14
 #define SRV_DB_META_OVERLAP 15
 
 struct srv_db_buf {
@@ -101,9 +104,9 @@ TCHDB *srv_db_tc_open(const char *path, const struct srv_db_opts *o,
                       bool create, char *err, size_t errlen);
 bool srv_db_tc_close(struct srv_db *db, TCHDB *hdb);
 void srv_db_overlap_save(struct srv_db *db);
-/* Does hdb's header hold meta numbers? Reads one (false if absent). */
-bool srv_db_meta_present(TCHDB *hdb);
+/* One meta slot of one file (get: false if absent). */
 bool srv_db_meta_slot(TCHDB *hdb, int slot, uint64_t *v);
+void srv_db_meta_set(TCHDB *hdb, int slot, uint64_t v);
 /* Copies the meta slots of from into to (a new file of the store). */
 void srv_db_meta_copy(TCHDB *from, TCHDB *to);
 uint32_t srv_db_new_gen(void);

@@ -654,6 +654,31 @@ test_leftover_files(void **state)
     assert_non_null(strstr(err, "was growing"));
 }
 
+/* A store file put in place of one that was growing is not mixed with the
+ * other's path.grow. */
+static void
+test_replaced_store_refused(void **state)
+{
+    struct fx *f = *state;
+    char other[160], spec[200], err[256];
+    struct srv_db *db;
+
+    srv_db_set_grow_slice(f->db, 2);
+    for (unsigned i = 0; i < 100; i++)
+        put_key(f, i, 2, false);
+    until_migrating(f->db);
+    srv_db_close(f->db);
+    f->db = NULL;
+
+    snprintf(other, sizeof(other), "%s/other.tch", f->dir);
+    snprintf(spec, sizeof(spec), "%s#bnum=16", other);
+    db = open_spec(spec);
+    srv_db_close(db);
+    assert_int_equal(rename(other, f->path), 0);
+    assert_null(srv_db_open(f->spec, 0, err, sizeof(err)));
+    assert_non_null(strstr(err, "of another store file"));
+}
+
 /* #grow=0 keeps the bucket count. */
 static void
 test_no_grow(void **state)
@@ -710,6 +735,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_crash_while_writing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_leftover_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replaced_store_refused, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_no_grow, setup, teardown),
         cmocka_unit_test(test_default_xmsiz),
     };
