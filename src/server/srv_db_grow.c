@@ -391,8 +391,10 @@ finish_migration(struct srv_db *db, int64_t now)
         db->verify_seen = db->verify_bad = 0;
     }
     log_info("store %s: grown to %" PRIu64 " buckets in %.1f s (%" PRIu64
-             " records copied)", db->path, (uint64_t)tchdbbnum(db->hdb),
-             (double)(now - db->mig_started) / 1e9, seen);
+             " records moved; the switch took %.0f ms)", db->path,
+             (uint64_t)tchdbbnum(db->hdb),
+             (double)(now - db->mig_started) / 1e9, seen,
+             (double)(srv_db_mono_ns() - now) / 1e6);
 }
 
 /* A finished job: its result moves the growth on. */
