@@ -28,15 +28,24 @@ children_us() {
 }
 
 # mem_snapshot TARGET: RSS (and its anonymous and file parts) of each of
-# the target's processes, into mem.tsv.
+# the target's processes, and for a kumo server the size of its store
+# files (KiB), into mem.tsv.
 mem_snapshot() {
-    local t=$1 i pids names rss anon file
+    local t=$1 i pids names rss anon file store f
     read -r -a pids <<<"${TPIDS[$t]}"
     read -r -a names <<<"${TPNAMES[$t]}"
     for i in "${!pids[@]}"; do
         read -r rss anon file < <(awk '/^VmRSS:/ { r = $2 } /^RssAnon:/ { a = $2 }
             /^RssFile:/ { f = $2 } END { print r + 0, a + 0, f + 0 }' "/proc/${pids[i]}/status" 2>/dev/null)
-        printf '%s\t%s\t%s\t%s\t%s\n' "$t" "${names[i]}" "${rss:-0}" "${anon:-0}" "${file:-0}" >>"$TMP/mem.tsv"
+        store=0
+        case "$t ${names[i]}" in
+        "kumo server"*)
+            for f in "$TMP/kumo/s${names[i]#server}.tch" "$TMP/kumo/s${names[i]#server}.tch.grow"; do
+                [ -f "$f" ] && store=$(( store + $(stat -c %s "$f") / 1024 ))
+            done
+            ;;
+        esac
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "${names[i]}" "${rss:-0}" "${anon:-0}" "${file:-0}" "$store" >>"$TMP/mem.tsv"
     done
 }
 
@@ -92,7 +101,10 @@ cpu_table() {
 }
 
 # Memory after the prefill: RSS per process, and per million items held
-# (kumo: each server holds copies/servers of the keys), against memcached.
+# (kumo: each server holds copies/servers of the keys), against memcached's
+# RSS. A kumo server's RSS counts only the pages of its mapped store touched
+# since the file was opened (the rest is page cache all the same), so its
+# memory is taken as its anonymous RSS plus its store files, whole.
 mem_table() {
     local fmt=$1 copies=$KUMO_SERVERS
     [ -s "$TMP/mem.tsv" ] || return 0
@@ -100,28 +112,29 @@ mem_table() {
     awk -F'\t' -v fmt="$fmt" -v keys="$KEYS" -v ns="$KUMO_SERVERS" -v copies="$copies" '
     function mib(kb) { return kb / 1024 }
     {
-        t = $1; n = $2; rss = $3
+        t = $1; n = $2; rss = $3; mem = rss
         if (t == "memcached") items = keys
         else if (t == "twemproxy") items = (n ~ /^mc/) ? keys / 3 : 0
         else items = (n ~ /^server/) ? keys * copies / ns : 0
-        line[++nl] = t "\t" n "\t" rss "\t" $4 "\t" $5 "\t" items
+        if ($6 > 0 && $4 + $6 > mem) mem = $4 + $6
+        line[++nl] = t "\t" n "\t" rss "\t" $4 "\t" $5 "\t" $6 "\t" mem "\t" items
         if (t == "memcached") mc = rss / (keys / 1e6)
     }
     END {
         if (fmt == "md") {
-            print "| target | process | RSS MiB | anon MiB | file MiB | items held | RSS MiB per million items | / memcached |"
-            print "|---|---|---:|---:|---:|---:|---:|---:|"
+            print "| target | process | RSS MiB | anon MiB | file MiB | store files MiB | memory MiB | items held | memory MiB per million items | / memcached |"
+            print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
         } else {
-            printf "%-10s %-11s %9s %9s %9s %11s %12s %8s\n", "target", "process", "RSS MiB", "anon", "file", "items", "MiB per M", "/ mc"
+            printf "%-10s %-11s %8s %8s %8s %8s %8s %9s %10s %6s\n", "target", "process", "RSS MiB", "anon", "file", "store", "memory", "items", "MiB per M", "/ mc"
         }
         for (i = 1; i <= nl; i++) {
             split(line[i], f, "\t")
-            per = f[6] > 0 ? sprintf("%.1f", mib(f[3]) / (f[6] / 1e6)) : "-"
-            r = (f[6] > 0 && mc > 0) ? sprintf("%.2f", (f[3] / (f[6] / 1e6)) / mc) : "-"
+            per = f[8] > 0 ? sprintf("%.1f", mib(f[7]) / (f[8] / 1e6)) : "-"
+            r = (f[8] > 0 && mc > 0) ? sprintf("%.2f", (f[7] / (f[8] / 1e6)) / mc) : "-"
             if (fmt == "md")
-                printf "| %s | %s | %.1f | %.1f | %.1f | %d | %s | %s |\n", f[1], f[2], mib(f[3]), mib(f[4]), mib(f[5]), f[6], per, r
+                printf "| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %s | %s |\n", f[1], f[2], mib(f[3]), mib(f[4]), mib(f[5]), mib(f[6]), mib(f[7]), f[8], per, r
             else
-                printf "%-10s %-11s %9.1f %9.1f %9.1f %11d %12s %8s\n", f[1], f[2], mib(f[3]), mib(f[4]), mib(f[5]), f[6], per, r
+                printf "%-10s %-11s %8.1f %8.1f %8.1f %8.1f %8.1f %9d %10s %6s\n", f[1], f[2], mib(f[3]), mib(f[4]), mib(f[5]), mib(f[6]), mib(f[7]), f[8], per, r
         }
     }' "$TMP/mem.tsv"
 }
