@@ -457,9 +457,6 @@ srv_db_get(struct srv_db *db, const void *key, size_t klen,
 {
     struct db_where w;
 
-    if (db->broken) {
-        return SRV_DB_EIO;
-    }
     return look_status(db_lookup(db, key, klen, &db->rbuf, out, &w));
 }
 
@@ -486,9 +483,6 @@ db_write(struct srv_db *db, const void *key, size_t klen,
     bool adds_overlap = false;
     char k[96];
 
-    if (db->broken) {
-        return SRV_DB_EIO;
-    }
     if ((it->kind != SRV_ITEM_LIVE && it->kind != SRV_ITEM_TOMBSTONE) ||
         (it->kind == SRV_ITEM_TOMBSTONE && it->len != 0) ||
         klen > INT_MAX || reclen > INT_MAX) {
@@ -549,9 +543,6 @@ srv_db_put_if_newer(struct srv_db *db, const void *key, size_t klen,
     enum srv_db_status st;
 
     *applied = false;
-    if (db->broken) {
-        return SRV_DB_EIO;
-    }
     /* Read into wbuf, not rbuf: it->data may point into rbuf. */
     r = db_lookup(db, key, klen, &db->wbuf, &cur, &w);
     if (r == LOOK_EIO) {
@@ -587,9 +578,6 @@ srv_db_remove(struct srv_db *db, const void *key, size_t klen)
 {
     int in_new, in_old = 0;
 
-    if (db->broken) {
-        return SRV_DB_EIO;
-    }
     if (klen > INT_MAX) {
         return SRV_DB_NOTFOUND;
     }
@@ -659,7 +647,7 @@ meta_put(TCHDB *hdb, int slot, uint64_t v)
 bool
 srv_db_meta_get(struct srv_db *db, enum srv_db_meta slot, uint64_t *v)
 {
-    if (db->broken || (int)slot >= SRV_DB_META_GROW_ID)
+    if ((int)slot >= SRV_DB_META_GROW_ID)
         return false;
     return meta_get(db->hdb, (int)slot, v);
 }
@@ -667,7 +655,7 @@ srv_db_meta_get(struct srv_db *db, enum srv_db_meta slot, uint64_t *v)
 void
 srv_db_meta_put(struct srv_db *db, enum srv_db_meta slot, uint64_t v)
 {
-    if (db->broken || (int)slot >= SRV_DB_META_GROW_ID)
+    if ((int)slot >= SRV_DB_META_GROW_ID)
         return;
     meta_put(db->hdb, (int)slot, v);
 }
@@ -711,8 +699,6 @@ srv_db_count(struct srv_db *db)
 {
     uint64_t n;
 
-    if (db->broken)
-        return 0;
     n = tchdbrnum(db->hdb);
     if (db->old != NULL) {
         uint64_t o = tchdbrnum(db->old);
@@ -725,7 +711,5 @@ srv_db_count(struct srv_db *db)
 uint64_t
 srv_db_size(struct srv_db *db)
 {
-    if (db->broken)
-        return 0;
     return tchdbfsiz(db->hdb) + (db->old != NULL ? tchdbfsiz(db->old) : 0);
 }

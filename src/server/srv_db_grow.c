@@ -11,30 +11,33 @@
  * background:
  *
  *   1. When the records outnumber the buckets GROW_LOAD times, a thread
- *      creates path.grow.tmp with GROW_FACTOR times the buckets (Tokyo
+ *      creates path.grow.tmp.ID with GROW_FACTOR times the buckets (Tokyo
  *      Cabinet writes the whole bucket array at creation: 128 MiB for 16M
- *      buckets), syncs it and renames it path.grow.
- *   2. The loop opens path.grow and copies the meta numbers into it. From
- *      then on every write goes to path.grow, reads look there first and
- *      then in path, and removes apply to both. path is only read and
- *      shrunk: its records never move.
- *   3. Slices of a few milliseconds copy path's records into path.grow,
- *      unless path.grow has the key already (a newer write).
- *   4. When all are copied, a thread fsyncs path.grow, then the loop
- *      renames it over path, syncs the directory, closes the old file and
- *      reopens the new one under its final name.
+ *      buckets), syncs it and links it as path.grow.
+ *   2. The loop opens it (by its .tmp.ID name, unique to this growth:
+ *      Tokyo Cabinet refuses a name already open in the process, and the
+ *      handle keeps the name it was opened by), removes that name and
+ *      copies the meta numbers in. From then on every write goes to the new
+ *      file, reads look there first and then in path, and removes apply to
+ *      both. path is only read and shrunk: its records never move.
+ *   3. Slices of a few milliseconds copy path's records into the new file,
+ *      unless it has the key already (a newer write).
+ *   4. When all are copied the loop stops using the old file, and a thread
+ *      fsyncs the new one, renames path.grow over path, syncs the directory
+ *      and closes the old file (the slow part: freeing it).
  *
- * A stop or a crash at any point leaves either path alone (before 2 or
- * after 4) or path and path.grow, and the next open resumes at step 3 from
- * the start of path (copies are skipped for keys path.grow has, so a copy
- * done twice is harmless). path.grow.tmp is an unfinished step 1: removed.
- * Nothing written is lost on the way: every write lands in the file that
- * survives. The number of keys in both files (srv_db_count) is kept in
- * path.grow's header.
+ * A stop or a crash at any point leaves either path alone (before 1 ends
+ * or after 4) or path and path.grow, and the next open resumes at step 3
+ * from the start of path (copies are skipped for keys path.grow has, so a
+ * copy done twice is harmless). path.grow.tmp.* are names left by step 1:
+ * removed. Nothing written is lost on the way: every write lands in the
+ * file that survives. The number of keys in both files (srv_db_count) is
+ * kept in the new file's header.
  */
 #include "config.h"
 #include "server/srv_db_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -66,31 +69,32 @@
 
 enum job_kind { JOB_CREATE, JOB_SYNC };
 
-/* Blocking work done off the loop: creating the new file, or syncing it. */
+/* Blocking work done off the loop: creating the new file (step 1), or
+ * syncing it and putting it in place (step 4). */
 struct grow_job {
     pthread_t     thr;
     enum job_kind kind;
     atomic_bool   done;
     bool          ok;
     char          err[192];
-    /* JOB_CREATE */
-    char         *tmp, *path;
+    char         *tmp;          /* JOB_CREATE: path.grow.tmp.ID */
+    char         *grow_path;    /* path.grow */
+    char         *path;         /* JOB_SYNC: the store's path */
     int           dirfd;
-    int64_t       bnum;
-    uint64_t      id;           /* the migration's id, for the new file */
-    /* JOB_SYNC */
-    int           fd;
+    int64_t       bnum;         /* JOB_CREATE */
+    uint64_t      id;           /* JOB_CREATE: the migration's id */
+    int           fd;           /* JOB_SYNC: the new file's */
+    TCHDB        *old;          /* JOB_SYNC: closed by the thread, or NULL */
 };
 
-/* The thread of a JOB_CREATE: a new, empty file with bnum buckets, synced,
- * under its final name only once complete. */
+/* Step 1, in the thread: a new, empty file with bnum buckets, synced, and
+ * under the name path.grow only once complete. */
 static void
 job_create(struct grow_job *j)
 {
     TCHDB *h = tchdbnew();
     int fd;
 
-    unlink(j->tmp);
     if (!tchdbtune(h, j->bnum, -1, -1, HDBTLARGE) ||
         !tchdbsetxmsiz(h, 0) ||
         !tchdbopen(h, j->tmp, HDBOWRITER | HDBOCREAT | HDBOTRUNC)) {
@@ -110,8 +114,7 @@ job_create(struct grow_job *j)
     }
     tchdbdel(h);
     fd = open(j->tmp, O_RDONLY | O_CLOEXEC);
-    if (fd == -1 || fsync(fd) == -1 || rename(j->tmp, j->path) == -1 ||
-        fsync(j->dirfd) == -1) {
+    if (fd == -1 || fsync(fd) == -1 || link(j->tmp, j->grow_path) == -1) {
         snprintf(j->err, sizeof(j->err), "syncing %s: %s", j->tmp,
                  strerror(errno));
         if (fd != -1)
@@ -120,7 +123,39 @@ job_create(struct grow_job *j)
         return;
     }
     close(fd);
+    if (fsync(j->dirfd) == -1) {
+        snprintf(j->err, sizeof(j->err), "syncing the directory of %s: %s",
+                 j->tmp, strerror(errno));
+        unlink(j->grow_path);
+        unlink(j->tmp);
+        return;
+    }
     j->ok = true;
+}
+
+/* Step 4, in the thread: the new file is durable before it takes the
+ * store's name. ok means renamed. */
+static void
+job_sync(struct grow_job *j)
+{
+    if (fsync(j->fd) == -1) {
+        snprintf(j->err, sizeof(j->err), "fsync: %s", strerror(errno));
+    } else if (rename(j->grow_path, j->path) == -1) {
+        snprintf(j->err, sizeof(j->err), "renaming %s: %s", j->grow_path,
+                 strerror(errno));
+    } else {
+        j->ok = true;
+        if (fsync(j->dirfd) == -1)
+            snprintf(j->err, sizeof(j->err), "syncing the directory: %s",
+                     strerror(errno));
+    }
+    /* Closing the old file frees it (its name is gone): the slow part,
+     * 30-130 ms for a few hundred MiB, kept off the loop. */
+    if (j->old != NULL) {
+        tchdbclose(j->old);
+        tchdbdel(j->old);
+        j->old = NULL;
+    }
 }
 
 static void *
@@ -128,13 +163,10 @@ job_main(void *arg)
 {
     struct grow_job *j = arg;
 
-    if (j->kind == JOB_CREATE) {
+    if (j->kind == JOB_CREATE)
         job_create(j);
-    } else if (fsync(j->fd) == 0) {
-        j->ok = true;
-    } else {
-        snprintf(j->err, sizeof(j->err), "fsync: %s", strerror(errno));
-    }
+    else
+        job_sync(j);
     atomic_store(&j->done, true);
     return NULL;
 }
@@ -143,6 +175,7 @@ static void
 job_free(struct grow_job *j)
 {
     free(j->tmp);
+    free(j->grow_path);
     free(j->path);
     free(j);
 }
@@ -225,13 +258,14 @@ maybe_grow(struct srv_db *db, int64_t now)
     }
     j = xcalloc(1, sizeof(*j));
     j->kind = JOB_CREATE;
-    j->tmp = xstrdup(db->grow_tmp);
-    j->path = xstrdup(db->grow_path);
+    j->id = grow_id();
+    j->tmp = xmalloc(strlen(db->grow_tmp) + 24);
+    sprintf(j->tmp, "%s.%016" PRIx64, db->grow_tmp, j->id);
+    j->grow_path = xstrdup(db->grow_path);
     j->dirfd = db->dirfd;
     j->bnum = nb;
     /* The id goes into the old file first: a new file that appears with
-     * it (step 1 renames it in place) belongs to this one. */
-    j->id = grow_id();
+     * it (step 1 links it in place) belongs to this one. */
     srv_db_meta_set(db->hdb, SRV_DB_META_GROW_ID, j->id);
     if (job_start(db, j))
         log_info("store %s: %" PRIu64 " records in %" PRIu64 " buckets: "
@@ -252,19 +286,18 @@ start_migration(struct srv_db *db, TCHDB *n, int64_t now)
     free(db->mig_cursor);
     db->mig_cursor = NULL;
     db->mig_cursorlen = 0;
-    db->mig_copied = false;
     db->mig_seen = 0;
     db->mig_started = now;
 }
 
 /* The created file is ready: open it and send the writes there. */
 static void
-attach_new_file(struct srv_db *db, int64_t now)
+attach_new_file(struct srv_db *db, const char *tmp, int64_t now)
 {
     char err[256];
-    TCHDB *n = srv_db_tc_open(db->grow_path, &db->opts, false, err,
-                              sizeof(err));
+    TCHDB *n = srv_db_tc_open(tmp, &db->opts, false, err, sizeof(err));
 
+    unlink(tmp);
     if (n == NULL) {
         log_warnx("%s: growth postponed", err);
         unlink(db->grow_path);
@@ -278,6 +311,8 @@ attach_new_file(struct srv_db *db, int64_t now)
 
 /* ---- step 3: copying ---- */
 
+static void copy_done(struct srv_db *db, int64_t now);
+
 /* Copies old records into the new file until the time (or the test's
  * record budget) runs out, the disk is full or the old file is done. The
  * slice resumes after the last record it copied. */
@@ -285,7 +320,7 @@ static void
 copy_slice(struct srv_db *db, int64_t until)
 {
     TCXSTR *kx = tcxstrnew(), *vx = tcxstrnew(), *done = tcxstrnew();
-    bool skip = false;
+    bool skip = false, copied = false;
     size_t n = 0;
 
     if (db->mig_cursor != NULL && db->mig_cursorlen <= INT_MAX &&
@@ -298,7 +333,7 @@ copy_slice(struct srv_db *db, int64_t until)
     for (;;) {
         if (!tchdbiternext3(db->old, kx, vx)) {
             if (tchdbecode(db->old) == TCENOREC)
-                db->mig_copied = true;
+                copied = true;
             else
                 srv_db_log_tc(db, db->old, "tchdbiternext3");
             break;
@@ -338,50 +373,40 @@ out:
     tcxstrdel(done);
     tcxstrdel(vx);
     tcxstrdel(kx);
+    if (copied)
+        copy_done(db, srv_db_mono_ns());
 }
 
 /* ---- step 4: the new file takes the store's name ---- */
 
+/* Starts the thread that syncs the new file, renames it over the store and
+ * closes old (NULL when trying again after a failure). */
 static void
-start_sync(struct srv_db *db, int64_t now)
+start_sync(struct srv_db *db, TCHDB *old)
 {
-    struct grow_job *j;
+    struct grow_job *j = xcalloc(1, sizeof(*j));
 
-    if (now < db->grow_retry)
-        return;
-    j = xcalloc(1, sizeof(*j));
     j->kind = JOB_SYNC;
     j->fd = tc_fd(db->hdb);
-    job_start(db, j);
+    j->old = old;
+    j->path = xstrdup(db->path);
+    j->grow_path = xstrdup(db->grow_path);
+    j->dirfd = db->dirfd;
+    if (!job_start(db, j) && old != NULL)
+        srv_db_tc_close(db, old);
 }
 
+/* Every old record is in the new file: the old one is no longer read
+ * (a key it has, the new file has too, unless removed from both). */
 static void
-finish_migration(struct srv_db *db, int64_t now)
+copy_done(struct srv_db *db, int64_t now)
 {
-    char err[256];
-    uint64_t seen = db->mig_seen;
+    TCHDB *old = db->old;
 
-    if (rename(db->grow_path, db->path) == -1) {
-        log_warn("store %s: renaming %s over it", db->path, db->grow_path);
-        db->grow_retry = now + RETRY_NS;
-        return;
-    }
-    if (fsync(db->dirfd) == -1)
-        log_warn("store %s: syncing its directory", db->path);
-    srv_db_tc_close(db, db->old);
     db->old = NULL;
     db->overlap = 0;
     srv_db_overlap_save(db);
-    /* Reopened under its final name, which Tokyo Cabinet's table of open
-     * files goes by (the next growth reuses path.grow). */
-    srv_db_tc_close(db, db->hdb);
-    db->hdb = srv_db_tc_open(db->path, &db->opts, false, err, sizeof(err));
-    if (db->hdb == NULL) {
-        db->broken = true;
-        log_error("%s: cannot reopen the store after growing it: every "
-                  "request fails until the server restarts", err);
-        return;
-    }
+    db->finishing = true;
     free(db->mig_cursor);
     db->mig_cursor = NULL;
     if (!db->verify_done) {
@@ -390,11 +415,10 @@ finish_migration(struct srv_db *db, int64_t now)
         db->verify_cursor = NULL;
         db->verify_seen = db->verify_bad = 0;
     }
-    log_info("store %s: grown to %" PRIu64 " buckets in %.1f s (%" PRIu64
-             " records moved; the switch took %.0f ms)", db->path,
-             (uint64_t)tchdbbnum(db->hdb),
-             (double)(now - db->mig_started) / 1e9, seen,
-             (double)(srv_db_mono_ns() - now) / 1e6);
+    log_info("store %s: %" PRIu64 " records copied to %s in %.1f s",
+             db->path, db->mig_seen, db->grow_path,
+             (double)(now - db->mig_started) / 1e9);
+    start_sync(db, old);
 }
 
 /* A finished job: its result moves the growth on. */
@@ -410,9 +434,14 @@ job_reap(struct srv_db *db, int64_t now)
                   j->err);
         db->grow_retry = now + RETRY_NS;
     } else if (j->kind == JOB_CREATE) {
-        attach_new_file(db, now);
+        attach_new_file(db, j->tmp, now);
     } else {
-        finish_migration(db, now);
+        db->finishing = false;
+        if (j->err[0] != '\0')
+            log_warnx("store %s: %s", db->path, j->err);
+        log_info("store %s: grown to %" PRIu64 " buckets in %.1f s",
+                 db->path, (uint64_t)tchdbbnum(db->hdb),
+                 (double)(now - db->mig_started) / 1e9);
     }
     job_free(j);
 }
@@ -472,33 +501,68 @@ srv_db_maintain(struct srv_db *db)
 {
     int64_t now = srv_db_mono_ns(), until = now + SLICE_NS;
 
-    if (db->broken)
-        return false;
     if (db->job != NULL && atomic_load(&db->job->done))
         job_reap(db, now);
     if (db->job == NULL) {
-        if (db->old == NULL)
-            maybe_grow(db, now);
-        else if (!db->mig_copied)
+        if (db->old != NULL)
             copy_slice(db, until);
-        if (db->old != NULL && db->mig_copied && db->job == NULL)
-            start_sync(db, now);
+        else if (db->finishing && now >= db->grow_retry)
+            start_sync(db, NULL);
+        else if (!db->finishing)
+            maybe_grow(db, now);
     }
-    if (!db->verify_done && !db->broken)
+    if (!db->verify_done)
         verify_slice(db, until);
-    return db->job != NULL || db->old != NULL || !db->verify_done;
+    return srv_db_growing(db) || !db->verify_done;
 }
 
 bool
 srv_db_growing(const struct srv_db *db)
 {
-    return db->job != NULL || db->old != NULL;
+    return db->job != NULL || db->old != NULL || db->finishing;
 }
 
 void
 srv_db_set_grow_slice(struct srv_db *db, size_t records)
 {
     db->grow_slice = records;
+}
+
+bool
+srv_db_grow_job_running(const struct srv_db *db)
+{
+    return db->job != NULL && !atomic_load(&db->job->done);
+}
+
+/* Removes path.grow.tmp.* (and path.grow.tmp): names left by a step 1 cut
+ * short, or by a stop between steps 1 and 2. This process holds the
+ * store's lock, so no other is creating them. */
+static void
+remove_tmp_files(struct srv_db *db)
+{
+    const char *base = strrchr(db->grow_tmp, '/');
+    size_t blen;
+    struct dirent *de;
+    DIR *d;
+    int fd;
+
+    base = base != NULL ? base + 1 : db->grow_tmp;
+    blen = strlen(base);
+    fd = dup(db->dirfd);
+    if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+        if (fd != -1)
+            close(fd);
+        return;
+    }
+    rewinddir(d);
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, base, blen) == 0 &&
+            (de->d_name[blen] == '\0' || de->d_name[blen] == '.') &&
+            unlinkat(db->dirfd, de->d_name, 0) == 0)
+            log_info("store %s: removed %s, left by a growth cut short",
+                     db->path, de->d_name);
+    }
+    closedir(d);
 }
 
 bool
@@ -509,10 +573,7 @@ srv_db_grow_resume(struct srv_db *db, char *err, size_t errlen)
     uint64_t v, a, b;
 
     db->verify_started = srv_db_mono_ns();
-    /* An unfinished step 1 (this process holds the store's lock). */
-    if (unlink(db->grow_tmp) == 0)
-        log_info("store %s: removed %s, left by a growth cut short",
-                 db->path, db->grow_tmp);
+    remove_tmp_files(db);
     if (access(db->grow_path, F_OK) == -1) {
         /* A count left by a growth finished before a crash means nothing. */
         db->overlap = 0;

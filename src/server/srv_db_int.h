@@ -55,7 +55,8 @@ struct srv_db {
     uint32_t           old_gen;     /* ... and of old's */
     char              *path;        /* file path, without the #options */
     char              *grow_path;   /* path ".grow": the new file */
-    char              *grow_tmp;    /* path ".grow.tmp": being created */
+    char              *grow_tmp;    /* path ".grow.tmp": the prefix of the
+                                       names of files being created */
     int                dirfd;       /* directory of the file */
     uint64_t           reserve;     /* refuse writes below this free space */
     struct srv_db_opts opts;
@@ -71,12 +72,11 @@ struct srv_db {
     struct srv_db_buf  sbuf;        /* scans: the newer copy of a record */
 
     /* growth (srv_db_grow.c) */
-    bool               broken;      /* a finished migration could not reopen
-                                       the store: every call fails */
     uint64_t           overlap;     /* keys in both files (migration) */
     char              *mig_cursor;  /* migration: resume after this key */
     size_t             mig_cursorlen;
-    bool               mig_copied;  /* every old record is in the new file */
+    bool               finishing;   /* all copied, old file let go: the new
+                                       one is being put in place */
     uint64_t           mig_seen;    /* old records examined so far */
     int64_t            mig_started; /* monotonic ns */
     int64_t            grow_retry;  /* monotonic ns: no growth before this */
@@ -138,5 +138,7 @@ char *srv_db_scan_mark(const void *key, size_t klen, uint32_t gen);
 /* For tests: records the migration copies per srv_db_maintain call
  * (0 = the default time budget decides). */
 void srv_db_set_grow_slice(struct srv_db *db, size_t records);
+/* For tests: is the growth thread still at work? */
+bool srv_db_grow_job_running(const struct srv_db *db);
 
 #endif

@@ -198,8 +198,6 @@ srv_db_foreach(struct srv_db *db, srv_db_iter_cb *cb, void *arg,
 {
     struct walk w;
 
-    if (db->broken)
-        return SRV_DB_EIO;
     walk_init(&w, db, cb, arg, SIZE_MAX);
     walk(&w, db->old != NULL, NULL, 0);
     walk_free(&w);
@@ -230,10 +228,6 @@ srv_db_scan(struct srv_db *db, const void *after, size_t afterlen, size_t max,
     *done = false;
     *last = NULL;
     *lastlen = 0;
-    if (db->broken) {
-        *done = true;
-        return SRV_DB_EIO;
-    }
     if (after != NULL) {
         memcpy(m, (const char *)after + afterlen, MARK_LEN);
         if (m[0] == MARK_MAGIC && db->old != NULL && m[1] == db->old_gen) {

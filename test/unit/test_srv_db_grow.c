@@ -246,7 +246,7 @@ test_grow_keeps_everything(void **state)
 
     /* Writes during the migration: new keys, overwrites of copied and not
      * yet copied keys, tombstones, and removes. */
-    for (unsigned round = 0; !f->db->mig_copied; round++) {
+    for (unsigned round = 0; f->db->old != NULL; round++) {
         srv_db_maintain(f->db);
         put_key(f, 100 + round, 20, false);
         put_key(f, (round * 7) % 100, 30 + round, false);
@@ -283,11 +283,11 @@ test_grow_repeatedly(void **state)
     for (unsigned i = 0; i < NKEYS; i++) {
         put_key(f, i, 1 + i, false);
         if (srv_db_growing(f->db) || i % 10 == 0) {
-            bool was = f->db->old != NULL;
+            bool was = srv_db_growing(f->db);
             srv_db_maintain(f->db);
             if (f->db->job != NULL)
                 sleep_ms(1);        /* the thread's turn */
-            if (was && f->db->old == NULL)
+            if (was && !srv_db_growing(f->db))
                 growths++;
         }
     }
@@ -311,7 +311,7 @@ test_remove_during_migration(void **state)
         put_key(f, i, 5, false);
     until_migrating(f->db);
     srv_db_maintain(f->db);             /* a few copied */
-    assert_true(f->db->mig_seen > 0 && !f->db->mig_copied);
+    assert_true(f->db->mig_seen > 0 && f->db->old != NULL);
     assert_int_equal(f->db->overlap, f->db->mig_seen);
     for (unsigned i = 0; i < 60; i += 2)
         remove_key(f, i);
@@ -636,15 +636,24 @@ test_leftover_files(void **state)
     char tmp[160], grow[160], err[256];
     FILE *fp;
 
+    char tmp2[200], other[160];
+
     snprintf(tmp, sizeof(tmp), "%s.grow.tmp", f->path);
+    snprintf(tmp2, sizeof(tmp2), "%s.grow.tmp.00000000000000ab", f->path);
+    snprintf(other, sizeof(other), "%s/other.tch.grow.tmp", f->dir);
     snprintf(grow, sizeof(grow), "%s.grow", f->path);
     srv_db_close(f->db);
-    fp = fopen(tmp, "w");
-    assert_non_null(fp);
-    fputs("half a file", fp);
-    fclose(fp);
+    const char *names[] = { tmp, tmp2, other };
+    for (int i = 0; i < 3; i++) {
+        fp = fopen(names[i], "w");
+        assert_non_null(fp);
+        fputs("half a file", fp);
+        fclose(fp);
+    }
     f->db = open_spec(f->spec);
     assert_false(file_exists(tmp));
+    assert_false(file_exists(tmp2));
+    assert_true(file_exists(other));        /* another store's */
     assert_false(srv_db_growing(f->db));
     srv_db_close(f->db);
     f->db = NULL;
@@ -652,6 +661,31 @@ test_leftover_files(void **state)
     assert_int_equal(rename(f->path, grow), 0);
     assert_null(srv_db_open(f->spec, 0, err, sizeof(err)));
     assert_non_null(strstr(err, "was growing"));
+}
+
+/* Stopped between steps 1 and 2 (the new file created and linked as
+ * path.grow, not yet opened): the next open takes it up. */
+static void
+test_close_after_create(void **state)
+{
+    struct fx *f = *state;
+    char grow[160];
+
+    for (unsigned i = 0; i < 60; i++)
+        put_key(f, i, 4, false);
+    srv_db_maintain(f->db);
+    assert_non_null(f->db->job);
+    for (int i = 0; i < 10000 && srv_db_grow_job_running(f->db); i++)
+        sleep_ms(1);
+    srv_db_close(f->db);
+    snprintf(grow, sizeof(grow), "%s.grow", f->path);
+    assert_true(file_exists(grow));
+    f->db = open_spec(f->spec);
+    assert_true(srv_db_growing(f->db));
+    check_all(f->db, &f->m);
+    until_grown(f->db);
+    check_all(f->db, &f->m);
+    assert_false(file_exists(grow));
 }
 
 /* A store file put in place of one that was growing is not mixed with the
@@ -736,6 +770,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_leftover_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replaced_store_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_close_after_create, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_grow, setup, teardown),
         cmocka_unit_test(test_default_xmsiz),
