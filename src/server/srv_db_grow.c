@@ -43,6 +43,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,10 +184,16 @@ job_free(struct grow_job *j)
 static bool
 job_start(struct srv_db *db, struct grow_job *j)
 {
+    sigset_t all, prev;
     int e;
 
     atomic_init(&j->done, false);
+    /* The thread starts with every signal blocked, so the loop's thread
+     * keeps receiving them all. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &prev);
     e = pthread_create(&j->thr, NULL, job_main, j);
+    pthread_sigmask(SIG_SETMASK, &prev, NULL);
     if (e != 0) {
         log_warnx("store %s: cannot start a thread to grow the store: %s",
                   db->path, strerror(e));
