@@ -1,6 +1,6 @@
 /*
- * srv_db.h - the storage server's Tokyo Cabinet hash DB, and the only file
- * that includes <tchdb.h>. It owns the record format:
+ * srv_db.h - the storage server's Tokyo Cabinet hash DB (srv_db*.c, the only
+ * files that include <tchdb.h>). It owns the record format:
  *
  *   TC key   = the user key, as sent by the client
  *   TC value = 32-byte header + data, big-endian fields:
