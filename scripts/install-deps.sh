@@ -6,9 +6,10 @@ set -euo pipefail
 PACKAGES=(
     build-essential autoconf automake pkg-config
     libtokyocabinet-dev tokyocabinet-bin libmsgpack-dev libev-dev libxxhash-dev liblz4-dev
+    libsodium-dev
     libcmocka-dev libmemcached-dev libmemcached-tools libncurses-dev tmux
     memcached nutcracker netcat-openbsd python3 procps iproute2 faketime clang
-    groff-base
+    groff-base python3-pymemcache python3-pylibmc libcache-memcached-perl
 )
 
 missing=()

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "common/clock.h"
 
+#include <time.h>
 #include <xxhash.h>
 
 int
@@ -48,4 +49,13 @@ uint32_t
 kclock_node_id(const uint8_t dump[6])
 {
     return XXH32(dump, 6, 0x6b756d6f);
+}
+
+double
+mono_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
 }

@@ -46,4 +46,8 @@ bool kclock_merge(struct kclock *c, uint64_t peer, uint32_t now_sec,
 /* The node id of an address: a 32-bit hash of its 6-byte dump. */
 uint32_t kclock_node_id(const uint8_t dump[6]);
 
+/* Seconds on the monotonic clock (for deadlines and time slices: never
+ * jumps with the wall clock). */
+double mono_now(void);
+
 #endif

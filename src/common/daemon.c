@@ -4,6 +4,7 @@
 #include "config.h"
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/rpc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -128,6 +129,15 @@ daemon_cleanup(void)
 void
 daemon_start(const char *prog, const struct daemon_opts *d)
 {
+    char err[256];
+
+    /* -K: refused before anything starts (mode, size), as each daemon's
+     * peers will refuse us without it. */
+    if (d->secret_file != NULL &&
+        rpc_use_secret_file(d->secret_file, err, sizeof(err)) < 0) {
+        fprintf(stderr, "error: %s\n", err);
+        exit(1);
+    }
     if (log_init(prog, d->verbose ? LOG_LVL_DEBUG : LOG_LVL_WARN,
                  d->logfile) < 0) {
         fprintf(stderr, "error: cannot open log file %s: %s\n", d->logfile,

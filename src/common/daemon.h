@@ -11,11 +11,12 @@
 #include <stddef.h>
 #include <ev.h>
 
-/* The options every daemon shares: -v, -d, -o. */
+/* The options every daemon shares: -v, -d, -o, -K. */
 struct daemon_opts {
     bool        verbose;
     const char *pidfile;
     const char *logfile;
+    const char *secret_file;    /* -K: the cluster secret (rpc_use_secret_file) */
     /* kumofs's thread and timing knobs, accepted so its command lines keep
      * working; kumo's daemons are single-threaded event loops, so they are
      * reported and ignored. */
@@ -34,6 +35,9 @@ struct daemon_opts {
     { .name = "-o", .longname = "--log", .type = OPT_STRING,                \
       .dest = &(d)->logfile, .argname = "<path>",                           \
       .help = "append the log to a file ('-' for stdout)" },                \
+    { .name = "-K", .longname = "--cluster-secret", .type = OPT_STRING,     \
+      .dest = &(d)->secret_file, .argname = "<path>",                       \
+      .help = "cluster secret file (mode 0600): peers must prove it" },     \
     { .name = "-TR", .longname = "--read-threads", .type = OPT_INT,         \
       .dest = &(d)->threads, .argname = "<n>", .isset = &(d)->threads_set,  \
       .help = "kumofs compatibility; ignored (one event loop)" },           \
@@ -49,8 +53,9 @@ struct daemon_opts {
       .isset = &(d)->retry_limit_set,                                       \
       .help = "kumofs compatibility; ignored (reconnects back off forever)" }
 
-/* After option parsing: opens the log, ignores SIGPIPE, and with -d goes
- * to the background (daemon_begin). Exits 1 with a message on failure. */
+/* After option parsing: reads the cluster secret (-K), opens the log,
+ * ignores SIGPIPE, and with -d goes to the background (daemon_begin).
+ * Exits 1 with a message on failure. */
 void daemon_start(const char *prog, const struct daemon_opts *d);
 /* When everything is open: SIGTERM/SIGINT end the loop, SIGHUP reopens
  * the log; tells a waiting parent we are ready; runs the loop. Returns 0

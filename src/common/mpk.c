@@ -201,3 +201,12 @@ mpk_pack_cstr(msgpack_packer *pk, const char *s)
     msgpack_pack_str(pk, n);
     msgpack_pack_str_body(pk, s, n);
 }
+
+void
+mpk_pack_bool(msgpack_packer *pk, bool v)
+{
+    if (v)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}

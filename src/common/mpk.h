@@ -43,5 +43,6 @@ const msgpack_object *mpk_array(const msgpack_object *o, long n, size_t *size);
 /* Packs a byte string as bin. */
 void mpk_pack_bytes(msgpack_packer *pk, const void *p, size_t len);
 void mpk_pack_cstr(msgpack_packer *pk, const char *s);
+void mpk_pack_bool(msgpack_packer *pk, bool v);
 
 #endif

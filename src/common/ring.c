@@ -242,10 +242,7 @@ ring_pack(msgpack_packer *pk, const struct ring *r)
         addr_dump(&r->nodes[i].addr, dump);
         msgpack_pack_array(pk, 3);
         mpk_pack_bytes(pk, dump, sizeof(dump));
-        if (r->nodes[i].active)
-            msgpack_pack_true(pk);
-        else
-            msgpack_pack_false(pk);
+        mpk_pack_bool(pk, r->nodes[i].active);
         msgpack_pack_uint16(pk, r->nodes[i].stream_port);
     }
 }

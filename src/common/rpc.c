@@ -1,9 +1,11 @@
 /*
  * rpc.c - msgpack RPC over struct conn: framing with capped scanning,
- * pending-call windows with deadlines, deferred replies.
+ * pending-call windows with deadlines, deferred replies, and with a
+ * cluster secret the handshake (common/auth.c) that opens every connection.
  */
 #include "config.h"
 #include "common/rpc.h"
+#include "common/auth.h"
 #include "common/conn.h"
 #include "common/log.h"
 #include "common/mpk.h"
@@ -47,6 +49,15 @@ struct rpc_conn {
     uint32_t              next;
     size_t                npending;
     struct rpc_conn      *prev, *nextc;  /* all connections */
+    /* With a secret: until the handshake is done, input is handshake bytes
+     * only, RPC output waits in hold and on_connect is not called yet. */
+    bool                  authing;
+    bool                  dialled;       /* we connected (else accepted) */
+    bool                  auth_heard;    /* the peer sent handshake bytes */
+    bool                  auth_judged;   /* refused (logged), or closed by us */
+    ev_tstamp             auth_deadline; /* 0: still connecting */
+    struct auth_hs        hs;
+    struct buf            hold;
 };
 
 struct rpc_listener {
@@ -69,11 +80,16 @@ static struct rpc_conn *all_conns;
 static struct rpc_failed *failed_head, *failed_tail;
 static msgpack_sbuffer discard_sbuf;
 static msgpack_packer discard_pk;
+static struct auth_key rpc_key;
+static bool rpc_keyed;                  /* -K given: every connection authenticates */
 
 static void rpc_conn_read(struct conn *c);
 static void rpc_conn_connected(struct conn *c);
 static void rpc_conn_closed(struct conn *c, int err);
 static void rpc_conn_drained(struct conn *c);
+static void auth_begin(struct rpc_conn *rc, bool dialled);
+static bool auth_read(struct rpc_conn *rc);
+static void auth_refused(struct rpc_conn *rc, const char *why);
 
 static const struct conn_ops rpc_conn_ops = {
     .on_read = rpc_conn_read,
@@ -289,6 +305,7 @@ rpc_conn_release(struct rpc_conn *rc)
 {
     if (--rc->refs > 0)
         return;
+    buf_free(&rc->hold);
     if (rc->prev != NULL)
         rc->prev->nextc = rc->nextc;
     else
@@ -317,6 +334,7 @@ rpc_connect(struct ev_loop *loop, const struct kaddr *to,
         rc->c.udata = rc;
         conn_close(&rc->c, errno);
     }
+    auth_begin(rc, true);
     return rc;
 }
 
@@ -326,6 +344,11 @@ rpc_conn_connected(struct conn *c)
     struct rpc_conn *rc = c->udata;
 
     rc->connect_deadline = 0;
+    if (rc->authing) {
+        /* on_connect once the peer has proved itself (auth_read). */
+        rc->auth_deadline = ev_now(c->loop) + AUTH_TIMEOUT;
+        return;
+    }
     if (rc->ops->on_connect != NULL)
         rc->ops->on_connect(rc);
 }
@@ -335,6 +358,12 @@ rpc_conn_closed(struct conn *c, int err)
 {
     struct rpc_conn *rc = c->udata;
 
+    /* A dialled peer that hangs up mid-handshake, or a caller that starts
+     * one and leaves: say so (a silent probe of the port is not news). */
+    if (rc->authing && !rc->auth_judged &&
+        (rc->dialled ? rc->auth_deadline != 0 : rc->auth_heard))
+        auth_refused(rc, "closed during the cluster-secret handshake "
+                         "(does it run without -K, or with another secret?)");
     fail_all_pending(rc, RPC_ELOST);
     rc->closed = true;
     rc->close_errno = err;
@@ -346,6 +375,7 @@ rpc_conn_closed(struct conn *c, int err)
 void
 rpc_close(struct rpc_conn *rc)
 {
+    rc->auth_judged = true;     /* ours: not the peer's refusal */
     conn_close(&rc->c, 0);
 }
 
@@ -354,14 +384,18 @@ void rpc_set_udata(struct rpc_conn *rc, void *udata) { rc->udata = udata; }
 void rpc_set_ops(struct rpc_conn *rc, const struct rpc_ops *ops) { rc->ops = ops; }
 const struct kaddr *rpc_peer(const struct rpc_conn *rc) { return &rc->peer; }
 size_t rpc_pending(const struct rpc_conn *rc) { return rc->npending; }
-size_t rpc_out_bytes(const struct rpc_conn *rc) { return buf_len(&rc->c.wbuf); }
+size_t
+rpc_out_bytes(const struct rpc_conn *rc)
+{
+    return buf_len(&rc->c.wbuf) + buf_len(&rc->hold);
+}
 bool rpc_is_closing(const struct rpc_conn *rc) { return rc->c.closing; }
 int rpc_close_errno(const struct rpc_conn *rc) { return rc->close_errno; }
 
 bool
 rpc_is_up(const struct rpc_conn *rc)
 {
-    return !rc->c.closing && !rc->c.connecting;
+    return !rc->c.closing && !rc->c.connecting && !rc->authing;
 }
 
 size_t
@@ -398,6 +432,105 @@ void
 rpc_unref(struct rpc_conn *rc)
 {
     rpc_conn_release(rc);
+}
+
+/* ---- the cluster-secret handshake ---- */
+
+int
+rpc_use_secret_file(const char *path, char *err, size_t errlen)
+{
+    if (auth_key_load(&rpc_key, path, err, errlen) < 0)
+        return -1;
+    rpc_keyed = true;
+    return 0;
+}
+
+bool
+rpc_has_secret(void)
+{
+    return rpc_keyed;
+}
+
+static void
+auth_refused(struct rpc_conn *rc, const char *why)
+{
+    rc->auth_judged = true;
+    auth_log_refusal(&rc->peer, rc->dialled, why, ev_now(rpc_loop));
+}
+
+/* With a secret, a new connection first sends its hello; RPC output is
+ * held until the peer has proved itself. */
+static void
+auth_begin(struct rpc_conn *rc, bool dialled)
+{
+    uint8_t hello[AUTH_HELLO_LEN];
+
+    rc->dialled = dialled;
+    if (!rpc_keyed || rc->c.closing)
+        return;
+    if (auth_hs_start(&rc->hs, &rpc_key, dialled, hello) < 0) {
+        log_warn("auth: no random numbers for the handshake");
+        conn_close(&rc->c, EIO);
+        return;
+    }
+    rc->authing = true;
+    msgpack_packer_init(&rc->pk, &rc->hold, buf_msgpack_write);
+    /* A dialled conn sends it when the connect completes. */
+    buf_append(&rc->c.wbuf, hello, sizeof(hello));
+    if (!dialled) {
+        rc->auth_deadline = ev_now(rpc_loop) + AUTH_TIMEOUT;
+        conn_mark_dirty(&rc->c);
+    }
+}
+
+static void
+auth_done(struct rpc_conn *rc)
+{
+    rc->authing = false;
+    if (buf_len(&rc->hold) > 0)
+        buf_append(&rc->c.wbuf, buf_head(&rc->hold), buf_len(&rc->hold));
+    buf_free(&rc->hold);
+    msgpack_packer_init(&rc->pk, &rc->c.wbuf, buf_msgpack_write);
+    conn_mark_dirty(&rc->c);
+    if (rc->dialled && rc->ops->on_connect != NULL)
+        rc->ops->on_connect(rc);
+}
+
+/* Runs the handshake on the input; true once it is done (the rest of rbuf
+ * is RPC), false while it needs more or after closing. */
+static bool
+auth_read(struct rpc_conn *rc)
+{
+    struct conn *c = &rc->c;
+
+    rc->auth_heard = true;
+    for (;;) {
+        uint8_t proof[AUTH_PROOF_LEN];
+        size_t used;
+        enum auth_step st = auth_hs_input(&rc->hs, buf_head(&c->rbuf),
+                                          buf_len(&c->rbuf), &used, proof);
+
+        buf_consume(&c->rbuf, used);
+        switch (st) {
+        case AUTH_STEP_MORE:
+            return false;
+        case AUTH_STEP_PROOF:
+            conn_write(c, proof, sizeof(proof));
+            continue;
+        case AUTH_STEP_FAIL:
+            auth_refused(rc, rc->hs.why);
+            /* Our proof may still be queued: let the peer judge it too,
+             * so that its log names the real cause. Best effort. */
+            if (c->fd >= 0 && buf_len(&c->wbuf) > 0 &&
+                write(c->fd, buf_head(&c->wbuf), buf_len(&c->wbuf)) < 0) {
+            }
+            conn_close(c, EACCES);
+            return false;
+        case AUTH_STEP_DONE:
+            auth_done(rc);
+            return !c->closing;
+        }
+    }
 }
 
 /* ---- calls and replies ---- */
@@ -482,43 +615,87 @@ rpc_dispatch(struct rpc_conn *rc, const struct rpc_msg *m)
     s->cb(s->arg, m->err, m->err ? m->errmsg : m->result);
 }
 
+void
+rpc_reply_bool(struct rpc_conn *rc, uint32_t msgid, bool v)
+{
+    mpk_pack_bool(rpc_reply_begin(rc, msgid), v);
+    rpc_reply_end(rc);
+}
+
+const msgpack_object *
+rpc_request_params(struct rpc_conn *rc, uint32_t msgid, bool known, long arity,
+                   const msgpack_object *params)
+{
+    const msgpack_object *p;
+
+    if (!known) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "unknown method");
+        return NULL;
+    }
+    if ((p = mpk_array(params, arity, NULL)) == NULL)
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "wrong number of arguments");
+    return p;
+}
+
+enum rpc_frame
+rpc_frame_next(const char *buf, size_t len, msgpack_zone *zone,
+               struct rpc_msg *m, size_t *objlen)
+{
+    size_t off = 0;
+    msgpack_object obj;
+
+    switch (mpk_scan(buf, len, MPK_MAX_FRAME, objlen)) {
+    case MPK_INCOMPLETE: return RPC_FRAME_MORE;
+    case MPK_INVALID: return RPC_FRAME_MALFORMED;
+    case MPK_COMPLETE: break;
+    }
+    msgpack_unpack_return ret = msgpack_unpack(buf, *objlen, &off, zone, &obj);
+    if ((ret != MSGPACK_UNPACK_SUCCESS && ret != MSGPACK_UNPACK_EXTRA_BYTES) ||
+        rpc_decode(&obj, m) < 0)
+        return RPC_FRAME_INVALID;
+    return RPC_FRAME_OK;
+}
+
 static void
 rpc_conn_read(struct conn *c)
 {
     struct rpc_conn *rc = c->udata;
     char as[ADDR_STRLEN];
 
+    if (rc->authing && !auth_read(rc))
+        return;
     while (!c->closing && buf_len(&c->rbuf) > 0) {
-        size_t objlen, off = 0;
+        size_t objlen;
 
         if (buf_len(&c->wbuf) > RPC_WBUF_HIGH) {
             conn_pause_read(c);     /* resumed by rpc_conn_drained */
             return;
         }
-        msgpack_object obj;
         struct rpc_msg m;
 
-        switch (mpk_scan(buf_head(&c->rbuf), buf_len(&c->rbuf), MPK_MAX_FRAME,
-                         &objlen)) {
-        case MPK_INCOMPLETE:
-            return;
-        case MPK_INVALID:
+        switch (rpc_frame_next(buf_head(&c->rbuf), buf_len(&c->rbuf), &rpc_zone,
+                               &m, &objlen)) {
+        case RPC_FRAME_MORE: return;
+        case RPC_FRAME_MALFORMED:
             log_warnx("rpc: malformed or oversized message from %s; closing",
                       addr_format(&rc->peer, as, sizeof(as)));
             conn_close(c, EPROTO);
             return;
-        case MPK_COMPLETE:
-            break;
-        }
-        msgpack_unpack_return ret =
-            msgpack_unpack(buf_head(&c->rbuf), objlen, &off, &rpc_zone, &obj);
-        if ((ret != MSGPACK_UNPACK_SUCCESS && ret != MSGPACK_UNPACK_EXTRA_BYTES) ||
-            rpc_decode(&obj, &m) < 0) {
+        case RPC_FRAME_INVALID:
+            if (!rpc_keyed &&
+                auth_looks_like_hello(buf_head(&c->rbuf), buf_len(&c->rbuf))) {
+                auth_refused(rc, "it opened a cluster-secret handshake, but "
+                                 "this process runs without -K");
+                msgpack_zone_clear(&rpc_zone);
+                conn_close(c, EPROTO);
+                return;
+            }
             log_warnx("rpc: invalid message from %s; closing",
                       addr_format(&rc->peer, as, sizeof(as)));
             msgpack_zone_clear(&rpc_zone);
             conn_close(c, EPROTO);
             return;
+        case RPC_FRAME_OK: break;
         }
         /* Keep rc alive even if a handler closes it. */
         rc->refs++;
@@ -557,6 +734,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         struct rpc_conn *rc = rpc_conn_alloc(l->ops, l->udata);
         addr_from_sockaddr(&sin, &rc->peer);
         conn_init(&rc->c, loop, fd, &rpc_conn_ops, rc);
+        auth_begin(rc, false);
     }
 }
 
@@ -600,6 +778,12 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
             continue;
         if (rc->connect_deadline != 0 && rc->c.connecting &&
             now >= rc->connect_deadline) {
+            conn_close(&rc->c, ETIMEDOUT);
+            continue;
+        }
+        if (rc->authing && rc->auth_deadline != 0 &&
+            now >= rc->auth_deadline) {
+            auth_refused(rc, "no cluster-secret handshake within 5 s");
             conn_close(&rc->c, ETIMEDOUT);
             continue;
         }

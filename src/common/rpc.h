@@ -30,7 +30,9 @@ struct rpc_ops {
      * array, valid only during the call. */
     void (*on_request)(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
                        const msgpack_object *params);
-    void (*on_connect)(struct rpc_conn *rc);   /* may be NULL */
+    /* Our connect completed (with a secret: and the handshake); may be
+     * NULL. */
+    void (*on_connect)(struct rpc_conn *rc);
     /* The connection is gone and its pending calls have failed; udata may
      * be released. The rpc_conn itself is freed by this module. */
     void (*on_close)(struct rpc_conn *rc);     /* may be NULL */
@@ -38,6 +40,14 @@ struct rpc_ops {
 
 /* One-time set-up for the process's loop (after conn_loop_init). */
 void rpc_init(struct ev_loop *loop);
+/* -K: reads the cluster secret (common/auth.h) once, at start. From then
+ * on every connection, both directions, opens with the handshake: nothing
+ * is read as RPC and no call or reply leaves before the peer has proved it
+ * knows the secret; a peer that fails (or is silent for AUTH_TIMEOUT) is
+ * closed and logged, at most once a minute per address. Without it, no
+ * handshake at all. 0, or -1 with a one-line reason in err. */
+int rpc_use_secret_file(const char *path, char *err, size_t errlen);
+bool rpc_has_secret(void);
 
 struct rpc_conn *rpc_connect(struct ev_loop *loop, const struct kaddr *to,
                              double connect_timeout,
@@ -53,7 +63,8 @@ void *rpc_udata(const struct rpc_conn *rc);
 /* Replaces the callbacks (e.g. once a connection has said what it is). */
 void rpc_set_ops(struct rpc_conn *rc, const struct rpc_ops *ops);
 void rpc_set_udata(struct rpc_conn *rc, void *udata);
-bool rpc_is_up(const struct rpc_conn *rc);         /* connected, not closing */
+/* Connected, authenticated (with a secret), not closing. */
+bool rpc_is_up(const struct rpc_conn *rc);
 bool rpc_is_closing(const struct rpc_conn *rc);
 /* In on_close: the errno that closed it (ECONNREFUSED: nobody listens
  * there), 0 for an orderly end or a local close. */
@@ -85,6 +96,15 @@ msgpack_packer *rpc_reply_begin(struct rpc_conn *rc, uint32_t msgid);
 void rpc_reply_end(struct rpc_conn *rc);
 void rpc_reply_error(struct rpc_conn *rc, uint32_t msgid, int code,
                      const char *msg);
+/* A whole reply that is one boolean (true: "done", or a yes/no answer). */
+void rpc_reply_bool(struct rpc_conn *rc, uint32_t msgid, bool v);
+
+/* The params of a request for a method of a dispatch table: the array of
+ * arity elements, or NULL after replying the protocol error ("unknown
+ * method" if the table has no such method, known false). */
+const msgpack_object *rpc_request_params(struct rpc_conn *rc, uint32_t msgid,
+                                         bool known, long arity,
+                                         const msgpack_object *params);
 
 /* Pure codec pieces (exposed for unit tests and the blocking CLI client). */
 enum rpc_msg_type { RPC_REQUEST = 0, RPC_RESPONSE = 1 };
@@ -99,6 +119,16 @@ struct rpc_msg {
 };
 /* Decodes one unpacked object; -1 if it is not a well-formed message. */
 int rpc_decode(const msgpack_object *o, struct rpc_msg *m);
+/* The framing every reader shares: the message at buf[0..len), scanned
+ * (mpk_scan, MPK_MAX_FRAME) before anything is unpacked into zone. */
+enum rpc_frame {
+    RPC_FRAME_OK,         /* *m decoded from the first *objlen bytes */
+    RPC_FRAME_MORE,       /* incomplete: read more */
+    RPC_FRAME_MALFORMED,  /* not msgpack, or over a cap: close */
+    RPC_FRAME_INVALID,    /* msgpack, but not a message: close */
+};
+enum rpc_frame rpc_frame_next(const char *buf, size_t len, msgpack_zone *zone,
+                              struct rpc_msg *m, size_t *objlen);
 /* Headers of a request / response; the caller packs params / result. */
 void rpc_pack_request_head(msgpack_packer *pk, uint32_t msgid, uint32_t method,
                            uint32_t nparams);

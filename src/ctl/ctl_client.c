@@ -1,8 +1,10 @@
 /*
- * ctl_client.c - blocking RPC for the command-line tools.
+ * ctl_client.c - blocking RPC for the command-line tools, and their side of
+ * the cluster-secret handshake.
  */
 #include "config.h"
 #include "ctl/ctl_client.h"
+#include "common/clock.h"
 #include "common/mpk.h"
 #include "common/xmalloc.h"
 
@@ -13,17 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-static double
-mono_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+static struct auth_key ctl_key;
+static bool ctl_keyed;
 
 static int
 wait_fd(int fd, short events, double deadline)
@@ -42,6 +37,157 @@ wait_fd(int fd, short events, double deadline)
     }
 }
 
+/* Writes all of p[0..n): 0, or -1 (errno set; EAGAIN: the deadline). */
+static int
+send_all(int fd, const void *p, size_t n, double deadline)
+{
+    size_t sent = 0;
+
+    while (sent < n) {
+        ssize_t w = write(fd, (const char *)p + sent, n - sent);
+        if (w > 0) {
+            sent += (size_t)w;
+            continue;
+        }
+        if (w < 0 && (errno == EAGAIN || errno == EINTR) &&
+            wait_fd(fd, POLLOUT, deadline) > 0)
+            continue;
+        if (w == 0)
+            errno = EPIPE;
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads more input into c->in: 0, or -1 with the reason in err. */
+static int
+read_some(struct ctl_client *c, double deadline, char *err, size_t errlen)
+{
+    for (;;) {
+        if (c->incap - c->inlen < 65536) {
+            c->incap = c->incap ? c->incap * 2 : 65536;
+            c->in = xrealloc(c->in, c->incap);
+        }
+        ssize_t n = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
+        if (n > 0) {
+            c->inlen += (size_t)n;
+            return 0;
+        }
+        if (n == 0) {
+            snprintf(err, errlen, "connection closed by peer");
+            return -1;
+        }
+        if (errno != EAGAIN && errno != EINTR) {
+            snprintf(err, errlen, "receive failed: %s", strerror(errno));
+            return -1;
+        }
+        int w = wait_fd(c->fd, POLLIN, deadline);
+        if (w <= 0) {
+            snprintf(err, errlen, w == 0 ? "timed out waiting for a reply" :
+                     "poll failed");
+            return -1;
+        }
+    }
+}
+
+static void
+drop_input(struct ctl_client *c, size_t n)
+{
+    if (n == 0)
+        return;
+    memmove(c->in, c->in + n, c->inlen - n);
+    c->inlen -= n;
+}
+
+/* ---- the cluster secret ---- */
+
+int
+ctl_use_secret_file(const char *path, char *err, size_t errlen)
+{
+    if (auth_key_load(&ctl_key, path, err, errlen) < 0)
+        return -1;
+    ctl_keyed = true;
+    return 0;
+}
+
+void
+ctl_set_secret(const struct auth_key *k)
+{
+    ctl_keyed = k != NULL;
+    if (k != NULL)
+        ctl_key = *k;
+}
+
+const struct auth_key *
+ctl_secret(void)
+{
+    return ctl_keyed ? &ctl_key : NULL;
+}
+
+const char *
+ctl_hello_instead(const void *in, size_t len)
+{
+    if (len == 0 || !auth_looks_like_hello(in, len))
+        return NULL;
+    return "it asks for the cluster secret (give -K <file>)";
+}
+
+/* Our side of the handshake (we connected): hello, then our proof once
+ * the peer's hello is in; done when the peer's proof checks out. */
+static int
+handshake(struct ctl_client *c, const char *as, double deadline, char *err,
+          size_t errlen)
+{
+    struct auth_hs hs;
+    uint8_t hello[AUTH_HELLO_LEN], proof[AUTH_PROOF_LEN];
+    char why[128];
+
+    if (auth_hs_start(&hs, &ctl_key, true, hello) < 0) {
+        snprintf(err, errlen, "no random numbers: %s", strerror(errno));
+        return -1;
+    }
+    if (send_all(c->fd, hello, sizeof(hello), deadline) < 0) {
+        snprintf(err, errlen, "cannot authenticate to %s: %s", as,
+                 strerror(errno));
+        return -1;
+    }
+    for (;;) {
+        size_t used;
+        enum auth_step st = auth_hs_input(&hs, c->in, c->inlen, &used, proof);
+
+        drop_input(c, used);
+        switch (st) {
+        case AUTH_STEP_DONE:
+            return 0;
+        case AUTH_STEP_FAIL:
+            snprintf(err, errlen, "cannot authenticate with %s: %s", as,
+                     hs.why);
+            return -1;
+        case AUTH_STEP_PROOF:
+            if (send_all(c->fd, proof, sizeof(proof), deadline) < 0) {
+                snprintf(err, errlen, "cannot authenticate to %s: %s", as,
+                         strerror(errno));
+                return -1;
+            }
+            continue;
+        case AUTH_STEP_MORE:
+            break;
+        }
+        if (read_some(c, deadline, why, sizeof(why)) < 0) {
+            if (mono_now() >= deadline)
+                snprintf(err, errlen, "%s: no cluster-secret handshake in "
+                         "time", as);
+            else
+                snprintf(err, errlen, "%s closed the connection during the "
+                         "cluster-secret handshake (does it run without -K, "
+                         "or with another secret?)", as);
+            return -1;
+        }
+    }
+}
+
+/* ---- calls ---- */
+
 int
 ctl_connect(struct ctl_client *c, const struct kaddr *to, double timeout,
             char *err, size_t errlen)
@@ -57,6 +203,7 @@ ctl_connect(struct ctl_client *c, const struct kaddr *to, double timeout,
     msgpack_packer_init(&c->pk, &c->out, msgpack_sbuffer_write);
     msgpack_zone_init(&c->zone, 4096);
     addr_format(to, as, sizeof(as));
+    snprintf(c->peer, sizeof(c->peer), "%s", as);
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
@@ -80,6 +227,8 @@ ctl_connect(struct ctl_client *c, const struct kaddr *to, double timeout,
             return -1;
         }
     }
+    if (ctl_keyed)
+        return handshake(c, as, deadline, err, errlen);
     return 0;
 }
 
@@ -107,19 +256,11 @@ int
 ctl_call(struct ctl_client *c, struct rpc_msg *reply, char *err, size_t errlen)
 {
     double deadline = mono_now() + c->timeout;
-    size_t sent = 0;
     uint32_t want = c->msgid++;
+    const char *hello;
 
-    while (sent < c->out.size) {
-        ssize_t n = write(c->fd, c->out.data + sent, c->out.size - sent);
-        if (n > 0) {
-            sent += (size_t)n;
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR) &&
-            wait_fd(c->fd, POLLOUT, deadline) > 0)
-            continue;
-        snprintf(err, errlen, "send failed: %s", n < 0 ? strerror(errno) : "closed");
+    if (send_all(c->fd, c->out.data, c->out.size, deadline) < 0) {
+        snprintf(err, errlen, "send failed: %s", strerror(errno));
         return -1;
     }
     /* Drop the previous reply's bytes. */
@@ -130,55 +271,76 @@ ctl_call(struct ctl_client *c, struct rpc_msg *reply, char *err, size_t errlen)
     }
     msgpack_zone_clear(&c->zone);
     for (;;) {
-        size_t objlen, off = 0;
-        msgpack_object obj;
+        size_t objlen;
 
-        switch (mpk_scan(c->in, c->inlen, MPK_MAX_FRAME, &objlen)) {
-        case MPK_INVALID:
-            snprintf(err, errlen, "malformed reply");
-            return -1;
-        case MPK_COMPLETE:
-            if (msgpack_unpack(c->in, objlen, &off, &c->zone, &obj) <
-                    MSGPACK_UNPACK_SUCCESS || rpc_decode(&obj, reply) < 0) {
+        switch (rpc_frame_next(c->in, c->inlen, &c->zone, reply, &objlen)) {
+        case RPC_FRAME_MALFORMED:
+        case RPC_FRAME_INVALID:
+            hello = ctl_hello_instead(c->in, c->inlen);
+            if (hello != NULL)
+                snprintf(err, errlen, "%s: %s", c->peer, hello);
+            else
                 snprintf(err, errlen, "malformed reply");
-                return -1;
-            }
+            return -1;
+        case RPC_FRAME_OK:
             if (reply->type == RPC_RESPONSE && reply->msgid == want) {
                 c->consumed = objlen;
                 return 0;
             }
             /* A push or a stale reply: skip it. */
-            memmove(c->in, c->in + objlen, c->inlen - objlen);
-            c->inlen -= objlen;
+            drop_input(c, objlen);
             msgpack_zone_clear(&c->zone);
             continue;
-        case MPK_INCOMPLETE:
-            break;
+        case RPC_FRAME_MORE: break;
         }
-        if (c->incap - c->inlen < 65536) {
-            c->incap = c->incap ? c->incap * 2 : 65536;
-            c->in = xrealloc(c->in, c->incap);
-        }
-        ssize_t n = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
-        if (n > 0) {
-            c->inlen += (size_t)n;
-            continue;
-        }
-        if (n == 0) {
-            snprintf(err, errlen, "connection closed by peer");
-            return -1;
-        }
-        if (errno != EAGAIN && errno != EINTR) {
-            snprintf(err, errlen, "receive failed: %s", strerror(errno));
-            return -1;
-        }
-        int w = wait_fd(c->fd, POLLIN, deadline);
-        if (w <= 0) {
-            snprintf(err, errlen, w == 0 ? "timed out waiting for a reply" :
-                     "poll failed");
+        if (read_some(c, deadline, err, errlen) < 0) {
+            /* A peer with a secret says hello, then hangs up on a request. */
+            hello = ctl_hello_instead(c->in, c->inlen);
+            if (hello != NULL)
+                snprintf(err, errlen, "%s: %s", c->peer, hello);
             return -1;
         }
     }
+}
+
+int
+ctl_call_ok(struct ctl_client *c, struct rpc_msg *reply, char *err,
+            size_t errlen)
+{
+    char why[256];
+
+    if (ctl_call(c, reply, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    if (reply->err != RPC_OK) {
+        snprintf(err, errlen, "%s", ctl_remote_error(reply, why, sizeof(why)));
+        return -1;
+    }
+    return 0;
+}
+
+int
+ctl_fetch_hs(const struct kaddr *mgr, double timeout, struct hspace *hs,
+             char *err, size_t errlen)
+{
+    struct ctl_client c;
+    struct rpc_msg reply;
+    int rv = -2;
+
+    if (ctl_connect(&c, mgr, timeout, err, errlen) < 0) {
+        ctl_close(&c);
+        return -1;
+    }
+    ctl_begin(&c, MGR_RING_GET, 0);
+    if (ctl_call_ok(&c, &reply, err, errlen) == 0) {
+        if (hspace_unpack(reply.result, hs) < 0)
+            snprintf(err, errlen, "malformed ring reply from the manager");
+        else
+            rv = 0;
+    }
+    ctl_close(&c);
+    return rv;
 }
 
 const char *

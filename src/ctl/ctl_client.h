@@ -1,7 +1,9 @@
 /*
  * ctl_client.h - a blocking msgpack RPC client for the command-line tools
  * (kumoctl, kumohash, kumostat): connect, send one request, wait for its
- * reply with a deadline. Same codec as the daemons, no event loop.
+ * reply with a deadline. Same codec as the daemons, no event loop. With a
+ * cluster secret (-K) every connection opens with the handshake of
+ * common/auth.h.
  */
 #ifndef KUMO_CTL_CTL_CLIENT_H
 #define KUMO_CTL_CTL_CLIENT_H
@@ -12,6 +14,8 @@
 #include <msgpack.h>
 
 #include "common/addr.h"
+#include "common/auth.h"
+#include "common/ring.h"
 #include "common/rpc.h"
 
 struct ctl_client {
@@ -24,9 +28,23 @@ struct ctl_client {
     size_t           inlen, incap;
     size_t           consumed;     /* bytes of the last reply */
     msgpack_zone     zone;
+    char             peer[ADDR_STRLEN];   /* for messages */
 };
 
-/* Returns 0, or -1 with a one-line reason in err. */
+/* -K: reads the cluster secret once; from then on ctl_connect (and
+ * kumotop's polls, through ctl_secret) authenticate every connection.
+ * 0, or -1 with a one-line reason in err. */
+int ctl_use_secret_file(const char *path, char *err, size_t errlen);
+/* Sets (copies k) or clears (NULL) the secret: for the tests. */
+void ctl_set_secret(const struct auth_key *k);
+/* The secret in use, or NULL. */
+const struct auth_key *ctl_secret(void);
+/* For a reply that does not parse: a one-line reason if in[0..len) is a
+ * handshake's hello (the peer wants the secret), else NULL. */
+const char *ctl_hello_instead(const void *in, size_t len);
+
+/* Connects (and with a secret, authenticates within the timeout). Returns
+ * 0, or -1 with a one-line reason in err. */
 int ctl_connect(struct ctl_client *c, const struct kaddr *to, double timeout,
                 char *err, size_t errlen);
 void ctl_close(struct ctl_client *c);
@@ -38,6 +56,15 @@ msgpack_packer *ctl_begin(struct ctl_client *c, uint32_t method,
  * a reason in err (connection, timeout, malformed reply). */
 int ctl_call(struct ctl_client *c, struct rpc_msg *reply, char *err,
              size_t errlen);
+/* ctl_call, with a remote error counted as a failure too: 0, or -1 with
+ * the reason (local or remote) in err. */
+int ctl_call_ok(struct ctl_client *c, struct rpc_msg *reply, char *err,
+                size_t errlen);
+/* The tools' link to a manager: asks mgr for its hash space (hs must be
+ * initialised; the caller frees it). 0; -1 if it cannot connect; -2 if
+ * the call fails or the answer is not a hash space. err says why. */
+int ctl_fetch_hs(const struct kaddr *mgr, double timeout, struct hspace *hs,
+                 char *err, size_t errlen);
 /* The tools' answer to bad usage: usage(stdout), then "error: <msg><arg>"
  * on stderr; returns the exit status 1. arg may be NULL. */
 int ctl_fail_usage(void (*usage)(FILE *), const char *msg, const char *arg);

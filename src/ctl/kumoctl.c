@@ -1,7 +1,7 @@
 /*
  * kumoctl.c - the operator's control tool: asks a manager for the ring's
  * status and tells it to attach or detach servers.
- *   kumoctl <manager[:port=19700]> <command>
+ *   kumoctl [-K <secret file>] <manager[:port=19700]> <command>
  */
 #include "config.h"
 #include "ctl/ctl_client.h"
@@ -20,7 +20,7 @@ static void
 usage(FILE *fp)
 {
     fprintf(fp,
-        "usage: kumoctl <manager[:port=19700]> <command> [options]\n"
+        "usage: kumoctl [-K <path>] <manager[:port=19700]> <command> [suffix]\n"
         "\n"
         "commands:\n"
         "  status                 show the ring and servers not yet attached\n"
@@ -35,6 +35,10 @@ usage(FILE *fp)
         "                         (default suffix: today, YYYYMMDD)\n"
         "  enable-auto-replace    attach, detach and rebalance automatically\n"
         "  disable-auto-replace   stop doing that\n"
+        "\n"
+        "options:\n"
+        "  -K <path>              the cluster secret file, as the daemons' -K\n"
+        "  -h, --help             print this help\n"
         "\n"
         "  kumo %s\n", KUMO_VERSION);
 }
@@ -101,12 +105,8 @@ call_checked(struct ctl_client *c, struct rpc_msg *reply)
 {
     char err[256];
 
-    if (ctl_call(c, reply, err, sizeof(err)) < 0) {
+    if (ctl_call_ok(c, reply, err, sizeof(err)) < 0) {
         fprintf(stderr, "error: %s\n", err);
-        return -1;
-    }
-    if (reply->err != RPC_OK) {
-        fprintf(stderr, "error: %s\n", ctl_remote_error(reply, err, sizeof(err)));
         return -1;
     }
     return 0;
@@ -119,10 +119,7 @@ cmd_bool(struct ctl_client *c, uint32_t method, bool arg)
     struct rpc_msg reply;
     msgpack_packer *pk = ctl_begin(c, method, 1);
 
-    if (arg)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
+    mpk_pack_bool(pk, arg);
     if (call_checked(c, &reply) < 0)
         return 1;
     printf("nil\n");
@@ -136,10 +133,7 @@ cmd_auto_replace(struct ctl_client *c, bool enable)
     bool changed = false;
     msgpack_packer *pk = ctl_begin(c, MGR_AUTO_REPLACE, 1);
 
-    if (enable)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
+    mpk_pack_bool(pk, enable);
     if (call_checked(c, &reply) < 0)
         return 1;
     mpk_bool(reply.result, &changed);
@@ -201,9 +195,21 @@ main(int argc, char **argv)
     struct kaddr mgr;
     struct ctl_client c;
     char err[256];
-    const char *cmd;
-    int rv, maxargs = 3;
+    const char *cmd, *secret = NULL;
+    int rv, maxargs = 3, n = 1;
 
+    /* -K <path> may stand anywhere; the other words are positional. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-K") != 0) {
+            argv[n++] = argv[i];
+        } else if (i + 1 < argc) {
+            secret = argv[++i];
+        } else {
+            return ctl_fail_usage(usage, "missing value for -K", NULL);
+        }
+    }
+    argc = n;
+    argv[argc] = NULL;
     if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
         usage(stdout);
         return 0;
@@ -235,12 +241,14 @@ main(int argc, char **argv)
         fprintf(stderr, "error: unexpected argument: %s\n", argv[maxargs]);
         return 1;
     }
-    if (addr_parse(argv[1], KUMO_MANAGER_PORT, &mgr, err, sizeof(err)) < 0) {
+    if (addr_parse(argv[1], KUMO_MANAGER_PORT, &mgr, err, sizeof(err)) < 0 ||
+        (secret != NULL && ctl_use_secret_file(secret, err, sizeof(err)) < 0)) {
         fprintf(stderr, "error: %s\n", err);
         return 1;
     }
     if (ctl_connect(&c, &mgr, CTL_TIMEOUT, err, sizeof(err)) < 0) {
         fprintf(stderr, "error: %s\n", err);
+        ctl_close(&c);
         return 1;
     }
     if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stat") == 0)

@@ -2,7 +2,7 @@
  * kumohash.c - where keys live: computes placements with the same ring code
  * as the gateway and the servers, from the manager's ring (-m) or from a
  * list of servers given on the command line.
- *   kumohash -m <manager[:port]> hash|assign|dump [KEY...]
+ *   kumohash [-K <secret file>] -m <manager[:port]> hash|assign|dump [KEY...]
  *   kumohash <server[:port]>... -- hash|assign|dump [KEY...]
  */
 #include "config.h"
@@ -19,8 +19,13 @@ static void
 usage(FILE *fp)
 {
     fprintf(fp,
-        "usage: kumohash -m <manager[:port=19700]> <command> [key...]\n"
+        "usage: kumohash [-K <path>] -m <manager[:port=19700]> <command> [key...]\n"
         "       kumohash <server[:port=19800]>... -- <command> [key...]\n"
+        "\n"
+        "options:\n"
+        "  -m <manager>    read the ring from this manager\n"
+        "  -K <path>       the cluster secret file, as the daemons' -K (before -m)\n"
+        "  -h, --help      print this help\n"
         "\n"
         "commands:\n"
         "  hash KEY...     print the 64-bit hash of each key\n"
@@ -33,28 +38,21 @@ usage(FILE *fp)
 static int
 fetch_ring(const struct kaddr *mgr, struct ring *r)
 {
-    struct ctl_client c;
-    struct rpc_msg reply;
-    char err[256];
-
-    if (ctl_connect(&c, mgr, 10.0, err, sizeof(err)) < 0) {
-        fprintf(stderr, "error: %s\n", err);
-        return -1;
-    }
-    ctl_begin(&c, MGR_RING_GET, 0);
     struct hspace hs;
+    char err[256];
+    int rv;
+
     hspace_init(&hs);
-    if (ctl_call(&c, &reply, err, sizeof(err)) < 0 || reply.err != RPC_OK ||
-        hspace_unpack(reply.result, &hs) < 0) {
-        fprintf(stderr, "error: cannot get the ring: %s\n",
-                reply.err != RPC_OK ? ctl_remote_error(&reply, err, sizeof(err)) : err);
-        ctl_close(&c);
+    if ((rv = ctl_fetch_hs(mgr, 10.0, &hs, err, sizeof(err))) < 0) {
+        fprintf(stderr,
+                rv == -1 ? "error: %s\n" : "error: cannot get the ring: %s\n",
+                err);
+        hspace_free(&hs);
         return -1;
     }
     /* Placement follows the write ring, as kumofs's kumohash did. */
     ring_copy(r, &hs.w);
     hspace_free(&hs);
-    ctl_close(&c);
     return 0;
 }
 
@@ -70,16 +68,27 @@ main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (argc >= 2 && strcmp(argv[1], "-m") == 0) {
+    /* -K first: after the command every word is a key. */
+    if (argc >= 2 && strcmp(argv[1], "-K") == 0) {
+        if (argc < 3)
+            return ctl_fail_usage(usage, "missing value for -K", NULL);
+        if (ctl_use_secret_file(argv[2], err, sizeof(err)) < 0) {
+            fprintf(stderr, "error: %s\n", err);
+            return 1;
+        }
+        i = 3;
+    }
+    if (i < argc && strcmp(argv[i], "-m") == 0) {
         struct kaddr mgr;
 
-        if (argc < 3)
+        if (i + 1 >= argc)
             return ctl_fail_usage(usage, "missing value for -m", NULL);
-        if (addr_parse(argv[2], KUMO_MANAGER_PORT, &mgr, err, sizeof(err)) < 0)
+        if (addr_parse(argv[i + 1], KUMO_MANAGER_PORT, &mgr, err,
+                       sizeof(err)) < 0)
             return ctl_fail_usage(usage, "-m: ", err);
         if (fetch_ring(&mgr, &r) < 0)
             return 1;
-        i = 3;
+        i += 2;
     } else {
         /* Server list mode: every listed server active, ring order as given. */
         for (; i < argc && strcmp(argv[i], "--") != 0; i++) {

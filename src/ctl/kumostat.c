@@ -95,6 +95,7 @@ usage(FILE *fp)
         "                   manager's write ring; lines start with \"ip:port:  \"\n"
         "  --json           every statistic, one JSON object per server and line\n"
         "  -t <sec=5>       connect and reply timeout per server\n"
+        "  -K <path>        the cluster secret file, as the daemons' -K\n"
         "  -h, --help       print this help\n"
         "\n"
         "  kumo %s\n", KUMO_VERSION);
@@ -127,23 +128,6 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-/* One call; -1 with the reason in err on a local or remote error. */
-static int
-call(struct ctl_client *c, struct rpc_msg *reply, char *err, size_t errlen)
-{
-    char why[256];
-
-    if (ctl_call(c, reply, why, sizeof(why)) < 0) {
-        set_err(err, errlen, "%s", why);
-        return -1;
-    }
-    if (reply->err != RPC_OK) {
-        set_err(err, errlen, "%s", ctl_remote_error(reply, why, sizeof(why)));
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- values ---- */
@@ -371,7 +355,7 @@ get_hs(struct ctl_client *c, struct hspace *hs, char *err, size_t errlen)
     struct rpc_msg reply;
 
     ctl_begin(c, SRV_HS_GET, 0);
-    if (call(c, &reply, err, errlen) < 0) {
+    if (ctl_call_ok(c, &reply, err, errlen) < 0) {
         return -1;
     }
     if (hspace_unpack(reply.result, hs) < 0) {
@@ -389,7 +373,7 @@ get_stats(struct ctl_client *c, const msgpack_object **stats, char *err,
     struct rpc_msg reply;
 
     ctl_begin(c, SRV_STATS, 0);
-    if (call(c, &reply, err, errlen) < 0) {
+    if (ctl_call_ok(c, &reply, err, errlen) < 0) {
         return -1;
     }
     if (reply.result->type != MSGPACK_OBJECT_MAP) {
@@ -472,12 +456,8 @@ run_cmd(struct ctl_client *c, const struct kaddr *to, const struct stat_cmd *cmd
 
         msgpack_pack_uint32(pk, 0);
         /* set_delay lets Nagle delay small writes: TCP_NODELAY off. */
-        if (strcmp(cmd->stat, "on") == 0) {
-            msgpack_pack_true(pk);
-        } else {
-            msgpack_pack_false(pk);
-        }
-        if (call(c, &reply, err, errlen) < 0) {
+        mpk_pack_bool(pk, strcmp(cmd->stat, "on") == 0);
+        if (ctl_call_ok(c, &reply, err, errlen) < 0) {
             break;
         }
         if (!mpk_u64(reply.result, &n)) {
@@ -564,27 +544,15 @@ static int
 fetch_servers(const struct kaddr *mgr, double timeout, struct ring *w,
               char *err, size_t errlen)
 {
-    struct ctl_client c;
-    struct rpc_msg reply;
     struct hspace hs;
     int rv = -1;
 
     hspace_init(&hs);
-    if (ctl_connect(&c, mgr, timeout, err, errlen) < 0) {
-        ctl_close(&c);
-        return -1;
-    }
-    ctl_begin(&c, MGR_RING_GET, 0);
-    if (call(&c, &reply, err, errlen) == 0) {
-        if (hspace_unpack(reply.result, &hs) < 0) {
-            set_err(err, errlen, "malformed ring reply from the manager");
-        } else {
-            ring_copy(w, &hs.w);
-            rv = 0;
-        }
+    if (ctl_fetch_hs(mgr, timeout, &hs, err, errlen) == 0) {
+        ring_copy(w, &hs.w);
+        rv = 0;
     }
     hspace_free(&hs);
-    ctl_close(&c);
     return rv;
 }
 
@@ -674,12 +642,20 @@ main(int argc, char **argv)
             return 0;
         } else if (strcmp(a, "--json") == 0) {
             json = true;
-        } else if (strcmp(a, "-m") == 0 || strcmp(a, "-t") == 0) {
+        } else if (strcmp(a, "-m") == 0 || strcmp(a, "-t") == 0 ||
+                   strcmp(a, "-K") == 0) {
             if (i + 1 >= argc) {
                 return ctl_fail_usage(usage, "missing value for ", a);
             }
             if (a[1] == 'm') {
                 mgr_arg = argv[++i];
+                continue;
+            }
+            if (a[1] == 'K') {
+                if (ctl_use_secret_file(argv[++i], err, sizeof(err)) < 0) {
+                    fprintf(stderr, "error: %s\n", err);
+                    return 1;
+                }
                 continue;
             }
             char *end;

@@ -6,7 +6,9 @@
  *   kumotop <server[:port]>...   kumotop -m <manager[:port]>
  */
 #include "config.h"
+#include "ctl/kumotop.h"
 #include "ctl/ctl_client.h"
+#include "common/clock.h"
 #include "common/mpk.h"
 #include "common/ring.h"
 #include "common/xmalloc.h"
@@ -26,76 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TOP_INTERVAL      0.5     /* seconds between polls */
-#define TOP_TIMEOUT       0.3     /* one poll: connect, ask, read both replies */
-#define TOP_MGR_REFRESH   3.0     /* -m: re-read the server list this often */
-#define TOP_SERVERS_MAX   RING_NODES_MAX
-#define TOP_REPLY_MAX     (4u * 1024 * 1024)  /* two small replies; a cap */
-
-/* Where one server's poll is. */
-enum top_phase {
-    TP_CONNECTING,
-    TP_SENDING,
-    TP_READING,
-    TP_DONE,
-    TP_FAILED,
-};
-
-/* Counters of one poll, to compute rates from two of them. */
-struct top_sample {
-    double   at;                /* monotonic seconds of the reply */
-    uint64_t get, set, del;
-};
-
-struct top_srv {
-    struct kaddr      addr;
-    char              name[ADDR_STRLEN];
-    /* The poll under way. */
-    int               fd;
-    enum top_phase    phase;
-    msgpack_sbuffer   out;
-    size_t            sent;
-    char             *in;
-    size_t            inlen, incap;
-    bool              got_stats, got_hs;
-    bool              self_active;      /* from the hash space reply */
-    bool              replacing;
-    uint64_t          stream_port;
-    struct hspace     hs;
-    char              replace_state[16];
-    /* The last poll's result. */
-    bool              up;
-    char              err[96];
-    struct top_sample cur, prev;
-    bool              have_prev;        /* prev is a sample of this run */
-    bool              have_rate;
-    double            rget, rset, rdel;
-    uint64_t          items, time, clock;
-    char              status[16];
-};
-
-struct top {
-    struct top_srv   *srv;
-    size_t            nsrv;
-    double            interval;
-    double            timeout;
-    bool              once;
-    bool              use_mgr;
-    struct kaddr      mgr;
-    char              mgr_name[ADDR_STRLEN];
-    char              mgr_err[320];     /* the last list refresh's failure */
-    double            mgr_next;         /* monotonic time of the next refresh */
-};
-
-static double
-mono_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void
 usage(FILE *fp)
 {
@@ -108,6 +40,7 @@ usage(FILE *fp)
         "                   (the list is read again every %.0f s)\n"
         "  -i <sec=%.1f>     refresh interval\n"
         "  -t <sec=%.1f>     timeout of one poll (connect and reply)\n"
+        "  -K <path>        the cluster secret file, as the daemons' -K\n"
         "  --once           print one snapshot as text (two polls, for the\n"
         "                   rates) and exit: 1 if a server did not answer\n"
         "  -h, --help       print this help\n"
@@ -115,455 +48,6 @@ usage(FILE *fp)
         "keys: q quits, any other key refreshes now\n"
         "\n"
         "  kumo %s\n", TOP_MGR_REFRESH, TOP_INTERVAL, TOP_TIMEOUT, KUMO_VERSION);
-}
-
-/* ---- the server list ---- */
-
-static void
-srv_init(struct top_srv *s, const struct kaddr *a)
-{
-    memset(s, 0, sizeof(*s));
-    s->addr = *a;
-    s->fd = -1;
-    addr_format(a, s->name, sizeof(s->name));
-    msgpack_sbuffer_init(&s->out);
-    hspace_init(&s->hs);
-    snprintf(s->err, sizeof(s->err), "not polled yet");
-}
-
-static void
-srv_free(struct top_srv *s)
-{
-    if (s->fd >= 0) {
-        close(s->fd);
-    }
-    msgpack_sbuffer_destroy(&s->out);
-    hspace_free(&s->hs);
-    free(s->in);
-}
-
-static bool
-list_has(const struct kaddr *list, size_t n, const struct kaddr *a)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (addr_equal(&list[i], a)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Replaces the server list by addrs, keeping the samples of the servers
- * that stay (so their rates go on). */
-static void
-set_servers(struct top *t, const struct kaddr *addrs, size_t n)
-{
-    struct top_srv *next = xcalloc(n > 0 ? n : 1, sizeof(*next));
-
-    for (size_t i = 0; i < n; i++) {
-        size_t j;
-
-        for (j = 0; j < t->nsrv; j++) {
-            if (t->srv[j].fd == -1 && addr_equal(&t->srv[j].addr, &addrs[i])) {
-                break;
-            }
-        }
-        if (j < t->nsrv) {
-            next[i] = t->srv[j];
-            t->srv[j].fd = -2;          /* moved: not freed below */
-        } else {
-            srv_init(&next[i], &addrs[i]);
-        }
-    }
-    for (size_t j = 0; j < t->nsrv; j++) {
-        if (t->srv[j].fd != -2) {
-            srv_free(&t->srv[j]);
-        }
-    }
-    free(t->srv);
-    t->srv = next;
-    t->nsrv = n;
-}
-
-/* -m: every node of the manager's write ring, then those only in its read
- * ring (leaving during a replace); fault nodes too, they show as down. */
-static int
-refresh_from_manager(struct top *t)
-{
-    struct ctl_client c;
-    struct rpc_msg reply;
-    struct hspace hs;
-    char err[256];
-    int rv = -1;
-
-    t->mgr_next = mono_now() + TOP_MGR_REFRESH;
-    hspace_init(&hs);
-    if (ctl_connect(&c, &t->mgr, t->timeout > 0.5 ? t->timeout : 0.5, err,
-                    sizeof(err)) < 0) {
-        snprintf(t->mgr_err, sizeof(t->mgr_err), "manager %s: %s",
-                 t->mgr_name, err);
-        ctl_close(&c);
-        return -1;
-    }
-    ctl_begin(&c, MGR_RING_GET, 0);
-    if (ctl_call(&c, &reply, err, sizeof(err)) < 0) {
-        snprintf(t->mgr_err, sizeof(t->mgr_err), "manager %s: %s",
-                 t->mgr_name, err);
-    } else if (reply.err != RPC_OK) {
-        snprintf(t->mgr_err, sizeof(t->mgr_err), "manager %s: %s", t->mgr_name,
-                 ctl_remote_error(&reply, err, sizeof(err)));
-    } else if (hspace_unpack(reply.result, &hs) < 0) {
-        snprintf(t->mgr_err, sizeof(t->mgr_err),
-                 "manager %s: malformed ring reply", t->mgr_name);
-    } else {
-        size_t n = 0, cap = hs.w.nnodes + hs.r.nnodes;
-        struct kaddr *list = xcalloc(cap > 0 ? cap : 1, sizeof(*list));
-
-        for (size_t i = 0; i < hs.w.nnodes; i++) {
-            list[n++] = hs.w.nodes[i].addr;
-        }
-        for (size_t i = 0; i < hs.r.nnodes; i++) {
-            if (!list_has(list, n, &hs.r.nodes[i].addr)) {
-                list[n++] = hs.r.nodes[i].addr;
-            }
-        }
-        set_servers(t, list, n);
-        free(list);
-        t->mgr_err[0] = '\0';
-        rv = 0;
-    }
-    hspace_free(&hs);
-    ctl_close(&c);
-    return rv;
-}
-
-/* ---- one poll of every server, in parallel ---- */
-
-static void
-poll_fail(struct top_srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-poll_fail(struct top_srv *s, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(s->err, sizeof(s->err), fmt, ap);
-    va_end(ap);
-    s->phase = TP_FAILED;
-    if (s->fd >= 0) {
-        close(s->fd);
-        s->fd = -1;
-    }
-}
-
-static void
-poll_start(struct top_srv *s)
-{
-    struct sockaddr_in sin;
-    msgpack_packer pk;
-
-    s->inlen = 0;
-    s->sent = 0;
-    s->got_stats = s->got_hs = false;
-    s->self_active = s->replacing = false;
-    s->stream_port = 0;
-    s->replace_state[0] = '\0';
-    msgpack_sbuffer_clear(&s->out);
-    msgpack_packer_init(&pk, &s->out, msgpack_sbuffer_write);
-    /* Both requests at once: the hash space says whether this server is
-     * active and whether a replace is pending (the status column). */
-    rpc_pack_request_head(&pk, 1, SRV_STATS, 0);
-    rpc_pack_request_head(&pk, 2, SRV_HS_GET, 0);
-    s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s->fd < 0) {
-        poll_fail(s, "socket: %s", strerror(errno));
-        return;
-    }
-    addr_to_sockaddr(&s->addr, &sin);
-    if (connect(s->fd, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
-        s->phase = TP_SENDING;
-    } else if (errno == EINPROGRESS) {
-        s->phase = TP_CONNECTING;
-    } else {
-        poll_fail(s, "%s", strerror(errno));
-    }
-}
-
-static void
-take_stats(struct top_srv *s, const msgpack_object *m)
-{
-    uint64_t v;
-
-    s->cur.get = s->cur.set = s->cur.del = 0;
-    s->items = s->time = s->clock = 0;
-    for (uint32_t i = 0; i < m->via.map.size; i++) {
-        const msgpack_object *k = &m->via.map.ptr[i].key;
-        const msgpack_object *val = &m->via.map.ptr[i].val;
-        const char *p;
-        size_t n;
-        char name[32];
-
-        if (!mpk_bytes(k, &p, &n) || n >= sizeof(name)) {
-            continue;
-        }
-        memcpy(name, p, n);
-        name[n] = '\0';
-        if (strcmp(name, "replace_state") == 0) {
-            if (mpk_bytes(val, &p, &n)) {
-                snprintf(s->replace_state, sizeof(s->replace_state), "%.*s",
-                         (int)n, p);
-            }
-            continue;
-        }
-        if (!mpk_u64(val, &v)) {
-            continue;
-        }
-        if (strcmp(name, "cmd_get") == 0) {
-            s->cur.get = v;
-        } else if (strcmp(name, "cmd_set") == 0) {
-            s->cur.set = v;
-        } else if (strcmp(name, "cmd_delete") == 0) {
-            s->cur.del = v;
-        } else if (strcmp(name, "curr_items") == 0) {
-            s->items = v;
-        } else if (strcmp(name, "time") == 0) {
-            s->time = v;
-        } else if (strcmp(name, "clock") == 0) {
-            s->clock = v;
-        } else if (strcmp(name, "stream_port") == 0) {
-            s->stream_port = v;
-        }
-    }
-    s->got_stats = true;
-}
-
-/* Decodes the replies in s->in; false (and the server failed) on garbage. */
-static bool
-take_replies(struct top_srv *s)
-{
-    size_t off = 0;
-
-    while (s->phase == TP_READING) {
-        size_t objlen, pos = 0;
-        msgpack_zone zone;
-        msgpack_object obj;
-        struct rpc_msg m;
-        char why[128];
-
-        switch (mpk_scan(s->in + off, s->inlen - off, MPK_MAX_FRAME, &objlen)) {
-        case MPK_INCOMPLETE:
-            memmove(s->in, s->in + off, s->inlen - off);
-            s->inlen -= off;
-            return true;
-        case MPK_INVALID:
-            poll_fail(s, "malformed reply");
-            return false;
-        case MPK_COMPLETE:
-            break;
-        }
-        msgpack_zone_init(&zone, 4096);
-        if (msgpack_unpack(s->in + off, objlen, &pos, &zone, &obj) <
-                MSGPACK_UNPACK_SUCCESS || rpc_decode(&obj, &m) < 0 ||
-            m.type != RPC_RESPONSE) {
-            msgpack_zone_destroy(&zone);
-            poll_fail(s, "malformed reply");
-            return false;
-        }
-        off += objlen;
-        if (m.err != RPC_OK) {
-            ctl_remote_error(&m, why, sizeof(why));
-            msgpack_zone_destroy(&zone);
-            poll_fail(s, "%s", why);
-            return false;
-        }
-        if (m.msgid == 1 && m.result->type == MSGPACK_OBJECT_MAP) {
-            take_stats(s, m.result);
-        } else if (m.msgid == 2 && hspace_unpack(m.result, &s->hs) == 0) {
-            s->got_hs = true;
-        } else {
-            msgpack_zone_destroy(&zone);
-            poll_fail(s, "malformed reply");
-            return false;
-        }
-        msgpack_zone_destroy(&zone);
-        if (s->got_stats && s->got_hs) {
-            s->phase = TP_DONE;
-            close(s->fd);
-            s->fd = -1;
-        }
-    }
-    return true;
-}
-
-static void
-poll_io(struct top_srv *s, short revents)
-{
-    if (s->phase == TP_CONNECTING) {
-        int soerr = 0;
-        socklen_t len = sizeof(soerr);
-
-        getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
-        if (soerr != 0) {
-            poll_fail(s, "%s", strerror(soerr));
-            return;
-        }
-        s->phase = TP_SENDING;
-    }
-    if (s->phase == TP_SENDING) {
-        while (s->sent < s->out.size) {
-            ssize_t n = send(s->fd, s->out.data + s->sent, s->out.size - s->sent,
-                             MSG_NOSIGNAL);
-            if (n > 0) {
-                s->sent += (size_t)n;
-            } else if (n < 0 && errno == EINTR) {
-                continue;
-            } else if (n < 0 && errno == EAGAIN) {
-                return;
-            } else {
-                poll_fail(s, "send: %s", strerror(errno));
-                return;
-            }
-        }
-        s->phase = TP_READING;
-        return;
-    }
-    if (s->phase == TP_READING && (revents & (POLLIN | POLLHUP | POLLERR))) {
-        for (;;) {
-            if (s->incap - s->inlen < 16384) {
-                if (s->incap >= TOP_REPLY_MAX) {
-                    poll_fail(s, "reply too large");
-                    return;
-                }
-                s->incap = s->incap > 0 ? s->incap * 2 : 65536;
-                s->in = xrealloc(s->in, s->incap);
-            }
-            ssize_t n = read(s->fd, s->in + s->inlen, s->incap - s->inlen);
-            if (n > 0) {
-                s->inlen += (size_t)n;
-                if (!take_replies(s) || s->phase != TP_READING) {
-                    return;
-                }
-                continue;
-            }
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            if (n < 0 && errno == EAGAIN) {
-                return;
-            }
-            poll_fail(s, "%s", n == 0 ? "connection closed" : strerror(errno));
-            return;
-        }
-    }
-}
-
-/* kumofs's replstat from what the two replies said. */
-static void
-set_status(struct top_srv *s)
-{
-    long self = ring_find(&s->hs.w, &s->addr);
-
-    /* Reached under another address than it announces: the single node
-     * with the same port and stream port is this server. */
-    if (self < 0) {
-        for (size_t i = 0; i < s->hs.w.nnodes; i++) {
-            if (s->hs.w.nodes[i].addr.port == s->addr.port &&
-                s->hs.w.nodes[i].stream_port == s->stream_port) {
-                self = self < 0 ? (long)i : -2;
-            }
-        }
-    }
-    if (self < 0 || !s->hs.w.nodes[self].active) {
-        snprintf(s->status, sizeof(s->status), "inactive");
-    } else if (strcasecmp(s->replace_state, "deleting") == 0) {
-        snprintf(s->status, sizeof(s->status), "Deleting");
-    } else if (strcasecmp(s->replace_state, "copying") == 0) {
-        snprintf(s->status, sizeof(s->status), "Copying");
-    } else if (hspace_replacing(&s->hs)) {
-        snprintf(s->status, sizeof(s->status), "WAIT");
-    } else {
-        snprintf(s->status, sizeof(s->status), "ready");
-    }
-}
-
-static void
-poll_finish(struct top_srv *s)
-{
-    if (s->phase != TP_DONE) {
-        if (s->phase != TP_FAILED) {
-            poll_fail(s, "timed out");
-        }
-        s->up = false;
-        s->have_prev = false;           /* a restart resets the counters */
-        s->have_rate = false;
-        return;
-    }
-    s->up = true;
-    s->err[0] = '\0';
-    set_status(s);
-    s->have_rate = false;
-    double dt = s->cur.at - s->prev.at;
-    if (s->have_prev && dt > 1e-3 && s->cur.get >= s->prev.get &&
-        s->cur.set >= s->prev.set && s->cur.del >= s->prev.del) {
-        s->rget = (double)(s->cur.get - s->prev.get) / dt;
-        s->rset = (double)(s->cur.set - s->prev.set) / dt;
-        s->rdel = (double)(s->cur.del - s->prev.del) / dt;
-        s->have_rate = true;
-    }
-    s->prev = s->cur;
-    s->have_prev = true;
-}
-
-/* Polls every server; returns within t->timeout (plus scheduling). */
-static void
-poll_all(struct top *t)
-{
-    double deadline = mono_now() + t->timeout;
-    struct pollfd *pf = xcalloc(t->nsrv > 0 ? t->nsrv : 1, sizeof(*pf));
-    size_t *who = xcalloc(t->nsrv > 0 ? t->nsrv : 1, sizeof(*who));
-
-    for (size_t i = 0; i < t->nsrv; i++) {
-        poll_start(&t->srv[i]);
-    }
-    for (;;) {
-        size_t n = 0;
-
-        for (size_t i = 0; i < t->nsrv; i++) {
-            struct top_srv *s = &t->srv[i];
-
-            if (s->phase == TP_DONE || s->phase == TP_FAILED) {
-                continue;
-            }
-            pf[n].fd = s->fd;
-            pf[n].events = s->phase == TP_READING ? POLLIN : POLLOUT;
-            pf[n].revents = 0;
-            who[n++] = i;
-        }
-        double left = deadline - mono_now();
-        if (n == 0 || left <= 0) {
-            break;
-        }
-        int r = poll(pf, n, (int)(left * 1000) + 1);
-        if (r < 0 && errno != EINTR) {
-            break;
-        }
-        for (size_t k = 0; r > 0 && k < n; k++) {
-            if (pf[k].revents != 0) {
-                struct top_srv *s = &t->srv[who[k]];
-
-                poll_io(s, pf[k].revents);
-                if (s->phase == TP_DONE) {
-                    s->cur.at = mono_now();
-                }
-            }
-        }
-    }
-    for (size_t i = 0; i < t->nsrv; i++) {
-        poll_finish(&t->srv[i]);
-    }
-    free(pf);
-    free(who);
 }
 
 /* ---- formatting ---- */
@@ -915,9 +399,9 @@ run_screen(struct top *t)
         double due = mono_now() + t->interval;
 
         if (t->use_mgr && mono_now() >= t->mgr_next) {
-            refresh_from_manager(t);
+            top_refresh_from_manager(t);
         }
-        poll_all(t);
+        top_poll_all(t);
         draw(t);
         if (!wait_keys(t, due)) {
             break;
@@ -934,7 +418,7 @@ run_once(struct top *t)
     int down = 0;
 
     /* Two polls, an interval apart: the second has rates. */
-    poll_all(t);
+    top_poll_all(t);
     struct timespec ts = {
         .tv_sec = (time_t)t->interval,
         .tv_nsec = (long)((t->interval - (double)(time_t)t->interval) * 1e9),
@@ -942,7 +426,7 @@ run_once(struct top *t)
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
         continue;
     }
-    poll_all(t);
+    top_poll_all(t);
     print_once(t);
     for (size_t i = 0; i < t->nsrv; i++) {
         down += !t->srv[i].up;
@@ -986,7 +470,7 @@ main(int argc, char **argv)
         } else if (strcmp(a, "--once") == 0) {
             t.once = true;
         } else if (strcmp(a, "-m") == 0 || strcmp(a, "-i") == 0 ||
-                   strcmp(a, "-t") == 0) {
+                   strcmp(a, "-t") == 0 || strcmp(a, "-K") == 0) {
             if (i + 1 >= argc) {
                 free(list);
                 return ctl_fail_usage(usage, "missing value for ", a);
@@ -995,6 +479,12 @@ main(int argc, char **argv)
             bool ok = true;
             if (a[1] == 'm') {
                 mgr_arg = v;
+            } else if (a[1] == 'K') {
+                if (ctl_use_secret_file(v, err, sizeof(err)) < 0) {
+                    fprintf(stderr, "error: %s\n", err);
+                    free(list);
+                    return 1;
+                }
             } else if (a[1] == 'i') {
                 ok = parse_secs(v, 0.05, 3600, &t.interval);
             } else {
@@ -1015,7 +505,7 @@ main(int argc, char **argv)
                               sizeof(err)) < 0) {
             free(list);
             return ctl_fail_usage(usage, "", err);
-        } else if (!list_has(list, n, &list[n])) {
+        } else if (!top_list_has(list, n, &list[n])) {
             n++;
         }
     }
@@ -1036,17 +526,17 @@ main(int argc, char **argv)
         }
         t.use_mgr = true;
         addr_format(&t.mgr, t.mgr_name, sizeof(t.mgr_name));
-        if (refresh_from_manager(&t) < 0) {
+        if (top_refresh_from_manager(&t) < 0) {
             fprintf(stderr, "error: %s\n", t.mgr_err);
             free(list);
             return 1;
         }
     } else {
-        set_servers(&t, list, n);
+        top_set_servers(&t, list, n);
     }
     free(list);
     rv = t.once ? run_once(&t) : run_screen(&t);
-    set_servers(&t, NULL, 0);
+    top_set_servers(&t, NULL, 0);
     free(t.srv);
     return rv;
 }

@@ -19,7 +19,9 @@
 #include "common/rpc.h"
 
 struct gw_config {
-    struct kaddr  listen;          /* -t */
+    struct kaddr  listen;          /* -t: text or binary, by the first byte */
+    struct kaddr  listen_bin;      /* -b: binary only */
+    bool          has_listen_bin;
     struct kaddr  mgr[2];          /* -m, -p */
     bool          has_mgr2;
     long          item_max;        /* -I */
@@ -40,19 +42,35 @@ struct gw_config {
     bool          async_delete;    /* -Ad: answer deletes before replication */
 };
 
+/* The gateway's counters ("stats"; doc/kumo-gateway.md says what each
+ * counts). "stats reset" zeroes all but curr_connections. */
 struct gw_stats {
     uint64_t total_connections;
     uint64_t curr_connections;
     uint64_t rejected_connections;
-    uint64_t cmd_get, cmd_set, cmd_touch, cmd_flush;
-    uint64_t get_hits, get_misses, get_errors;
+    uint64_t cmd_get, cmd_set, cmd_touch, cmd_flush, cmd_meta;
+    uint64_t get_hits, get_misses, get_expired, get_flushed, get_errors;
     uint64_t delete_hits, delete_misses;
     uint64_t incr_hits, incr_misses, decr_hits, decr_misses;
     uint64_t cas_hits, cas_misses, cas_badval;
     uint64_t touch_hits, touch_misses;
+    uint64_t store_too_large, store_no_memory;
+    uint64_t total_items;            /* items stored (STORED, incr/decr
+                                        creating their initial value) */
     uint64_t retries, server_errors;
-    uint64_t bytes_read;
+    uint64_t bytes_read, bytes_written;
 };
+
+/* One client connection as "stats conns" shows it (gw_conn.c fills it). */
+struct gw_conn_info {
+    int          fd;
+    char         addr[64];           /* "tcp:127.0.0.1:40000" */
+    const char  *state;              /* memcached's name: "conn_waiting"... */
+    long         idle;               /* seconds since its last command */
+    size_t       rbuf_bytes;         /* its input buffer's allocation */
+};
+struct gw;
+typedef void gw_conn_visit_fn(void *arg, const struct gw_conn_info *ci);
 
 struct gw_mgr_link {
     struct gw        *gw;
@@ -70,11 +88,17 @@ struct gw {
     int                 nmgr;
     bool                ring_wanted; /* ask the managers again */
     long                transport_errors; /* since the last ring request */
-    int                 listen_fd;
+    int                 listen_fd;      /* -t */
     ev_io               accept_w;
+    int                 listen_bin_fd;  /* -b, or -1 */
+    ev_io               accept_bin_w;
     ev_timer            tick;
     struct gw_stats     stats;
     time_t              started;
+    /* Visits every client connection (set by gw_main to gw_conn's
+     * iterator; NULL: none). Lets "stats conns" look up the layers. */
+    void              (*each_conn)(struct gw *g, gw_conn_visit_fn *fn,
+                                   void *arg);
 };
 
 #endif

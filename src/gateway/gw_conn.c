@@ -15,8 +15,11 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +33,9 @@
 #define SESSION_WINDOW_MIN 16                       /* requests in flight */
 #define SESSION_REPLY_EST  (256 * 1024)             /* before any reply */
 #define SESSION_WBUF_HIGH  (4u * 1024 * 1024)       /* stop reading above */
+#define SESSION_STREAM_LOW (1u * 1024 * 1024)       /* a key listing asks
+                                                       for its next batch
+                                                       below this */
 #define REJECT_LINGER      1.0      /* seconds a refused client may take to
                                        read its error before the close */
 #define REJECT_LINGER_MAX  64       /* refused sockets lingering at once */
@@ -57,9 +63,16 @@ struct gw_session {
     size_t              data_bytes;  /* values held by queued requests */
     struct gw_req      *unsent;      /* first keyed request not yet sent */
     unsigned            inflight;    /* keyed requests sent, not finished */
+    struct gw_req      *barrier;     /* sent, not finished, and the requests
+                                        after it wait (gw_req.barrier) */
     size_t              reply_est;   /* recent largest reply (decaying) */
     ev_timer            partial;     /* an incomplete request's deadline */
+    ev_tstamp           last_cmd;    /* when it last submitted a request */
+    char                peer[48];    /* "tcp:ADDR:PORT" (stats conns) */
+    struct gw_session  *prev, *next; /* every session (stats conns) */
 };
+
+static struct gw_session *sessions;
 
 static struct gw_session *
 session_of(struct gw_client *cl)
@@ -69,6 +82,30 @@ session_of(struct gw_client *cl)
 
 static void session_flush(struct gw_session *s);
 static void partial_update(struct gw_session *s, bool progress);
+static void session_stream(struct gw_session *s);
+
+/* "tcp:ADDR:PORT" of the client on fd, as memcached's stats conns. */
+static void
+peer_name(int fd, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+            port = ntohs(a->sin6_port);
+        }
+    }
+    snprintf(out, len, "tcp:%s:%u", ip, port);
+}
 
 /* ---- state ---- */
 
@@ -184,7 +221,7 @@ session_pump(struct gw_session *s)
         window = SESSION_WINDOW_MIN;
     if (window > SESSION_QUEUE_MAX)
         window = SESSION_QUEUE_MAX;
-    while (s->unsent != NULL && s->inflight < window &&
+    while (s->unsent != NULL && s->inflight < window && s->barrier == NULL &&
            buf_len(&s->c.wbuf) < SESSION_WBUF_HIGH && !session_is_closed(s)) {
         struct gw_req *r = s->unsent;
 
@@ -194,6 +231,8 @@ session_pump(struct gw_session *s)
             s->unsent = s->unsent->next;
         r->sent = true;
         s->inflight++;
+        if (r->barrier)
+            s->barrier = r;     /* cleared when it completes (maybe now) */
         gw_exec_run(r);
     }
 }
@@ -213,6 +252,7 @@ session_submit(struct gw_client *cl, struct gw_req *r)
         s->head = r;
     s->tail = r;
     s->nqueued++;
+    s->last_cmd = ev_now(s->gw->loop);
     r->held = buf_len(&r->data);
     s->data_bytes += r->held;
     gw_exec_count(r);
@@ -226,13 +266,27 @@ session_submit(struct gw_client *cl, struct gw_req *r)
     }
 }
 
-/* gw_client_ops.complete: the front end writes r's reply, straight to the
- * socket buffer when r is first in line, else into r->out. */
+/* The front end writes r's reply (or batch), straight to the socket
+ * buffer when r is first in line, else into r->out; bytes_written counts
+ * it. */
+static void
+session_write(struct gw_session *s, struct gw_req *r)
+{
+    struct buf *to = s->head == r ? &s->c.wbuf : &r->out;
+    size_t before = buf_len(to);
+
+    s->cl.fe->write_result(r, to);
+    s->gw->stats.bytes_written += buf_len(to) - before;
+}
+
+/* gw_client_ops.complete: the front end writes r's reply. */
 static void
 session_complete(struct gw_client *cl, struct gw_req *r)
 {
     struct gw_session *s = session_of(cl);
 
+    if (r == s->barrier)
+        s->barrier = NULL;
     if (r->sent) {
         /* The reply size estimate jumps up at once and decays slowly. */
         s->inflight--;
@@ -241,14 +295,45 @@ session_complete(struct gw_client *cl, struct gw_req *r)
             s->reply_est = r->reply_len;
     }
     if (!session_is_closed(s))
-        cl->fe->write_result(r, s->head == r ? &s->c.wbuf : &r->out);
+        session_write(s, r);
     session_flush(s);
+}
+
+/* gw_client_ops.partial: a key listing's batch, written like a reply;
+ * the listing stays first in line (or waits its turn) for more. */
+static void
+session_partial(struct gw_client *cl, struct gw_req *r)
+{
+    struct gw_session *s = session_of(cl);
+
+    if (!session_is_closed(s)) {
+        session_write(s, r);
+        conn_mark_dirty(&s->c);
+    }
+    session_stream(s);
 }
 
 static const struct gw_client_ops session_client_ops = {
     .submit = session_submit,
     .complete = session_complete,
+    .partial = session_partial,
 };
+
+/*
+ * A key listing first in line that waits for room asks for its next
+ * batch once the output holds less than SESSION_STREAM_LOW: the client's
+ * reading paces the listing, so it never piles up in the gateway.
+ */
+static void
+session_stream(struct gw_session *s)
+{
+    struct gw_req *r = s->head;
+
+    if (r == NULL || !r->stream_wait || session_is_closed(s) ||
+        buf_len(&s->c.wbuf) >= SESSION_STREAM_LOW)
+        return;
+    gw_keys_resume(r);
+}
 
 /* Moves the replies of finished requests at the head of the queue to the
  * output buffer, in order. */
@@ -272,12 +357,20 @@ session_flush(struct gw_session *s)
         /* The new head may write directly from now on: it had no reply
          * yet, or its held reply was just appended in order. */
     }
+    /* A key listing now first in line: the batch it wrote while waiting
+     * its turn goes out now, the next ones straight to the socket. */
+    if (s->head != NULL && buf_len(&s->head->out) > 0) {
+        buf_append(&s->c.wbuf, buf_head(&s->head->out), buf_len(&s->head->out));
+        s->head->out.rpos = s->head->out.wpos = 0;
+        wrote = true;
+    }
     if (wrote)
         conn_mark_dirty(&s->c);
     if (s->state == SESSION_DRAINING && s->head == NULL)
         session_set_state(s, SESSION_FLUSHING);
     session_pump(s);
     session_update_read(s);
+    session_stream(s);
 }
 
 /* ---- the connection ---- */
@@ -333,10 +426,12 @@ session_drain(struct conn *c)
     struct gw_session *s = c->udata;
 
     session_pump(s);
-    if (s->state == SESSION_FLUSHING)
+    if (s->state == SESSION_FLUSHING) {
         session_set_state(s, SESSION_CLOSED);
-    else
+    } else {
         session_update_read(s);
+        session_stream(s);
+    }
 }
 
 /* The client half-closed: answer what it sent, then close. */
@@ -357,9 +452,11 @@ session_free(struct gw_session *s)
     ev_timer_stop(s->gw->loop, &s->partial);
     while (r != NULL) {
         struct gw_req *next = r->next;
-        /* Requests out with a server (keyed ones sent, and fan-outs) finish
-         * on their own and free themselves; the rest go now. */
-        bool out = r->sent || (!r->done && !gw_op_is_keyed(r->op));
+        /* Requests out with a server (keyed ones sent, fan-outs, key
+         * listings with a call out) finish on their own and free
+         * themselves; the rest go now. */
+        bool out = r->sent || (!r->done && !gw_op_is_keyed(r->op) &&
+                               !r->stream_wait);
         if (out && !r->done)
             r->client = NULL;
         else
@@ -367,6 +464,12 @@ session_free(struct gw_session *s)
         r = next;
     }
     s->gw->stats.curr_connections--;
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        sessions = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
     conn_free_buffers(&s->c);
     free(s);
 }
@@ -401,8 +504,52 @@ gw_conn_accept(struct gw *g, const struct gw_frontend *fe, int fd)
     ev_timer_init(&s->partial, partial_timeout_cb, g->cfg.partial_timeout, 0.);
     s->partial.data = s;
     conn_init(&s->c, g->loop, fd, &session_ops, s);
+    s->last_cmd = ev_now(g->loop);
+    peer_name(fd, s->peer, sizeof(s->peer));
+    s->next = sessions;
+    if (sessions != NULL)
+        sessions->prev = s;
+    sessions = s;
     g->stats.curr_connections++;
     g->stats.total_connections++;
+}
+
+/* ---- stats conns ---- */
+
+/* memcached's name for what the connection is doing. */
+static const char *
+session_state_name(const struct gw_session *s)
+{
+    switch (s->state) {
+    case SESSION_READING:
+        if (s->swallow > 0)
+            return "conn_swallow";
+        if (s->head != NULL)
+            return "conn_parse_cmd";        /* running its commands */
+        return buf_len(&s->c.rbuf) > 0 ? "conn_read" : "conn_waiting";
+    case SESSION_PAUSED: case SESSION_DRAINING:
+        return "conn_mwrite";
+    case SESSION_FLUSHING: case SESSION_CLOSED:
+        break;
+    }
+    return "conn_closing";
+}
+
+void
+gw_conn_foreach(struct gw *g, gw_conn_visit_fn *fn, void *arg)
+{
+    ev_tstamp now = ev_now(g->loop);
+
+    for (struct gw_session *s = sessions; s != NULL; s = s->next) {
+        struct gw_conn_info ci;
+
+        ci.fd = s->c.fd;
+        snprintf(ci.addr, sizeof(ci.addr), "%s", s->peer);
+        ci.state = session_state_name(s);
+        ci.idle = (long)(now - s->last_cmd);
+        ci.rbuf_bytes = s->c.rbuf.cap;
+        fn(arg, &ci);
+    }
 }
 
 /* ---- refused connections ---- */

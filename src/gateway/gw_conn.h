@@ -14,5 +14,7 @@ void gw_conn_accept(struct gw *g, const struct gw_frontend *fe, int fd);
 /* Refuses an accepted socket with the front end's "too many connections"
  * error (the accept loop's last resort when descriptors run out). */
 void gw_conn_reject(struct gw *g, const struct gw_frontend *fe, int fd);
+/* Calls fn for every client connection (struct gw's each_conn). */
+void gw_conn_foreach(struct gw *g, gw_conn_visit_fn *fn, void *arg);
 
 #endif

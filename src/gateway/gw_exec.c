@@ -10,7 +10,8 @@
 #include "common/log.h"
 #include "common/mpk.h"
 #include "common/xmalloc.h"
-#include "server/srv_ops.h"
+#include "common/clock.h"
+#include "common/proto.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 
 static struct gw_req *req_free_list;
 static size_t req_free_count;
+static size_t req_allocated;            /* in use and on the free list */
 static struct gw_req *retry_head;
 
 static void req_send(struct gw_req *r);
@@ -42,6 +44,7 @@ gw_req_new(struct gw *g)
         req_free_count--;
     } else {
         r = xmalloc(sizeof(*r));
+        req_allocated++;
         buf_init(&r->data);
         buf_init(&r->out);
     }
@@ -60,10 +63,12 @@ void
 gw_req_release(struct gw_req *r)
 {
     r->client = NULL;
+    gw_keys_free(r);
     if (req_free_count >= REQ_FREE_MAX) {
         buf_free(&r->data);
         buf_free(&r->out);
         free(r);
+        req_allocated--;
         return;
     }
     r->data.rpos = r->data.wpos = 0;
@@ -73,6 +78,12 @@ gw_req_release(struct gw_req *r)
     r->next = req_free_list;
     req_free_list = r;
     req_free_count++;
+}
+
+size_t
+gw_req_allocated(void)
+{
+    return req_allocated;
 }
 
 bool
@@ -139,6 +150,7 @@ gw_op_name(enum gw_op op)
     case GW_OP_VERBOSITY: return "verbosity";
     case GW_OP_QUIT: return "quit";
     case GW_OP_NOOP: return "noop";
+    case GW_OP_KEYS: return "keys";
     }
     return "?";
 }
@@ -178,11 +190,15 @@ gw_exec_count(struct gw_req *r)
 {
     struct gw_stats *st = &r->gw->stats;
 
+    /* As memcached 1.6.18: gat and gats count as touches only. */
     switch (r->op) {
     case GW_OP_GET: st->cmd_get++; break;
-    case GW_OP_GAT: st->cmd_get++; st->cmd_touch++; break;
-    case GW_OP_TOUCH: st->cmd_touch++; break;
+    case GW_OP_GAT: case GW_OP_TOUCH: st->cmd_touch++; break;
     case GW_OP_FLUSH_ALL: st->cmd_flush++; break;
+    case GW_OP_NONE:
+        if (r->res.status == GW_ST_TOO_LARGE)
+            st->store_too_large++;
+        break;
     default:
         if (op_is_store(r->op))
             st->cmd_set++;
@@ -224,6 +240,12 @@ req_fail(struct gw_req *r, const char *why)
     struct gw *g = r->gw;
 
     g->stats.server_errors++;
+    if (r->touching) {
+        /* ma T: the count was made; only the new expiry is in doubt. */
+        r->touching = false;
+        gw_exec_complete(r);
+        return;
+    }
     if (r->op == GW_OP_GET || r->op == GW_OP_GAT) {
         /* A key that cannot be read is a miss to the client (kumofs did
          * the same); the failure is counted in get_errors. */
@@ -260,7 +282,7 @@ req_retry(struct gw_req *r, int err)
      * have run: only repeat what is safe to run twice. */
     if ((err == RPC_ETIMEOUT || err == RPC_EREPLICA ||
          (err == RPC_ELOST && r->attempts > 0)) &&
-        !op_is_idempotent(r->op)) {
+        !op_is_idempotent(r->op) && !r->touching) {
         req_fail(r, err == RPC_EREPLICA ?
                  "replication failed: the result is unknown" :
                  err == RPC_ETIMEOUT ? "timeout: the result is unknown" :
@@ -320,16 +342,21 @@ gw_exec_retry_run(struct gw *g)
 
 /* ---- replies from servers ---- */
 
+/* A write's answer: [code] and up to four numbers (absent ones are 0). */
 static bool
-result_code(const msgpack_object *res, uint32_t *code, uint64_t *extra)
+result_code(const msgpack_object *res, uint32_t *code, uint64_t extra[4])
 {
     size_t n;
     const msgpack_object *a = mpk_array(res, -1, &n);
 
-    if (a == NULL || n < 1 || n > 2 || !mpk_u32(&a[0], code))
+    if (a == NULL || n < 1 || n > 5 || !mpk_u32(&a[0], code))
         return false;
-    *extra = 0;
-    return n < 2 || mpk_u64(&a[1], extra);
+    extra[0] = extra[1] = extra[2] = extra[3] = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (!mpk_u64(&a[i], &extra[i - 1]))
+            return false;
+    }
+    return true;
 }
 
 static void
@@ -337,34 +364,83 @@ reply_get(struct gw_req *r, const msgpack_object *res)
 {
     struct gw *g = r->gw;
     const msgpack_object *a;
-    uint32_t flags, node;
+    uint32_t flags, node, exptime = 0;
     uint64_t clock;
     const char *data;
-    size_t len;
+    size_t len, n;
 
-    if (mpk_is_nil(res)) {
-        g->stats.get_misses++;
+    uint32_t why;
+
+    /* A miss: nil, or why the item is gone (SRV_MISS_EXPIRED...). */
+    if (mpk_is_nil(res) || mpk_u32(res, &why)) {
+        if (r->op == GW_OP_GAT) {
+            g->stats.touch_misses++;
+        } else {
+            g->stats.get_misses++;
+            if (!mpk_is_nil(res) && why == SRV_MISS_EXPIRED)
+                g->stats.get_expired++;
+            else if (!mpk_is_nil(res) && why == SRV_MISS_FLUSHED)
+                g->stats.get_flushed++;
+        }
+        if (r->vivify) {
+            /* mg N: make the empty item this client is to fill. */
+            r->vivifying = true;
+            req_send(r);
+            return;
+        }
         r->res.status = GW_ST_NOT_FOUND;
         gw_exec_complete(r);
         return;
     }
-    if ((a = mpk_array(res, 4, NULL)) == NULL || !mpk_u32(&a[0], &flags) ||
-        !mpk_bytes(&a[1], &data, &len) || !mpk_u64(&a[2], &clock) ||
-        !mpk_u32(&a[3], &node)) {
+    /* Servers older than the expiry field answer four elements. */
+    if ((a = mpk_array(res, -1, &n)) == NULL || n < 4 || n > 5 ||
+        !mpk_u32(&a[0], &flags) || !mpk_bytes(&a[1], &data, &len) ||
+        !mpk_u64(&a[2], &clock) || !mpk_u32(&a[3], &node) ||
+        (n == 5 && !mpk_u32(&a[4], &exptime))) {
         req_fail(r, "malformed reply from server");
         return;
     }
-    g->stats.get_hits++;
+    if (r->op == GW_OP_GAT)
+        g->stats.touch_hits++;
+    else
+        g->stats.get_hits++;
     r->reply_len = len;
     r->res.status = GW_ST_VALUE;
     r->res.flags = flags;
     r->res.cas = clock;
     r->res.value = data;
     r->res.vlen = len;
+    r->res.exptime = exptime;
     gw_exec_complete(r);
 }
 
-static void arith_create(struct gw_req *r);
+/* The vivify item's add (get with vivify) answered. */
+static void
+reply_vivify(struct gw_req *r, uint32_t code, uint64_t clock)
+{
+    r->vivifying = false;
+    if (code == SRV_NOT_STORED) {
+        /* Another client made it meanwhile: read theirs (once). */
+        r->vivify = false;
+        req_send(r);
+        return;
+    }
+    if (code == SRV_STORED) {
+        r->res.status = GW_ST_VALUE;
+        r->res.flags = 0;
+        r->res.cas = clock;
+        r->res.value = "";
+        r->res.vlen = 0;
+        r->res.created = true;
+    } else if (code == SRV_NOSPACE) {
+        r->gw->stats.server_errors++;
+        r->res.status = GW_ST_NO_MEMORY;
+    } else {
+        r->gw->stats.server_errors++;
+        set_text(&r->res, GW_ST_SERVER_ERROR, "storage error");
+    }
+    gw_exec_complete(r);
+}
 
 static void
 reply_result(struct gw_req *r, const msgpack_object *res)
@@ -372,32 +448,34 @@ reply_result(struct gw_req *r, const msgpack_object *res)
     struct gw_stats *st = &r->gw->stats;
     struct gw_result *out = &r->res;
     uint32_t code;
-    uint64_t extra;
+    uint64_t extra[4];
 
-    if (!result_code(res, &code, &extra)) {
+    if (!result_code(res, &code, extra)) {
         req_fail(r, "malformed reply from server");
+        return;
+    }
+    if (r->vivifying) {
+        reply_vivify(r, code, extra[0]);
+        return;
+    }
+    if (r->touching) {
+        /* ma T: the number stands whatever the touch found (a delete may
+         * have come between); a touched item has a new cas. */
+        r->touching = false;
+        if (code == SRV_TOUCHED)
+            out->cas = extra[0];
+        gw_exec_complete(r);
         return;
     }
     switch (code) {
     case SRV_STORED:
-        if (r->creating) {              /* arith_create: the initial value */
-            r->creating = false;
-            out->status = GW_ST_NUMBER;
-            out->number = r->initial;
-            break;
-        }
+        st->total_items++;
         if (r->op == GW_OP_CAS)
             st->cas_hits++;
         out->status = GW_ST_STORED;
+        out->cas = extra[0];
         break;
     case SRV_NOT_STORED:
-        if (r->creating) {
-            /* Someone created the item meanwhile: count on it now (once:
-             * no second creation). */
-            r->creating = r->has_initial = false;
-            req_send(r);
-            return;
-        }
         out->status = GW_ST_NOT_STORED;
         break;
     case SRV_EXISTS:
@@ -406,26 +484,24 @@ reply_result(struct gw_req *r, const msgpack_object *res)
         break;
     case SRV_NOT_FOUND:
         switch (r->op) {
-        case GW_OP_DELETE: st->delete_misses++; break;
+        case GW_OP_DELETE: st->delete_misses += !r->unlink; break;
         case GW_OP_INCR: st->incr_misses++; break;
         case GW_OP_DECR: st->decr_misses++; break;
         case GW_OP_TOUCH: st->touch_misses++; break;
         case GW_OP_CAS: st->cas_misses++; break;
         default: break;
         }
-        if ((r->op == GW_OP_INCR || r->op == GW_OP_DECR) && r->has_initial) {
-            arith_create(r);
-            return;
-        }
         out->status = GW_ST_NOT_FOUND;
         break;
     case SRV_DELETED:
-        st->delete_hits++;
+        st->delete_hits += !r->unlink;
         out->status = GW_ST_DELETED;
         break;
     case SRV_TOUCHED:
         st->touch_hits++;
         out->status = GW_ST_TOUCHED;
+        out->cas = extra[0];
+        out->flags = (uint32_t)extra[1];
         break;
     case SRV_VALUE:
         if (r->op == GW_OP_INCR)
@@ -433,15 +509,25 @@ reply_result(struct gw_req *r, const msgpack_object *res)
         else
             st->decr_hits++;
         out->status = GW_ST_NUMBER;
-        out->number = extra;
+        out->number = extra[0];
+        out->cas = extra[1];
+        out->exptime = (uint32_t)extra[2];
+        out->created = extra[3] != 0;
+        if (r->touch_after && !out->created) {
+            r->touching = true;
+            req_send(r);
+            return;
+        }
         break;
     case SRV_NON_NUMERIC:
         out->status = GW_ST_NON_NUMERIC;
         break;
     case SRV_TOO_LARGE:
+        st->store_too_large++;
         out->status = GW_ST_TOO_LARGE;
         break;
     case SRV_NOSPACE:
+        st->store_no_memory++;
         st->server_errors++;
         out->status = GW_ST_NO_MEMORY;
         break;
@@ -477,7 +563,7 @@ req_reply_cb(void *arg, int err, const msgpack_object *res)
         req_retry(r, err);
         return;
     }
-    if (r->op == GW_OP_GET || r->op == GW_OP_GAT)
+    if ((r->op == GW_OP_GET || r->op == GW_OP_GAT) && !r->vivifying)
         reply_get(r, res);
     else
         reply_result(r, res);
@@ -507,27 +593,13 @@ store_op(enum gw_op op)
     }
 }
 
-/* An incr/decr with an initial value found no item: add the initial
- * value (a binary-protocol counter), and on NOT_STORED (someone else
- * created it meanwhile) run the incr/decr again. */
-static void
-arith_create(struct gw_req *r)
-{
-    char num[24];
-    int n = snprintf(num, sizeof(num), "%llu", (unsigned long long)r->initial);
-
-    r->data.rpos = r->data.wpos = 0;
-    buf_append(&r->data, num, (size_t)n);
-    r->creating = true;
-    req_send(r);
-}
-
 static void
 req_send(struct gw_req *r)
 {
     struct gw *g = r->gw;
     const struct kaddr *to = gw_route_owner(g, r->key, r->klen,
-                                            r->op == GW_OP_GET, r->attempts);
+                                            r->op == GW_OP_GET &&
+                                            !r->vivifying, r->attempts);
     struct rpc_conn *rc;
     msgpack_packer *pk;
 
@@ -540,6 +612,18 @@ req_send(struct gw_req *r)
     double t = g->cfg.timeout;
     switch (r->op) {
     case GW_OP_GET: case GW_OP_GAT:
+        if (r->vivifying) {
+            /* mg N: an empty item, added so a concurrent one wins. */
+            pk = rpc_call_begin(rc, SRV_STORE, 7, req_reply_cb, r, t);
+            msgpack_pack_uint32(pk, SRV_OP_ADD);
+            mpk_pack_bytes(pk, r->key, r->klen);
+            msgpack_pack_uint32(pk, 0);
+            msgpack_pack_int64(pk, r->vivify_exptime);
+            mpk_pack_bytes(pk, "", 0);
+            msgpack_pack_uint64(pk, 0);
+            pack_bool(pk, false);
+            break;
+        }
         pk = rpc_call_begin(rc, SRV_GET, 3, req_reply_cb, r, t);
         mpk_pack_bytes(pk, r->key, r->klen);
         pack_bool(pk, r->op == GW_OP_GAT);
@@ -561,29 +645,31 @@ req_send(struct gw_req *r)
          * is most likely its own, and answers DELETED, not NOT_FOUND. */
         if (r->attempts == 0)
             r->since = kclock_make((uint32_t)time(NULL) - GW_SKEW_MARGIN, 0);
-        pk = rpc_call_begin(rc, SRV_DELETE, 3, req_reply_cb, r, t);
+        pk = rpc_call_begin(rc, SRV_DELETE, 4, req_reply_cb, r, t);
         mpk_pack_bytes(pk, r->key, r->klen);
         pack_bool(pk, r->noreply || g->cfg.async_delete);
         msgpack_pack_uint64(pk, r->attempts > 0 ? r->since : 0);
+        msgpack_pack_uint64(pk, r->cas);
         break;
     case GW_OP_INCR: case GW_OP_DECR:
-        if (r->creating) {
-            /* arith_create: the initial value, added. */
-            pk = rpc_call_begin(rc, SRV_STORE, 7, req_reply_cb, r, t);
-            msgpack_pack_uint32(pk, SRV_OP_ADD);
+        if (r->touching) {
+            pk = rpc_call_begin(rc, SRV_TOUCH, 3, req_reply_cb, r, t);
             mpk_pack_bytes(pk, r->key, r->klen);
-            msgpack_pack_uint32(pk, 0);
-            msgpack_pack_int64(pk, r->exptime);
-            mpk_pack_bytes(pk, buf_head(&r->data), buf_len(&r->data));
-            msgpack_pack_uint64(pk, 0);
+            msgpack_pack_int64(pk, r->touch_exptime);
             pack_bool(pk, r->noreply);
             break;
         }
-        pk = rpc_call_begin(rc, SRV_ARITH, 4, req_reply_cb, r, t);
+        /* With has_initial the server creates a missing counter itself,
+         * in the same step as the lookup. */
+        pk = rpc_call_begin(rc, SRV_ARITH, 8, req_reply_cb, r, t);
         mpk_pack_bytes(pk, r->key, r->klen);
         pack_bool(pk, r->op == GW_OP_INCR);
         msgpack_pack_uint64(pk, r->delta);
         pack_bool(pk, r->noreply);
+        msgpack_pack_uint64(pk, r->cas);
+        pack_bool(pk, r->has_initial);
+        msgpack_pack_uint64(pk, r->initial);
+        msgpack_pack_int64(pk, r->exptime);
         break;
     case GW_OP_TOUCH:
         pk = rpc_call_begin(rc, SRV_TOUCH, 3, req_reply_cb, r, t);
@@ -602,8 +688,6 @@ req_send(struct gw_req *r)
 static void
 run_local(struct gw_req *r)
 {
-    struct gw *g = r->gw;
-
     switch (r->op) {
     case GW_OP_VERSION:
         /* Clients parse major.minor.patch and some refuse a major version
@@ -617,19 +701,9 @@ run_local(struct gw_req *r)
     case GW_OP_QUIT:
         r->res.status = GW_ST_NONE;
         break;
-    case GW_OP_STATS: {
-        struct gw_stats keep = g->stats;
-        /* Only general statistics exist here (no slabs, items...). */
-        if (r->arglen != 5 || memcmp(r->arg, "reset", 5) != 0) {
-            set_text(&r->res, GW_ST_ERROR, "%s", "");
-            break;
-        }
-        memset(&g->stats, 0, sizeof(g->stats));
-        g->stats.curr_connections = keep.curr_connections;
-        g->stats.total_connections = keep.total_connections;
-        r->res.status = GW_ST_RESET;
+    case GW_OP_STATS:          /* the groups made here (gw_stats.c) */
+        gw_stats_result(r, NULL);
         break;
-    }
     default:            /* GW_OP_NONE: the front end set the result */
         break;
     }
@@ -642,8 +716,11 @@ gw_exec_run(struct gw_req *r)
     if (gw_op_is_keyed(r->op)) {
         req_send(r);
     } else if (r->op == GW_OP_FLUSH_ALL ||
-               (r->op == GW_OP_STATS && r->arglen == 0)) {
+               (r->op == GW_OP_STATS &&
+                gw_stats_needs_servers(gw_stats_group(r)))) {
         gw_fan_out(r);
+    } else if (r->op == GW_OP_KEYS) {
+        gw_keys_start(r);
     } else {
         run_local(r);
     }

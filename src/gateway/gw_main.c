@@ -1,14 +1,15 @@
 /*
  * gw_main.c - kumo-gateway: options, descriptor budget, the memcached
- * listener and the loop's tick. The rest is in gw_route.c (cluster),
- * gw_exec.c and gw_fan.c (requests), gw_conn.c (client connections) and
- * gw_text.c (the text protocol).
+ * listeners and the loop's tick. The rest is in gw_route.c (cluster),
+ * gw_exec.c and gw_fan.c (requests), gw_conn.c (client connections),
+ * gw_text.c and gw_bin.c (the protocols) and gw_detect.c (which one a
+ * client speaks).
  */
 #include "config.h"
 #include "gateway/gw.h"
+#include "gateway/gw_bin.h"
 #include "gateway/gw_conn.h"
 #include "gateway/gw_route.h"
-#include "gateway/gw_text.h"
 #include "gateway/memtext.h"
 #include "common/daemon.h"
 #include "common/log.h"
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #define GW_TICK           0.02   /* retries and reconnects */
+#define GW_BINARY_PORT    11511  /* -b: kumofs's default */
 #define GW_MMAP_THRESHOLD (128 * 1024) /* glibc's initial value */
 /* Descriptors kept for the gateway itself beyond -Mc: the listener, the
  * loop, the log, managers, one connection per server, and clients being
@@ -55,28 +57,45 @@ spare_fd_open(void)
         spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
+/* Accepts the clients waiting on listen_fd, speaking fe. */
 static void
-accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+accept_clients(struct gw *g, int listen_fd, const struct gw_frontend *fe)
 {
-    struct gw *g = w->data;
-
     for (int i = 0; i < 64; i++) {
-        int fd = accept4(g->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
         if (fd < 0 && (errno == EMFILE || errno == ENFILE) && spare_fd >= 0) {
             log_warn("accept");
             close(spare_fd);
             spare_fd = -1;
-            fd = accept4(g->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
             if (fd >= 0)
-                gw_conn_reject(g, &gw_text_frontend, fd);
+                gw_conn_reject(g, fe, fd);
             spare_fd_open();
             return;
         }
         if (fd < 0)
             return;
-        gw_conn_accept(g, &gw_text_frontend, fd);
+        gw_conn_accept(g, fe, fd);
     }
+}
+
+/* -t: memcached's port, both protocols (the first byte tells). */
+static void
+accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct gw *g = w->data;
+
+    accept_clients(g, g->listen_fd, &gw_detect_frontend);
+}
+
+/* -b: kumofs's binary port, binary only. */
+static void
+accept_bin_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct gw *g = w->data;
+
+    accept_clients(g, g->listen_bin_fd, &gw_bin_frontend);
 }
 
 /*
@@ -145,8 +164,12 @@ main(int argc, char **argv)
           .default_port = KUMO_MANAGER_PORT },
         { .name = "-t", .longname = "--memproto-text", .type = OPT_LISTEN,
           .dest = &g.cfg.listen, .argname = "<[addr:]port=11211>",
-          .help = "memcached text protocol listener",
+          .help = "memcached listener (text or binary protocol)",
           .default_port = KUMO_GATEWAY_PORT },
+        { .name = "-b", .longname = "--memproto-binary", .type = OPT_LISTEN,
+          .dest = &g.cfg.listen_bin, .argname = "<[addr:]port=11511>",
+          .help = "memcached binary protocol only listener",
+          .isset = &g.cfg.has_listen_bin, .default_port = GW_BINARY_PORT },
         { .name = "-I", .longname = "--item-size-max", .type = OPT_INT,
           .dest = &g.cfg.item_max, .argname = "<bytes=1048576>",
           .help = "largest value accepted", .min = 1, .max = 64 * 1024 * 1024 },
@@ -196,7 +219,8 @@ main(int argc, char **argv)
         { .name = NULL },
     };
     opt_parse_or_exit(opts, argc, argv, "kumo-gateway",
-                      "-m <addr[:port]> [-p <addr[:port]>] [-t <[addr:]port>] [options]");
+                      "-m <addr[:port]> [-p <addr[:port]>] [-t <[addr:]port>] "
+                      "[-b <[addr:]port>] [options]");
     g.cfg.has_mgr2 = has_mgr2;
     g.cfg.prefix_len = g.cfg.key_prefix ? strlen(g.cfg.key_prefix) : 0;
     if (g.cfg.prefix_len >= MEMTEXT_KEY_MAX) {
@@ -209,6 +233,10 @@ main(int argc, char **argv)
         return 1;
     }
     daemon_start("kumo-gateway", &dopts);
+    if (!rpc_has_secret())
+        log_warnx("no cluster secret (-K): any host that reaches the managers "
+                  "and servers can change the ring and the data this gateway "
+                  "serves (its links to them are not authenticated)");
 #ifdef M_MMAP_THRESHOLD
     /* Values (up to -I) pass through here in large buffers. glibc raises
      * its mmap threshold each time such a buffer is freed, after which
@@ -223,6 +251,7 @@ main(int argc, char **argv)
     conn_loop_init(g.loop);
     rpc_init(g.loop);
     g.started = time(NULL);
+    g.each_conn = gw_conn_foreach;
 
     g.listen_fd = conn_listen(&g.cfg.listen, err, sizeof(err));
     if (g.listen_fd < 0) {
@@ -234,6 +263,20 @@ main(int argc, char **argv)
     g.accept_w.data = &g;
     ev_io_start(g.loop, &g.accept_w);
     log_info("start gateway on %s", addr_format(&g.cfg.listen, as, sizeof(as)));
+    g.listen_bin_fd = -1;
+    if (g.cfg.has_listen_bin) {
+        g.listen_bin_fd = conn_listen(&g.cfg.listen_bin, err, sizeof(err));
+        if (g.listen_bin_fd < 0) {
+            log_error("-b: %s", err);
+            fprintf(stderr, "error: -b: %s\n", err);
+            return 1;
+        }
+        ev_io_init(&g.accept_bin_w, accept_bin_cb, g.listen_bin_fd, EV_READ);
+        g.accept_bin_w.data = &g;
+        ev_io_start(g.loop, &g.accept_bin_w);
+        log_info("binary protocol on %s",
+                 addr_format(&g.cfg.listen_bin, as, sizeof(as)));
+    }
 
     gw_route_start(&g);
     ev_timer_init(&g.tick, tick_cb, GW_TICK, GW_TICK);
@@ -244,6 +287,8 @@ main(int argc, char **argv)
 
     conn_loop_flush();
     close(g.listen_fd);
+    if (g.listen_bin_fd >= 0)
+        close(g.listen_bin_fd);
     log_info("gateway stopped");
     daemon_cleanup();
     log_close();

@@ -28,8 +28,9 @@
 #define GW_KEY_MAX     250      /* bytes in a stored key (prefix included) */
 #define GW_ARG_MAX     32       /* bytes kept of a stats argument */
 #define GW_TEXT_MAX    200      /* bytes of an error message */
-#define GW_FE_CTX_MAX  64       /* a front end's per-request context (a
-                                   meta opaque token is up to 32 bytes) */
+#define GW_FE_CTX_MAX  96       /* a front end's per-request context (a
+                                   meta request keeps its flag order, its
+                                   opaque of up to 31 bytes and its TTLs) */
 
 /* What a request asks for. */
 enum gw_op {
@@ -38,35 +39,46 @@ enum gw_op {
     GW_OP_GET,        /* key -> VALUE (value, flags, cas) or NOT_FOUND */
     GW_OP_GAT,        /* get and touch: key, exptime */
     GW_OP_SET, GW_OP_ADD, GW_OP_REPLACE, GW_OP_APPEND, GW_OP_PREPEND,
-    GW_OP_CAS,        /* key, data, flags, exptime (+ cas) */
-    GW_OP_DELETE,     /* key */
+    GW_OP_CAS,        /* key, data, flags, exptime (+ cas); append and
+                         prepend with a cas run only on that item */
+    GW_OP_DELETE,     /* key (+ cas: only that item) */
     GW_OP_INCR, GW_OP_DECR, /* key, delta (+ initial, exptime if
-                               has_initial) -> NUMBER */
-    GW_OP_TOUCH,      /* key, exptime */
+                               has_initial; + cas: only that item)
+                               -> NUMBER */
+    GW_OP_TOUCH,      /* key, exptime -> TOUCHED (flags, cas) */
     GW_OP_FLUSH_ALL,  /* delay -> OK, every server */
     GW_OP_VERSION,    /* -> VERSION */
-    GW_OP_STATS,      /* arg: "" -> STATS, "reset" -> RESET, else ERROR */
+    GW_OP_STATS,      /* arg: its first word picks the group: "" (general),
+                         settings, items, slabs, sizes, conns -> STATS;
+                         reset -> RESET; else ERROR (gw_stats.c) */
     GW_OP_VERBOSITY,  /* -> OK (nothing to change) */
     GW_OP_QUIT,       /* -> NONE; the front end sets close_after */
     GW_OP_NOOP,       /* -> OK at once (binary noop, meta mn) */
+    GW_OP_KEYS,       /* list the cluster's live keys, each once, at most
+                         limit of them (0: all) -> KEYS batches (more
+                         set on all but the last), or SERVER_ERROR after
+                         some batches if a server failed (gw_keys.c) */
 };
 
 /* What happened: every front end maps these to its own replies. */
 enum gw_status {
     GW_ST_NONE,         /* no reply (quit) */
     GW_ST_OK,           /* flush_all, verbosity, noop */
-    GW_ST_STORED,
+    GW_ST_STORED,       /* cas: the new item's */
     GW_ST_NOT_STORED,
     GW_ST_EXISTS,       /* cas: the item changed */
     GW_ST_NOT_FOUND,    /* also a get miss; and a get that failed, with
                            text set to why (empty for a plain miss): text
                            leaves both out, get_errors counts failures */
     GW_ST_DELETED,
-    GW_ST_TOUCHED,
+    GW_ST_TOUCHED,      /* flags, cas (the item's, touched) */
     GW_ST_VALUE,        /* get hit: value, vlen, flags, cas */
-    GW_ST_NUMBER,       /* incr/decr: number */
+    GW_ST_NUMBER,       /* incr/decr: number, cas (the new item's) */
     GW_ST_VERSION,      /* text = the version ("1.6.0-kumo-X") */
     GW_ST_STATS,        /* stats[0..nstats) */
+    GW_ST_KEYS,         /* keys[0..nkeys): one batch of a key listing;
+                           more: further batches follow (the request
+                           stays queued, see gw_client_ops.partial) */
     GW_ST_RESET,        /* stats reset done */
     GW_ST_NON_NUMERIC,  /* incr/decr of a value that is not a number */
     GW_ST_TOO_LARGE,    /* the value is over a server's -I */
@@ -84,19 +96,41 @@ struct gw_stat {
     char        value[64];
 };
 
+/* One key of a listing (GW_OP_KEYS). */
+struct gw_key_entry {
+    const char *key;        /* the client's key (no -k prefix); borrowed */
+    size_t      klen;
+    uint32_t    flags;
+    uint32_t    size;       /* value bytes */
+    int64_t     exptime;    /* absolute UNIX seconds, 0: never */
+    int64_t     written;    /* UNIX seconds of its last write (kumo keeps
+                               no access time) */
+    uint64_t    cas;
+};
+
 struct gw_result {
     enum gw_status        status;
-    uint32_t              flags;     /* VALUE */
-    uint64_t              cas;       /* VALUE: the item's CAS unique */
+    uint32_t              flags;     /* VALUE, TOUCHED */
+    uint64_t              cas;       /* VALUE, TOUCHED, STORED, NUMBER: the
+                                        item's CAS unique */
     uint64_t              number;    /* NUMBER */
+    uint32_t              exptime;   /* VALUE, NUMBER: the item's absolute
+                                        expiry in its server's clock (0:
+                                        never, or not known) */
+    bool                  created;   /* VALUE (vivify), NUMBER (has_initial):
+                                        this request created the item */
     const char           *value;     /* VALUE: borrowed, valid only during */
     size_t                vlen;      /*        write_result */
     const struct gw_stat *stats;     /* STATS: borrowed likewise */
     size_t                nstats;
+    const struct gw_key_entry *keys; /* KEYS: borrowed likewise */
+    size_t                nkeys;
+    bool                  more;      /* KEYS: not the last batch */
     char                  text[GW_TEXT_MAX]; /* VERSION, *ERROR */
 };
 
 struct gw_fan;
+struct gw_keys;
 struct gw_client;
 
 struct gw_req {
@@ -117,23 +151,49 @@ struct gw_req {
     uint8_t             attempts;
     uint64_t            since;       /* delete: clock of the first attempt,
                                         less a margin for clock skew */
-    bool                creating;    /* incr/decr: adding the initial value */
     struct gw_fan      *fan;         /* fan-out in progress */
+    struct gw_keys     *keys;        /* key listing in progress */
+    bool                stream_wait; /* keys: a batch went to the client;
+                                        no server call is out until the
+                                        client calls gw_keys_resume */
     size_t              reply_len;   /* value bytes in the reply */
+    bool                vivifying;   /* get: adding the vivify item */
+    bool                touching;    /* incr/decr: the touch_after step */
     /* The operation, filled in by the front end. */
     enum gw_op          op;
     bool                noreply;     /* the client will not wait for the
                                         answer: servers may answer before
                                         replicating; writers decide what
                                         (if anything) to print */
+    bool                vivify;      /* get, gat: a miss adds an empty item
+                                        (flags 0, vivify_exptime) and is
+                                        answered as a hit with created
+                                        (the meta protocol's mg N) */
+    int64_t             vivify_exptime;
+    bool                touch_after; /* incr/decr: once done on an existing
+                                        item, set its expiry to
+                                        touch_exptime (the meta ma T) */
+    int64_t             touch_exptime;
+    bool                barrier;     /* may take more than one server call
+                                        (vivify, touch_after): the
+                                        connection sends no later request
+                                        until it is done, so they see what
+                                        it wrote */
     bool                has_initial; /* incr/decr: create a missing item
-                                        with initial (and exptime) */
+                                        with initial (and exptime), flags 0 */
+    bool                unlink;      /* delete: memcached's unlink of the
+                                        key of a write it refused, not a
+                                        client's delete: not counted in
+                                        delete_hits/delete_misses */
     uint32_t            flags;
     int64_t             exptime;     /* as sent (relative or absolute) */
     int64_t             delay;       /* flush_all */
-    uint64_t            cas;         /* cas: the client's unique */
+    uint64_t            cas;         /* cas: the client's unique; append,
+                                        prepend, delete, incr, decr: 0, or
+                                        run only if the item has it */
     uint64_t            delta;       /* incr/decr */
     uint64_t            initial;
+    uint64_t            limit;       /* keys: most to list, 0: all */
     size_t              kpre;        /* -k prefix bytes at the head of key */
     size_t              klen;        /* prefix included */
     char                key[GW_KEY_MAX];
@@ -160,12 +220,28 @@ struct gw_client_ops {
     /* r->res is final (called by gw_exec; r->res's borrowed pointers are
      * valid only during this call). */
     void (*complete)(struct gw_client *cl, struct gw_req *r);
+    /* A key listing's batch (r->res: KEYS with more): written like a
+     * result, but r stays queued with r->stream_wait set; the client
+     * calls gw_keys_resume(r) once r is first in line and its output has
+     * room, for the next batch. */
+    void (*partial)(struct gw_client *cl, struct gw_req *r);
 };
+
+#define GW_FE_CONN_MAX 64       /* a front end's per-connection state */
 
 struct gw_client {
     const struct gw_client_ops *ops;
-    const struct gw_frontend   *fe;
+    const struct gw_frontend   *fe;   /* may be replaced by the front end
+                                         itself before its first submit
+                                         (gw_detect: text or binary) */
     struct gw                  *gw;
+    /* The front end's own per-connection state (the text parser's place
+     * in a long get line...), zeroed when the connection opens. */
+    union {
+        uint64_t        align;
+        void           *ptr;
+        unsigned char   bytes[GW_FE_CONN_MAX];
+    } fe_state;
 };
 
 /* ---- a front end ---- */
@@ -221,7 +297,9 @@ gw_req_user_key(const struct gw_req *r, size_t *len)
 bool gw_op_is_keyed(enum gw_op op);
 /* The operation's name in messages ("set", "incr"...). */
 const char *gw_op_name(enum gw_op op);
-/* Counts r in the command statistics (cmd_get...): call when accepted. */
+/* Counts r in the command statistics (cmd_get...): call when accepted.
+ * A front end's own GW_ST_TOO_LARGE reply (GW_OP_NONE, a value refused
+ * before it arrived) counts in store_too_large here too. */
 void gw_exec_count(struct gw_req *r);
 /* Runs r: sends a keyed request to its key's owner (retrying), fans
  * flush_all and stats out, answers the rest here. The result comes
@@ -230,11 +308,46 @@ void gw_exec_run(struct gw_req *r);
 /* Runs due retries (the gateway's tick). */
 void gw_exec_retry_run(struct gw *g);
 
-/* Shared by gw_exec.c and gw_fan.c. */
+/* ---- gw_keys.c: key listings ---- */
+
+/* Starts r (GW_OP_KEYS): batches come through r->client->ops->partial,
+ * the end through complete. */
+void gw_keys_start(struct gw_req *r);
+/* The client wants r's next batch (r->stream_wait was set). */
+void gw_keys_resume(struct gw_req *r);
+/* Frees a listing's state (gw_req_release calls it). */
+void gw_keys_free(struct gw_req *r);
+
+/* ---- shared by gw_exec.c, gw_fan.c and gw_stats.c ---- */
+
 void gw_exec_complete(struct gw_req *r);
 void gw_fan_out(struct gw_req *r);
-/* Fills the stats lines of r's result (st->curr_items etc. from the
- * fan-out); the lines live until the next call. */
-void gw_stats_result(struct gw_req *r, uint64_t items, bool incomplete);
+/* Records allocated (in use and kept for reuse): response_obj_count. */
+size_t gw_req_allocated(void);
+
+/* What the servers said to a stats fan-out, summed over those that
+ * answered. */
+struct gw_cluster_sums {
+    size_t   asked, answered;
+    uint64_t records;       /* their curr_items: every copy, tombstones */
+    uint64_t db_bytes;      /* their store files' sizes */
+    uint64_t room;          /* their free space above the reserve */
+    uint64_t gc_removed;    /* records their garbage collectors removed */
+};
+
+/* The groups of "stats <group>". */
+enum gw_stats_group {
+    GW_STATS_GENERAL, GW_STATS_RESET, GW_STATS_SETTINGS, GW_STATS_ITEMS,
+    GW_STATS_SLABS, GW_STATS_SIZES, GW_STATS_CONNS, GW_STATS_UNKNOWN,
+};
+/* The group r->arg asks for (its first word; the rest is ignored, as
+ * memcached does). */
+enum gw_stats_group gw_stats_group(const struct gw_req *r);
+/* Whether the group needs the servers' figures (a fan-out). */
+bool gw_stats_needs_servers(enum gw_stats_group grp);
+/* Fills r->res for r's group: STATS lines (living until the next call),
+ * RESET, or ERROR. sums: the fan-out's figures (NULL for the groups that
+ * need none). */
+void gw_stats_result(struct gw_req *r, const struct gw_cluster_sums *sums);
 
 #endif

@@ -5,6 +5,9 @@
  */
 #include "config.h"
 #include "gateway/gw_text.h"
+#include "gateway/gw_text_dump.h"
+#include "gateway/gw_meta.h"
+#include "gateway/memmeta.h"
 #include "gateway/memtext.h"
 #include "common/xmalloc.h"
 
@@ -13,10 +16,14 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The text protocol's part of a request (gw_req.fe). */
+/* The text protocol's part of a request (gw_req.fe); a meta request's
+ * is gw_meta.c's, which starts with GW_META_TAG. */
 struct text_ctx {
+    bool not_meta;      /* false: the first byte is never GW_META_TAG */
     bool with_cas;      /* gets, gats: VALUE lines carry the CAS unique */
     bool end_after;     /* last key of a get line: append END */
+    bool raw;           /* a local reply printed as it is (res.text) */
+    uint8_t dump;       /* key listings: enum text_dump */
 };
 
 _Static_assert(sizeof(struct text_ctx) <= GW_FE_CTX_MAX,
@@ -54,12 +61,21 @@ set_error_line(struct gw_req *r, const char *line)
     };
     const char *text = line;
 
-    r->res.status = GW_ST_CLIENT_ERROR;
+    if (strcmp(line, "SERVER_ERROR object too large for cache") == 0) {
+        /* its own status, so that store_too_large counts it */
+        r->res.status = GW_ST_TOO_LARGE;
+        return;
+    }
+    /* memcached's odd ones ("ERROR: shutdown not enabled", "Error TLS
+     * not enabled") are printed as they are. */
+    r->res.status = GW_ST_ERROR;
+    ctx_of(r)->raw = true;
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         size_t n = strlen(kinds[i].prefix);
         if (strncmp(line, kinds[i].prefix, n) == 0 &&
             (line[n] == ' ' || line[n] == '\0')) {
             r->res.status = kinds[i].st;
+            ctx_of(r)->raw = false;
             text = line[n] == ' ' ? line + n + 1 : line + n;
             break;
         }
@@ -68,17 +84,31 @@ set_error_line(struct gw_req *r, const char *line)
 }
 
 /* A reply made here (a parse error), in order behind the others; line
- * NULL: none. */
+ * NULL: none. A noreply one is counted but not written. */
 static void
-submit_local(struct gw_client *cl, const char *line, bool close_after)
+submit_reply(struct gw_client *cl, const char *line, bool noreply,
+             bool close_after)
 {
     struct gw_req *r = gw_req_new(cl->gw);
 
     r->op = GW_OP_NONE;
     if (line != NULL)
         set_error_line(r, line);
+    r->noreply = noreply;
     r->close_after = close_after;
     submit(cl, r);
+}
+
+static void
+submit_local(struct gw_client *cl, const char *line, bool close_after)
+{
+    submit_reply(cl, line, false, close_after);
+}
+
+void
+gw_text_submit_error(struct gw_client *cl, const char *line)
+{
+    submit_local(cl, line, false);
 }
 
 static enum gw_op
@@ -102,8 +132,31 @@ op_of(enum memtext_cmd cmd)
     case MT_VERBOSITY: return GW_OP_VERBOSITY;
     case MT_STATS: return GW_OP_STATS;
     case MT_QUIT: return GW_OP_QUIT;
+    case MT_LRU_CRAWLER: return GW_OP_KEYS;
     }
     return GW_OP_NONE;
+}
+
+/* stats cachedump, lru_crawler (gw_text_dump.c): a key listing, or a
+ * reply made here. */
+static void
+dispatch_dump(struct gw_client *cl, const struct memtext_req *m)
+{
+    struct gw_req *r = gw_req_new(cl->gw);
+    struct text_dump_req d;
+
+    text_dump_read(m, &d);
+    ctx_of(r)->dump = (uint8_t)d.dump;
+    if (d.list) {
+        r->op = GW_OP_KEYS;
+        r->limit = d.limit;
+    } else {
+        r->op = GW_OP_NONE;
+        r->res.status = d.status;
+        snprintf(r->res.text, sizeof(r->res.text), "%s", d.text);
+        ctx_of(r)->raw = d.raw;
+    }
+    submit(cl, r);
 }
 
 static void
@@ -113,6 +166,10 @@ dispatch(struct gw_client *cl, const struct memtext_req *m)
     enum gw_op op = op_of(m->cmd);
     struct gw_req *r;
 
+    if (text_dump_wanted(m)) {
+        dispatch_dump(cl, m);
+        return;
+    }
     if (m->cmd != MT_STATS) {
         for (size_t i = 0; i < m->nkeys; i++) {
             if (!gw_key_fits(g, m->keys[i].len)) {
@@ -124,13 +181,22 @@ dispatch(struct gw_client *cl, const struct memtext_req *m)
     }
     switch (m->cmd) {
     case MT_GET: case MT_GETS: case MT_GAT: case MT_GATS:
+        /* One batch of the line's keys; END after the last batch, alone
+         * when that batch has no key (gat without one, a streamed line's
+         * end). */
+        if (m->nkeys == 0 && !m->more) {
+            r = gw_req_new(g);
+            r->op = GW_OP_NONE;
+            ctx_of(r)->end_after = true;
+            submit(cl, r);
+        }
         for (size_t i = 0; i < m->nkeys; i++) {
             r = gw_req_new(g);
             r->op = op;
             gw_req_set_key(r, m->keys[i].ptr, m->keys[i].len);
             r->exptime = m->exptime;
             ctx_of(r)->with_cas = m->cmd == MT_GETS || m->cmd == MT_GATS;
-            ctx_of(r)->end_after = i + 1 == m->nkeys;
+            ctx_of(r)->end_after = i + 1 == m->nkeys && !m->more;
             submit(cl, r);
         }
         return;
@@ -170,26 +236,84 @@ dispatch(struct gw_client *cl, const struct memtext_req *m)
     submit(cl, r);
 }
 
+/* memmeta's turn at the input: false if it is not a meta command. */
+static bool
+meta_parse(struct gw_client *cl, const char *in, size_t len, size_t *used,
+           uint64_t *skip, enum gw_parse *st)
+{
+    static struct memmeta_req *mm;      /* about 450 bytes: one per process */
+
+    if (mm == NULL)
+        mm = xmalloc(sizeof(*mm));
+    switch (memmeta_parse(mm, in, len, (size_t)cl->gw->cfg.item_max, used)) {
+    case MEMMETA_NOT_META:
+        *used = 0;
+        return false;
+    case MEMMETA_AGAIN:
+        *st = GW_PARSE_AGAIN;
+        break;
+    case MEMMETA_OK:
+        gw_meta_dispatch(cl, mm);
+        *st = GW_PARSE_OK;
+        break;
+    case MEMMETA_ERROR:
+        /* Sent even with q; an ms value after a bad line is dropped. */
+        submit_local(cl, mm->error, false);
+        *skip = mm->swallow;
+        *st = GW_PARSE_SKIP;
+        break;
+    case MEMMETA_CLOSE:
+        submit_local(cl, mm->error, true);
+        *used = len;
+        *st = GW_PARSE_CLOSE;
+        break;
+    }
+    return true;
+}
+
 static enum gw_parse
 text_parse(struct gw_client *cl, const char *in, size_t len, size_t *used,
            uint64_t *skip)
 {
     /* One parser request per process: it is large (its keys array). */
     static struct memtext_req *m;
+    /* The connection's place in a get line that comes in batches. */
+    struct memtext_cont *cont = (struct memtext_cont *)cl->fe_state.bytes;
+    _Static_assert(sizeof(struct memtext_cont) <= GW_FE_CONN_MAX,
+                   "memtext_cont fits the front end's connection state");
 
     if (m == NULL)
         m = xmalloc(sizeof(*m));
     *used = 0;
-    switch (memtext_parse(m, in, len, (size_t)cl->gw->cfg.item_max, used)) {
+    /* A meta command (mg, ms...) when not inside a long get line. */
+    if (cont->where == MEMTEXT_AT_LINE) {
+        enum gw_parse st = GW_PARSE_CLOSE;
+        if (meta_parse(cl, in, len, used, skip, &st))
+            return st;
+    }
+    switch (memtext_parse_cont(cont, m, in, len, (size_t)cl->gw->cfg.item_max,
+                               used)) {
     case MEMTEXT_AGAIN:
         return GW_PARSE_AGAIN;
     case MEMTEXT_OK:
         dispatch(cl, m);
         return GW_PARSE_OK;
     case MEMTEXT_ERROR:
+        /* A value refused as too large: memcached unlinks the key, so no
+         * older value survives the refused write. */
+        if (m->nkeys == 1 && m->swallow > 0 &&
+            gw_key_fits(cl->gw, m->keys[0].len)) {
+            struct gw_req *r = gw_req_new(cl->gw);
+            r->op = GW_OP_DELETE;
+            r->noreply = true;
+            r->unlink = true;
+            gw_req_set_key(r, m->keys[0].ptr, m->keys[0].len);
+            submit(cl, r);
+        }
         /* As memcached: noreply silences errors too, or the client would
-         * read this as the reply to its next command. */
-        submit_local(cl, m->noreply ? NULL : m->error, false);
+         * read this as the reply to its next command (it still counts:
+         * store_too_large). */
+        submit_reply(cl, m->error, m->noreply, false);
         *skip = m->swallow;
         return GW_PARSE_SKIP;
     case MEMTEXT_CLOSE:
@@ -267,8 +391,16 @@ text_write_result(const struct gw_req *r, struct buf *out)
     const struct gw_result *res = &r->res;
     bool is_get = r->op == GW_OP_GET || r->op == GW_OP_GAT;
 
+    if (gw_meta_owns(r)) {
+        gw_meta_write_result(r, out);
+        return;
+    }
     if (r->noreply)
         return;
+    if (r->op == GW_OP_NONE && ctx_of_const(r)->raw) {
+        putf(out, "%s\r\n", res->text);
+        return;
+    }
     switch (res->status) {
     case GW_ST_NONE: break;
     case GW_ST_OK: put(out, "OK\r\n"); break;
@@ -291,6 +423,13 @@ text_write_result(const struct gw_req *r, struct buf *out)
         put(out, "END\r\n");
         break;
     case GW_ST_RESET: put(out, "RESET\r\n"); break;
+    case GW_ST_KEYS:
+        for (size_t i = 0; i < res->nkeys; i++)
+            text_dump_put(&res->keys[i], (enum text_dump)ctx_of_const(r)->dump,
+                          out);
+        if (!res->more)
+            put(out, "END\r\n");
+        break;
     case GW_ST_NON_NUMERIC:
         put(out, "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
         break;
@@ -304,7 +443,7 @@ text_write_result(const struct gw_req *r, struct buf *out)
         text_write_error(res->status, res->text, out);
         break;
     }
-    if (is_get && ctx_of_const(r)->end_after)
+    if ((is_get || r->op == GW_OP_NONE) && ctx_of_const(r)->end_after)
         put(out, "END\r\n");
 }
 

@@ -27,7 +27,6 @@
 #define ERR_DELTA       "CLIENT_ERROR invalid numeric delta value"
 #define ERR_CHUNK       "CLIENT_ERROR bad data chunk"
 #define ERR_TOOLARGE    "SERVER_ERROR object too large for cache"
-#define ERR_TOOLONG     "CLIENT_ERROR line too long"
 
 struct tok {
     const char *p;      /* into the caller's buffer */
@@ -512,8 +511,8 @@ is_meta(const char *buf, size_t len)
  * *used is its length (line, plus data and "\r\n" for ms). AGAIN: *used
  * is the total length needed once an ms line is complete, else 0.
  * ERROR: reply req->error, consume *used, then swallow req->swallow
- * bytes. CLOSE: a meta line over MEMMETA_LINE_MAX bytes ("CLIENT_ERROR
- * line too long"). NOT_META: nothing parsed (*used 0); give the bytes to
+ * bytes. CLOSE: over MEMMETA_LINE_MAX bytes and no '\n' within
+ * MEMMETA_LINE_BUF (req->error NULL: no reply). NOT_META: nothing parsed (*used 0); give the bytes to
  * memtext_parse(). Lines end in "\r\n" or "\n"; tokens are split on
  * spaces only, as memcached does.
  */
@@ -537,12 +536,13 @@ memmeta_parse(struct memmeta_req *req, const char *buf, size_t len,
     if (meta < 0) {
         return MEMMETA_AGAIN;   /* no newline yet, and len <= LINE_MAX */
     }
-    scan = len > MEMMETA_LINE_MAX ? MEMMETA_LINE_MAX + 1 : len;
+    /* As memcached reads any line: whole if its '\n' is within
+     * MEMMETA_LINE_BUF bytes, else closed once over MEMMETA_LINE_MAX. */
+    scan = len < MEMMETA_LINE_BUF ? len : MEMMETA_LINE_BUF;
     nlp = memchr(buf, '\n', scan);
     if (nlp == NULL) {
         if (len > MEMMETA_LINE_MAX) {
-            req->error = ERR_TOOLONG;
-            return MEMMETA_CLOSE;
+            return MEMMETA_CLOSE;       /* no reply, as memcached */
         }
         return MEMMETA_AGAIN;
     }

@@ -24,7 +24,8 @@
 #define MEMMETA_OPAQUE_MAX  31    /* bytes after 'O' (memcached: 32 with 'O') */
 #define MEMMETA_TOKENS_MAX  19    /* command, key, [datalen], flags */
 #define MEMMETA_FLAGS_MAX   17    /* flag tokens: 19 less command and key */
-#define MEMMETA_LINE_MAX    2048  /* bytes before the '\n' */
+#define MEMMETA_LINE_MAX    2048  /* bytes of a line not yet ended */
+#define MEMMETA_LINE_BUF    16384 /* '\n' this close: the line is read */
 #define MEMMETA_DATALEN_MAX (INT32_MAX - 2) /* ms <datalen>, as memcached */
 #define MEMMETA_REPLY_MAX   1024  /* room memmeta_reply_* may need */
 
@@ -48,7 +49,8 @@ enum memmeta_status {
     MEMMETA_ERROR,    /* reply req->error + "\r\n", consume *used bytes, then
                          discard req->swallow more bytes; errors are sent
                          even with q */
-    MEMMETA_CLOSE,    /* reply req->error and close the connection */
+    MEMMETA_CLOSE,    /* reply req->error (if not NULL) and close the
+                         connection */
     MEMMETA_NOT_META, /* not a meta command: let memtext_parse() have it */
 };
 
@@ -131,6 +133,7 @@ struct memmeta_item {
     bool      stale;          /* mg: X */
     bool      win_sent;       /* mg: Z, another client already won */
     bool      created;        /* ma: made by N on this miss (q keeps it) */
+    uint32_t  slab_class;     /* me: cls (0 prints 1) */
 };
 
 /*
@@ -151,9 +154,11 @@ bool memmeta_reply_has_value(const struct memmeta_req *req,
                              enum memmeta_code code);
 
 /*
- * The me (debug) reply: "ME <key> exp=.. la=.. cas=.. fetch=.. cls=1
+ * The me (debug) reply: "ME <key> exp=.. la=.. cas=.. fetch=.. cls=..
  * size=..\r\n" for an item, "EN\r\n" for it NULL. exp is memcached's:
- * -1 without expiry, else minus the seconds left; size is it->value_len.
+ * -1 without expiry, else minus the seconds left; cls is it->slab_class
+ * (1 if 0) and size is it->value_len (the caller may pass memcached's
+ * item size there).
  */
 size_t memmeta_reply_me(char *out, size_t cap, const struct memmeta_req *req,
                         const struct memmeta_item *it);

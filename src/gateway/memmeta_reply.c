@@ -293,7 +293,9 @@ memmeta_reply_me(char *out, size_t cap, const struct memmeta_req *req,
     put_str(&o, " cas=");
     put_u64(&o, it->cas);
     put_str(&o, it->hit_before ? " fetch=yes" : " fetch=no");
-    put_str(&o, " cls=1 size=");
+    put_str(&o, " cls=");
+    put_u64(&o, it->slab_class != 0 ? it->slab_class : 1);
+    put_str(&o, " size=");
     put_u64(&o, it->value_len);
     put(&o, "\r\n", 2);
     return o.full ? 0 : o.n;

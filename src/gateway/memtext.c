@@ -1,251 +1,138 @@
 /*
  * memtext.c - the memcached text protocol request parser: line framing,
- * tokens, key and number checks, data-block framing. Knows nothing about
- * sockets, buffers or the cluster; gw_session.c acts on what it returns.
+ * command words, argument counts and checks in memcached 1.6.18's order,
+ * data-block framing. Get-family keys are read in memtext_keys.c, tokens
+ * and numbers in memtext_lex.c. Knows nothing about sockets, buffers or
+ * the cluster; gw_session.c acts on what it returns.
  */
 #include "config.h"
-#include "gateway/memtext.h"
+#include "gateway/memtext_lex.h"
 
 #include <string.h>
 
-/* cas takes the most arguments: key flags exptime bytes unique noreply. */
-#define ARGS_MAX 6
-
-/* Reply texts; the ones memcached 1.6 sends are spelled exactly as it does. */
-#define ERR_UNKNOWN  "ERROR"
-#define ERR_FORMAT   "CLIENT_ERROR bad command line format"
-#define ERR_DELETE   "CLIENT_ERROR bad command line format.  " \
-                     "Usage: delete <key> [noreply]"
-#define ERR_DELTA    "CLIENT_ERROR invalid numeric delta argument"
-#define ERR_EXPTIME  "CLIENT_ERROR invalid exptime argument"
-#define ERR_CHUNK    "CLIENT_ERROR bad data chunk"
-#define ERR_TOOLARGE "SERVER_ERROR object too large for cache"
-#define ERR_TOOLONG  "CLIENT_ERROR line too long"
-
-struct tok {
-    const char *p;      /* into the caller's buffer */
-    size_t      n;      /* >= 1 */
+/* Words that are not kumo commands but that memcached knows. */
+enum {
+    W_BGET = MT_CMD_LAST + 1,   /* an ancient alias of get */
+    W_SHUTDOWN,                 /* refused: kumo never enables it */
+    W_REFRESH_CERTS,            /* refused: no TLS */
+    W_ADMIN,                    /* memcached's own administration: ERROR */
 };
-
-/* Indexed by enum memtext_cmd; command words are looked up here too. */
-static const char *const cmd_names[] = {
-    [MT_GET] = "get",           [MT_GETS] = "gets",
-    [MT_GAT] = "gat",           [MT_GATS] = "gats",
-    [MT_SET] = "set",           [MT_ADD] = "add",
-    [MT_REPLACE] = "replace",   [MT_APPEND] = "append",
-    [MT_PREPEND] = "prepend",   [MT_CAS] = "cas",
-    [MT_DELETE] = "delete",     [MT_INCR] = "incr",
-    [MT_DECR] = "decr",         [MT_TOUCH] = "touch",
-    [MT_FLUSH_ALL] = "flush_all", [MT_VERSION] = "version",
-    [MT_VERBOSITY] = "verbosity", [MT_STATS] = "stats",
-    [MT_QUIT] = "quit",
-};
-#define NCMDS (sizeof(cmd_names) / sizeof(cmd_names[0]))
 
 /*
- * Argument counts (without the command word and without a trailing
- * noreply) of the commands that are not get-family and not delete.
+ * Command words with memcached's token counts (the word included, at most
+ * MT_TOKENS_MAX counted). A count outside is answered "ERROR".
  */
 static const struct {
+    const char   *name;
+    int           id;
     unsigned char min;
     unsigned char max;
-    bool          noreply;  /* may end in noreply */
-} shapes[NCMDS] = {
-    [MT_SET] = { 4, 4, true },      [MT_ADD] = { 4, 4, true },
-    [MT_REPLACE] = { 4, 4, true },  [MT_APPEND] = { 4, 4, true },
-    [MT_PREPEND] = { 4, 4, true },  [MT_CAS] = { 5, 5, true },
-    [MT_INCR] = { 2, 2, true },     [MT_DECR] = { 2, 2, true },
-    [MT_TOUCH] = { 2, 2, true },    [MT_FLUSH_ALL] = { 0, 1, true },
-    [MT_VERSION] = { 0, 0, false }, [MT_VERBOSITY] = { 1, 1, true },
-    [MT_STATS] = { 0, 1, false },   [MT_QUIT] = { 0, 0, false },
+} words[] = {
+    { "get", MT_GET, 2, MT_TOKENS_MAX },
+    { "gets", MT_GETS, 2, MT_TOKENS_MAX },
+    { "gat", MT_GAT, 2, MT_TOKENS_MAX },
+    { "gats", MT_GATS, 2, MT_TOKENS_MAX },
+    { "bget", W_BGET, 2, MT_TOKENS_MAX },
+    { "set", MT_SET, 5, 6 },
+    { "add", MT_ADD, 5, 6 },
+    { "replace", MT_REPLACE, 5, 6 },
+    { "append", MT_APPEND, 5, 6 },
+    { "prepend", MT_PREPEND, 5, 6 },
+    { "cas", MT_CAS, 6, 7 },
+    { "delete", MT_DELETE, 2, 4 },
+    { "incr", MT_INCR, 3, 4 },
+    { "decr", MT_DECR, 3, 4 },
+    { "touch", MT_TOUCH, 3, 4 },
+    { "flush_all", MT_FLUSH_ALL, 1, 3 },
+    { "version", MT_VERSION, 1, MT_TOKENS_MAX },
+    { "verbosity", MT_VERBOSITY, 2, 3 },
+    { "stats", MT_STATS, 1, MT_TOKENS_MAX },
+    { "quit", MT_QUIT, 1, MT_TOKENS_MAX },
+    { "shutdown", W_SHUTDOWN, 1, MT_TOKENS_MAX },
+    { "refresh_certs", W_REFRESH_CERTS, 1, MT_TOKENS_MAX },
+    { "lru_crawler", MT_LRU_CRAWLER, 2, MT_TOKENS_MAX },
+    { "lru", W_ADMIN, 1, MT_TOKENS_MAX },
+    { "watch", W_ADMIN, 1, MT_TOKENS_MAX },
+    { "extstore", W_ADMIN, 1, MT_TOKENS_MAX },
+};
+#define NWORDS (sizeof(words) / sizeof(words[0]))
+
+/* One complete command line, split as memcached splits it. */
+struct line {
+    const char   *buf;
+    size_t        len;          /* without '\r\n', cut at a NUL */
+    size_t        consumed;     /* through the '\n' */
+    size_t        ntok;         /* tokens, at most MT_TOKENS_MAX */
+    struct mt_tok tok[MT_TOKENS_MAX];
 };
 
-static bool
-tok_eq(const struct tok *t, const char *s)
+static enum memtext_status
+done(const struct line *l, size_t *used)
 {
-    size_t n = strlen(s);
-
-    return t->n == n && memcmp(t->p, s, n) == 0;
+    *used = l->consumed;
+    return MEMTEXT_OK;
 }
 
-/* The next token of line[*pos..len); false when only spaces are left. */
+/* memcached's noreply test: the last token it counted. */
 static bool
-tok_next(const char *line, size_t len, size_t *pos, struct tok *t)
+ends_noreply(const struct line *l)
 {
-    size_t i = *pos;
-    size_t start;
-
-    while (i < len && line[i] == ' ') {
-        i++;
-    }
-    if (i == len) {
-        *pos = i;
-        return false;
-    }
-    start = i;
-    while (i < len && line[i] != ' ') {
-        i++;
-    }
-    t->p = line + start;
-    t->n = i - start;
-    *pos = i;
-    return true;
+    return mt_tok_eq(&l->tok[l->ntok - 1], "noreply");
 }
 
-/*
- * Decimal digits t->p[from..n) as a value <= max. Only digits: no sign,
- * no "0x", no exponent, no empty string. Overflow is checked per digit.
- */
+/* The key argument: any bytes, but at most MEMTEXT_KEY_MAX of them. */
 static bool
-parse_digits(const struct tok *t, size_t from, uint64_t max, uint64_t *out)
-{
-    uint64_t v = 0;
-
-    if (from >= t->n) {
-        return false;
-    }
-    for (size_t i = from; i < t->n; i++) {
-        unsigned char c = (unsigned char)t->p[i];
-        uint64_t d;
-
-        if (c < '0' || c > '9') {
-            return false;
-        }
-        d = c - '0';
-        if (v > (max - d) / 10) {
-            return false;
-        }
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
-static bool
-parse_u64(const struct tok *t, uint64_t max, uint64_t *out)
-{
-    return parse_digits(t, 0, max, out);
-}
-
-/* A signed decimal within int64_t; memcached takes negative exptimes. */
-static bool
-parse_i64(const struct tok *t, int64_t *out)
-{
-    uint64_t m;
-
-    if (t->p[0] == '-') {
-        if (!parse_digits(t, 1, (uint64_t)INT64_MAX + 1, &m)) {
-            return false;
-        }
-        /* Negate in unsigned arithmetic so INT64_MIN does not overflow. */
-        *out = m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m;
-        return true;
-    }
-    if (!parse_digits(t, 0, INT64_MAX, &m)) {
-        return false;
-    }
-    *out = (int64_t)m;
-    return true;
-}
-
-/* 1..MEMTEXT_KEY_MAX bytes, none a control character, space or DEL. */
-static bool
-key_ok(const struct tok *t)
+set_key(struct memtext_req *req, const struct mt_tok *t)
 {
     if (t->n > MEMTEXT_KEY_MAX) {
         return false;
     }
-    for (size_t i = 0; i < t->n; i++) {
-        unsigned char c = (unsigned char)t->p[i];
-
-        if (c < 0x21 || c == 0x7f) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static void
-set_key(struct memtext_req *req, const struct tok *t)
-{
     req->keys[0].ptr = t->p;
     req->keys[0].len = t->n;
     req->nkeys = 1;
+    return true;
 }
 
-/*
- * Whether a line longer than MEMTEXT_LINE_MAX may go on up to
- * MEMTEXT_GETLINE_MAX: only get-family lines can be that long legally.
- * Reads only buf[0..MEMTEXT_LINE_MAX], so every prefix longer than
- * MEMTEXT_LINE_MAX gets the same answer as the whole line.
- */
-static bool
-is_getline(const char *buf)
-{
-    size_t i = 0;
-    const char *p;
-
-    while (i < MEMTEXT_LINE_MAX - 8 && buf[i] == ' ') {
-        i++;
-    }
-    p = buf + i;
-    return memcmp(p, "get ", 4) == 0 || memcmp(p, "gets ", 5) == 0
-        || memcmp(p, "gat ", 4) == 0 || memcmp(p, "gats ", 5) == 0;
-}
-
+/* set/add/replace/append/prepend/cas: the line, then the data block. */
 static enum memtext_status
-fail(struct memtext_req *req, const char *msg, size_t consumed, size_t *used)
+parse_storage(struct memtext_req *req, const struct line *l, size_t len,
+              size_t item_max, size_t *used)
 {
-    req->error = msg;
-    req->nkeys = 0;
-    *used = consumed;
-    return MEMTEXT_ERROR;
-}
+    const struct mt_tok *a = l->tok + 1;
+    int32_t exptime, vlen;
+    uint64_t need;
 
-static int
-cmd_lookup(const struct tok *t)
-{
-    for (size_t i = 0; i < NCMDS; i++) {
-        if (tok_eq(t, cmd_names[i])) {
-            return (int)i;
-        }
+    req->noreply = ends_noreply(l);
+    /* Bad lines swallow nothing: memcached reads the data as commands. */
+    if (!set_key(req, &a[0])
+        || !mt_num_u32(&a[1], &req->flags)
+        || !mt_num_i32(&a[2], &exptime)
+        || !mt_num_i32(&a[3], &vlen)
+        || (req->cmd == MT_CAS && !mt_num_u64(&a[4], &req->cas))
+        || vlen < 0 || vlen > INT32_MAX - 2) {
+        return mt_fail(req, MT_ERR_FORMAT, l->consumed, used);
     }
-    return -1;
-}
-
-/* get/gets <key>+ and gat/gats <exptime> <key>+; pos is after the verb. */
-static enum memtext_status
-parse_get(struct memtext_req *req, const char *line, size_t linelen,
-          size_t pos, size_t consumed, size_t *used)
-{
-    struct tok t;
-
-    if (req->cmd == MT_GAT || req->cmd == MT_GATS) {
-        if (!tok_next(line, linelen, &pos, &t)) {
-            return fail(req, ERR_UNKNOWN, consumed, used);
-        }
-        if (!parse_i64(&t, &req->exptime)) {
-            return fail(req, ERR_EXPTIME, consumed, used);
-        }
+    req->exptime = exptime;
+    req->bytes = (uint32_t)vlen;
+    if ((uint64_t)vlen > item_max) {
+        req->swallow = (uint64_t)vlen + 2;
+        mt_fail(req, MT_ERR_TOOLARGE, l->consumed, used);
+        /* memcached unlinks the key it refused: the caller needs it. */
+        req->nkeys = 1;
+        return MEMTEXT_ERROR;
     }
-    while (tok_next(line, linelen, &pos, &t)) {
-        /*
-         * memcached has no limit on keys per line; we cap them at
-         * MEMTEXT_KEYS_MAX so req->keys is fixed-size and one request's
-         * fan-out is bounded, and answer "bad command line format".
-         */
-        if (req->nkeys == MEMTEXT_KEYS_MAX || !key_ok(&t)) {
-            return fail(req, ERR_FORMAT, consumed, used);
-        }
-        req->keys[req->nkeys].ptr = t.p;
-        req->keys[req->nkeys].len = t.n;
-        req->nkeys++;
+    /* At most MEMTEXT_LINE_BUF + INT32_MAX: fits a 32-bit size_t. */
+    need = (uint64_t)l->consumed + (uint64_t)vlen + 2;
+    *used = (size_t)need;
+    if ((uint64_t)len < need) {
+        return MEMTEXT_AGAIN;
     }
-    if (req->nkeys == 0) {
-        /* A wrong argument count is "ERROR" in memcached. */
-        return fail(req, ERR_UNKNOWN, consumed, used);
+    if (l->buf[need - 2] != '\r' || l->buf[need - 1] != '\n') {
+        req->nkeys = 0;
+        req->error = MT_ERR_CHUNK;
+        return MEMTEXT_ERROR;
     }
-    *used = consumed;
+    req->data = l->buf + l->consumed;
     return MEMTEXT_OK;
 }
 
@@ -254,171 +141,164 @@ parse_get(struct memtext_req *req, const char *line, size_t linelen,
  * only as the literal "0" and answers anything else with a usage text.
  */
 static enum memtext_status
-parse_delete(struct memtext_req *req, const struct tok *args, size_t nargs,
-             size_t consumed, size_t *used)
+parse_delete(struct memtext_req *req, const struct line *l, size_t *used)
 {
-    if (nargs < 1 || nargs > 3) {
-        return fail(req, ERR_UNKNOWN, consumed, used);
-    }
-    if (nargs > 1) {
-        bool zero = tok_eq(&args[1], "0");
-        bool nr = tok_eq(&args[nargs - 1], "noreply");
+    if (l->ntok > 2) {
+        bool zero = mt_tok_eq(&l->tok[2], "0");
 
-        req->noreply = nr;
-        if (!((nargs == 2 && (zero || nr)) || (nargs == 3 && zero && nr))) {
-            return fail(req, ERR_DELETE, consumed, used);
+        req->noreply = ends_noreply(l);
+        if (!((l->ntok == 3 && (zero || req->noreply))
+              || (l->ntok == 4 && zero && req->noreply))) {
+            return mt_fail(req, MT_ERR_DELETE, l->consumed, used);
         }
     }
-    if (!key_ok(&args[0])) {
-        return fail(req, ERR_FORMAT, consumed, used);
+    if (!set_key(req, &l->tok[1])) {
+        return mt_fail(req, MT_ERR_FORMAT, l->consumed, used);
     }
-    set_key(req, &args[0]);
-    *used = consumed;
-    return MEMTEXT_OK;
+    return done(l, used);
 }
 
-/* set/add/replace/append/prepend/cas: the line, then the data block. */
+/* Every command but storage, delete and the get family. */
 static enum memtext_status
-parse_storage(struct memtext_req *req, const struct tok *args,
-              const char *buf, size_t len, size_t consumed, size_t item_max,
-              size_t *used)
+parse_other(struct memtext_req *req, const struct line *l, size_t *used)
 {
-    uint64_t flags, bytes, need;
-
-    if (!key_ok(&args[0])
-        || !parse_u64(&args[1], UINT32_MAX, &flags)
-        || !parse_i64(&args[2], &req->exptime)
-        || !parse_u64(&args[3], INT32_MAX, &bytes)
-        || (req->cmd == MT_CAS
-            && !parse_u64(&args[4], UINT64_MAX, &req->cas))) {
-        /* Nothing to swallow: memcached reads the data as commands too. */
-        return fail(req, ERR_FORMAT, consumed, used);
-    }
-    req->flags = (uint32_t)flags;
-    req->bytes = (uint32_t)bytes;
-    if (bytes > item_max) {
-        req->swallow = bytes + 2;
-        return fail(req, ERR_TOOLARGE, consumed, used);
-    }
-    /* At most MEMTEXT_LINE_MAX + 1 + INT32_MAX + 2: fits a 32-bit size_t. */
-    need = (uint64_t)consumed + bytes + 2;
-    *used = (size_t)need;
-    if ((uint64_t)len < need) {
-        return MEMTEXT_AGAIN;
-    }
-    if (buf[need - 2] != '\r' || buf[need - 1] != '\n') {
-        req->error = ERR_CHUNK;
-        return MEMTEXT_ERROR;
-    }
-    set_key(req, &args[0]);
-    req->data = buf + consumed;
-    return MEMTEXT_OK;
-}
-
-/* Every command but the get family, once its arguments are split. */
-static enum memtext_status
-parse_args(struct memtext_req *req, const struct tok *args, size_t nargs,
-           const char *buf, size_t len, size_t consumed, size_t item_max,
-           size_t *used)
-{
-    uint64_t v;
-    size_t n = nargs;
-
-    if (req->cmd == MT_DELETE) {
-        return parse_delete(req, args, nargs, consumed, used);
-    }
-    /* As memcached: one token past the arguments is the noreply slot, and
-     * a word other than "noreply" there is ignored; any other count is
-     * answered "ERROR". */
-    if (shapes[req->cmd].noreply && n > shapes[req->cmd].min &&
-        tok_eq(&args[n - 1], "noreply")) {
-        req->noreply = true;
-        n--;
-    } else if (shapes[req->cmd].noreply && n == (size_t)shapes[req->cmd].max + 1) {
-        n--;
-    }
-    if (n < shapes[req->cmd].min || n > shapes[req->cmd].max) {
-        return fail(req, ERR_UNKNOWN, consumed, used);
-    }
+    const struct mt_tok *a = l->tok + 1;
+    int32_t v;
 
     switch (req->cmd) {
-    case MT_SET:
-    case MT_ADD:
-    case MT_REPLACE:
-    case MT_APPEND:
-    case MT_PREPEND:
-    case MT_CAS:
-        return parse_storage(req, args, buf, len, consumed, item_max, used);
     case MT_INCR:
     case MT_DECR:
-        if (!key_ok(&args[0])) {
-            return fail(req, ERR_FORMAT, consumed, used);
+        req->noreply = ends_noreply(l);
+        if (!set_key(req, &a[0])) {
+            return mt_fail(req, MT_ERR_FORMAT, l->consumed, used);
         }
-        if (!parse_u64(&args[1], UINT64_MAX, &req->delta)) {
-            return fail(req, ERR_DELTA, consumed, used);
+        if (!mt_num_u64(&a[1], &req->delta)) {
+            return mt_fail(req, MT_ERR_DELTA, l->consumed, used);
         }
-        set_key(req, &args[0]);
         break;
     case MT_TOUCH:
-        if (!key_ok(&args[0])) {
-            return fail(req, ERR_FORMAT, consumed, used);
+        req->noreply = ends_noreply(l);
+        if (!set_key(req, &a[0])) {
+            return mt_fail(req, MT_ERR_FORMAT, l->consumed, used);
         }
-        if (!parse_i64(&args[1], &req->exptime)) {
-            return fail(req, ERR_EXPTIME, consumed, used);
+        if (!mt_num_i32(&a[1], &v)) {
+            return mt_fail(req, MT_ERR_EXPTIME, l->consumed, used);
         }
-        set_key(req, &args[0]);
+        req->exptime = v;
         break;
     case MT_FLUSH_ALL:
-        if (n == 1 && !parse_i64(&args[0], &req->delay)) {
-            return fail(req, ERR_EXPTIME, consumed, used);
+        /* A first argument is the delay unless it is the noreply. */
+        req->noreply = ends_noreply(l);
+        if (l->ntok != (req->noreply ? 2u : 1u)) {
+            if (!mt_num_i32(&a[0], &v)) {
+                return mt_fail(req, MT_ERR_EXPTIME, l->consumed, used);
+            }
+            req->delay = v;
         }
         break;
     case MT_VERBOSITY:
-        if (!parse_u64(&args[0], UINT32_MAX, &v)) {
-            return fail(req, ERR_FORMAT, consumed, used);
+        req->noreply = ends_noreply(l);
+        if (!mt_num_u32(&a[0], &req->level)) {
+            return mt_fail(req, MT_ERR_FORMAT, l->consumed, used);
         }
-        req->level = (uint32_t)v;
         break;
     case MT_STATS:
-        if (n == 1) {
-            req->arg = args[0].p;
-            req->arglen = args[0].n;
+    case MT_LRU_CRAWLER:
+        /* Sub-commands ("cachedump 1 10", "metadump all") are read by the
+         * front end, as memcached reads them after its dispatch. */
+        if (l->ntok > 1) {
+            const struct mt_tok *end = &l->tok[l->ntok - 1];
+            req->arg = a[0].p;
+            req->arglen = (size_t)(end->p + end->n - a[0].p);
         }
         break;
     default:
-        /* version, quit: nothing to parse. */
+        /* version, quit: any arguments, all ignored. */
         break;
     }
-    *used = consumed;
-    return MEMTEXT_OK;
+    return done(l, used);
+}
+
+static int
+word_lookup(const struct mt_tok *t)
+{
+    for (size_t i = 0; i < NWORDS; i++) {
+        if (mt_tok_eq(t, words[i].name)) {
+            return (int)i;
+        }
+    }
+    return -1;
 }
 
 /*
- * Parses one request from buf[0..len) (buf may be NULL when len is 0).
- * Returns MEMTEXT_OK with the request in req and *used = its length
- * (line, plus data block and "\r\n" for storage commands);
- * MEMTEXT_AGAIN with *used = the total length needed once a storage line
- * is complete, else 0; MEMTEXT_ERROR with req->error, *used and
- * req->swallow as the header says; MEMTEXT_CLOSE for an over-long line
- * ("CLIENT_ERROR line too long") or an HTTP request (error NULL), as
- * memcached closes those connections.
- * req->cmd is set on OK and on ERROR once the command word is known.
- * req->noreply may also be true on ERROR: memcached then sends no error
- * reply either (the caller decides). Reads no byte at or past buf[len];
- * keys and data point into buf. The only state is in req, overwritten on
- * each call (req->keys only up to req->nkeys).
+ * A line whose word is no command. memcached answers ERROR, but hangs up
+ * on an HTTP request: a line whose last counted token starts "HTTP/",
+ * unless its word begins with a letter memcached dispatches on first.
  */
-enum memtext_status
-memtext_parse(struct memtext_req *req, const char *buf, size_t len,
-              size_t item_max, size_t *used)
+static enum memtext_status
+parse_unknown(struct memtext_req *req, const struct line *l, size_t *used)
 {
-    const char *nlp;
-    size_t scan, nl, linelen, consumed, pos = 0, nargs = 0;
-    struct tok t, last, args[ARGS_MAX];
-    int cmd;
+    const struct mt_tok *w = &l->tok[0];
+    const struct mt_tok *last = &l->tok[l->ntok - 1];
+    bool meta = w->p[0] == 'm' && w->n == 2;
 
+    if (!meta && memchr("gsacidt", w->p[0], 7) == NULL
+        && last->n >= 5 && memcmp(last->p, "HTTP/", 5) == 0) {
+        return MEMTEXT_CLOSE;
+    }
+    return mt_fail(req, MT_ERR_UNKNOWN, l->consumed, used);
+}
+
+/* A complete line l (data block, if any, after it in buf[0..len)). */
+static enum memtext_status
+parse_line(struct memtext_cont *cont, struct memtext_req *req,
+           struct line *l, size_t len, size_t item_max, size_t *used)
+{
+    int w;
+
+    l->ntok = mt_tokenize(l->buf, l->len, l->tok, MT_TOKENS_MAX);
+    if (l->ntok == 0 || l->tok[0].n < 2) {
+        return mt_fail(req, MT_ERR_UNKNOWN, l->consumed, used);
+    }
+    w = word_lookup(&l->tok[0]);
+    if (w < 0) {
+        return parse_unknown(req, l, used);
+    }
+    if (words[w].id <= MT_CMD_LAST) {
+        req->cmd = (enum memtext_cmd)words[w].id;
+    } else if (words[w].id == W_BGET) {
+        req->cmd = MT_GET;
+    }
+    if (l->ntok < words[w].min || l->ntok > words[w].max) {
+        return mt_fail(req, MT_ERR_UNKNOWN, l->consumed, used);
+    }
+    switch (words[w].id) {
+    case MT_GET: case MT_GETS: case MT_GAT: case MT_GATS: case W_BGET:
+        return mt_keys_line(cont, req, l->buf,
+                            (size_t)(l->tok[0].p + l->tok[0].n - l->buf),
+                            l->len, l->consumed, used);
+    case MT_SET: case MT_ADD: case MT_REPLACE: case MT_APPEND:
+    case MT_PREPEND: case MT_CAS:
+        return parse_storage(req, l, len, item_max, used);
+    case MT_DELETE:
+        return parse_delete(req, l, used);
+    case W_SHUTDOWN:
+        return mt_fail(req, MT_ERR_SHUTDOWN, l->consumed, used);
+    case W_REFRESH_CERTS:
+        return mt_fail(req, MT_ERR_TLS, l->consumed, used);
+    case W_ADMIN:
+        return mt_fail(req, MT_ERR_UNKNOWN, l->consumed, used);
+    default:
+        return parse_other(req, l, used);
+    }
+}
+
+static void
+req_reset(struct memtext_req *req)
+{
     req->cmd = MT_GET;
     req->noreply = false;
+    req->more = false;
     req->flags = 0;
     req->exptime = 0;
     req->bytes = 0;
@@ -432,62 +312,91 @@ memtext_parse(struct memtext_req *req, const char *buf, size_t len,
     req->nkeys = 0;
     req->error = NULL;
     req->swallow = 0;
-    *used = 0;
+}
+
+/*
+ * At a request's start: find the line as memcached does. Its '\n' within
+ * MEMTEXT_LINE_BUF bytes: the line is read whole. Otherwise more than
+ * MEMTEXT_LINE_MAX bytes close the connection unless the line is
+ * get-family, which waits for its '\n' up to MEMTEXT_GETLINE_STREAM bytes
+ * and is streamed after that.
+ */
+static enum memtext_status
+parse_request(struct memtext_cont *cont, struct memtext_req *req,
+              const char *buf, size_t len, size_t item_max, size_t *used)
+{
+    size_t scan = len < MEMTEXT_LINE_BUF ? len : MEMTEXT_LINE_BUF;
+    const char *nlp, *z;
+    struct line l;
+    size_t nl;
 
     if (len == 0) {
         return MEMTEXT_AGAIN;
     }
-    /* No legal line is longer than this; don't scan a huge data block. */
-    scan = len > MEMTEXT_GETLINE_MAX ? MEMTEXT_GETLINE_MAX + 1 : len;
     nlp = memchr(buf, '\n', scan);
-    /*
-     * nl: bytes of the line before its '\n', or buffered so far. Judging
-     * a complete line by the same rule as a partial one keeps the result
-     * independent of how the bytes were split across reads.
-     */
-    nl = nlp != NULL ? (size_t)(nlp - buf) : scan;
-    if (nl > MEMTEXT_LINE_MAX
-        && (nl > MEMTEXT_GETLINE_MAX || !is_getline(buf))) {
-        req->error = ERR_TOOLONG;
-        return MEMTEXT_CLOSE;
-    }
     if (nlp == NULL) {
-        return MEMTEXT_AGAIN;
-    }
-    consumed = nl + 1;
-    linelen = nl > 0 && buf[nl - 1] == '\r' ? nl - 1 : nl;
-
-    if (!tok_next(buf, linelen, &pos, &t)) {
-        return fail(req, ERR_UNKNOWN, consumed, used);
-    }
-    cmd = cmd_lookup(&t);
-    if (cmd < 0) {
-        /* memcached drops connections that speak HTTP to it. */
-        last = t;
-        while (tok_next(buf, linelen, &pos, &t)) {
-            last = t;
+        if (len <= MEMTEXT_LINE_MAX) {
+            return MEMTEXT_AGAIN;
         }
-        if (last.n >= 5 && memcmp(last.p, "HTTP/", 5) == 0) {
+        if (mt_getline_verb(buf, len) < 0) {
             return MEMTEXT_CLOSE;
         }
-        return fail(req, ERR_UNKNOWN, consumed, used);
-    }
-    req->cmd = (enum memtext_cmd)cmd;
-
-    if (cmd == MT_GET || cmd == MT_GETS || cmd == MT_GAT || cmd == MT_GATS) {
-        return parse_get(req, buf, linelen, pos, consumed, used);
-    }
-    /* Keep the first ARGS_MAX; more is a wrong count for every command. */
-    while (tok_next(buf, linelen, &pos, &t)) {
-        if (nargs < ARGS_MAX) {
-            args[nargs] = t;
+        nlp = memchr(buf + scan, '\n', len - scan);
+        if (nlp == NULL) {
+            if (len < MEMTEXT_GETLINE_STREAM) {
+                return MEMTEXT_AGAIN;
+            }
+            return mt_keys_stream(cont, req, buf, len, used);
         }
-        nargs++;
     }
-    if (nargs > ARGS_MAX) {
-        return fail(req, ERR_UNKNOWN, consumed, used);
+    nl = (size_t)(nlp - buf);
+    l.buf = buf;
+    l.consumed = nl + 1;
+    /* memcached drops a '\r' before the '\n' only on lines of 2+ bytes;
+     * a 1-byte line is an error either way. */
+    l.len = nl > 1 && buf[nl - 1] == '\r' ? nl - 1 : nl;
+    z = memchr(buf, '\0', l.len);
+    if (z != NULL) {
+        l.len = (size_t)(z - buf);
     }
-    return parse_args(req, args, nargs, buf, len, consumed, item_max, used);
+    return parse_line(cont, req, &l, len, item_max, used);
+}
+
+enum memtext_status
+memtext_parse_cont(struct memtext_cont *cont, struct memtext_req *req,
+                   const char *buf, size_t len, size_t item_max,
+                   size_t *used)
+{
+    req_reset(req);
+    *used = 0;
+    if (cont->where != MEMTEXT_AT_LINE) {
+        return mt_keys_next(cont, req, buf, len, used);
+    }
+    return parse_request(cont, req, buf, len, item_max, used);
+}
+
+enum memtext_status
+memtext_parse(struct memtext_req *req, const char *buf, size_t len,
+              size_t item_max, size_t *used)
+{
+    struct memtext_cont cont;
+    enum memtext_status st;
+    const char *nlp;
+
+    memset(&cont, 0, sizeof(cont));
+    st = memtext_parse_cont(&cont, req, buf, len, item_max, used);
+    if (st != MEMTEXT_OK || !req->more) {
+        return st;
+    }
+    /* A get line of more than one batch. */
+    nlp = memchr(buf, '\n', len);
+    req->more = false;
+    if (nlp == NULL) {
+        req->nkeys = 0;
+        *used = 0;
+        return MEMTEXT_CLOSE;
+    }
+    return mt_fail(req, MT_ERR_FORMAT, (size_t)(nlp - buf) + 1, used);
 }
 
 /*
@@ -497,8 +406,13 @@ memtext_parse(struct memtext_req *req, const char *buf, size_t len,
 const char *
 memtext_cmd_name(enum memtext_cmd cmd)
 {
-    if ((size_t)cmd >= NCMDS) {
+    if ((int)cmd < 0 || cmd > MT_CMD_LAST) {
         return "unknown";
     }
-    return cmd_names[cmd];
+    for (size_t i = 0; i < NWORDS; i++) {
+        if (words[i].id == (int)cmd) {
+            return words[i].name;
+        }
+    }
+    return "unknown";
 }

@@ -1,7 +1,14 @@
 /*
- * mgr.h - kumo-manager's process context, shared by its files:
- * mgr_main.c (start-up, persistence, timers), mgr_net.c (connections and
- * requests), mgr_replace.c (rebalancing).
+ * mgr.h - kumo-manager's process context, shared by its files, and each
+ * file's functions. The files form layers; each calls only those below it
+ * (an upward call goes through a callback in struct mgr):
+ *
+ *   mgr_main     options, start-up, the periodic timer
+ *   mgr_rpc      the RPC methods (dispatch built from common/proto.h)
+ *   mgr_replace  rebalancing
+ *   mgr_cluster  membership: hash space changes, attach, detach, faults
+ *   mgr_net      connections, pushes, the partner link
+ *   mgr_ring     the ring file
  */
 #ifndef KUMO_MANAGER_MGR_H
 #define KUMO_MANAGER_MGR_H
@@ -48,7 +55,13 @@ struct mgr_replace {
     size_t              nparts;
     ev_tstamp           started;
     int                 attempts;      /* copy rounds for this id */
+    char                state[64];     /* mgr_replace_state's answer */
 };
+
+struct mgr;
+/* A method's handler; a: the params, arity already checked. */
+typedef void mgr_handler_fn(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
+                            const msgpack_object *a);
 
 struct mgr {
     struct ev_loop      *loop;
@@ -76,29 +89,48 @@ struct mgr {
     bool                 hold;          /* -noreplace: wait for "replace" */
     bool                 full_pending;  /* the next replace copies everything */
     struct mgr_replace   rep;
+    /* Set by mgr_main.c: where mgr_net.c sends what goes up. */
+    void (*on_request)(struct mgr_peer *p, uint32_t msgid, uint32_t method,
+                       const msgpack_object *params);
+    void (*on_server_lost)(struct mgr *m, const struct kaddr *addr);
 };
 
-/* mgr_main.c */
-/* Saves the hash space to the ring file (-s); -1 (logged) on failure. */
-int mgr_save(struct mgr *m);
+/* mgr_ring.c */
+/* Saves the hash space to the ring file (-s) atomically; -1 (logged) on
+ * failure. */
+int mgr_ring_save(struct mgr *m);
+int mgr_ring_load(struct mgr *m);
 
 /* mgr_net.c */
 extern const struct rpc_ops mgr_listen_ops;
+const char *mgr_fmt_addr(const struct kaddr *a, char *buf);
+/* Sends the hash space to every server and subscriber. */
 void mgr_push(struct mgr *m);
 void mgr_sync_partner(struct mgr *m);
-/* After changing hs.w: new stamp (and r := w if keep_equal), save, push,
- * sync the partner. */
-void mgr_changed(struct mgr *m, const char *why, bool keep_equal);
 struct mgr_peer *mgr_find_server(struct mgr *m, const struct kaddr *addr);
-bool mgr_attach(struct mgr *m);
-/* May server p join the ring with its store as it is (mgr_net.c)? */
-bool mgr_peer_fresh(const struct mgr *m, const struct mgr_peer *p);
-bool mgr_detach(struct mgr *m);
-void mgr_check(struct mgr *m);
-void mgr_partner_dial(struct mgr *m);
 /* Sends method with [id, hs(, full)] to a connected server. */
 bool mgr_send_replace(struct mgr *m, const struct kaddr *to, uint32_t method,
                       uint64_t id, bool full);
+/* Closes the connections of servers silent past the fault timeout. */
+void mgr_net_check(struct mgr *m);
+void mgr_partner_dial(struct mgr *m);
+
+/* mgr_cluster.c */
+/* After changing hs.w: new stamp (and r := w if keep_equal), save, push,
+ * sync the partner. */
+void mgr_changed(struct mgr *m, const char *why, bool keep_equal);
+/* Is p a connected server that is not active in the write ring? */
+bool mgr_is_newcomer(const struct mgr *m, const struct mgr_peer *p);
+/* May server p join the ring with its store as it is? */
+bool mgr_peer_fresh(const struct mgr *m, const struct mgr_peer *p);
+bool mgr_attach(struct mgr *m);
+bool mgr_detach(struct mgr *m);
+/* Marks a server fault in both rings (a lost or never reconnected one). */
+void mgr_mark_fault(struct mgr *m, const struct kaddr *addr);
+/* A server was lost or joined: with -a, attach and detach after -Rs. */
+void mgr_auto_replace_soon(struct mgr *m);
+/* Marks ring members that never reconnected after a restart fault. */
+void mgr_cluster_check(struct mgr *m);
 
 /* mgr_replace.c */
 /* Drives rebalancing; called from the manager's timer. */
@@ -106,9 +138,12 @@ void mgr_replace_tick(struct mgr *m);
 void mgr_replace_copy_end(struct mgr *m, uint64_t id, const struct kaddr *from,
                           bool ok);
 void mgr_replace_delete_end(struct mgr *m, uint64_t id, const struct kaddr *from);
-/* A server was lost or joined: auto-replace scheduling. */
-void mgr_replace_event(struct mgr *m);
-const char *mgr_replace_state(const struct mgr *m);
+const char *mgr_replace_state(struct mgr *m);
 bool mgr_is_runner(const struct mgr *m);
+
+/* mgr_rpc.c */
+/* Serves one request of peer p (struct mgr.on_request). */
+void mgr_handle_request(struct mgr_peer *p, uint32_t msgid, uint32_t method,
+                        const msgpack_object *params);
 
 #endif

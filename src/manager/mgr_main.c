@@ -1,7 +1,8 @@
 /*
- * mgr_main.c - kumo-manager: options, start-up, the hash space file, the
- * periodic checks, signals. Connections live in mgr_net.c and rebalancing
- * in mgr_replace.c.
+ * mgr_main.c - kumo-manager: options, start-up, the periodic checks,
+ * signals. The layers below it: mgr_rpc.c (methods), mgr_replace.c
+ * (rebalancing), mgr_cluster.c (membership), mgr_net.c (connections),
+ * mgr_ring.c (the ring file); see doc/architecture.md.
  */
 #include "config.h"
 #include "manager/mgr.h"
@@ -21,78 +22,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define RING_FILE_MAX (4 * 1024 * 1024)
-
-/* Writes the hash space to ring_file atomically (temp file, fsync,
- * rename), so a restarted manager needs no re-attach. */
-int
-mgr_save(struct mgr *m)
-{
-    int rv = 0;
-
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    char tmp[4096];
-    int fd;
-
-    if (m->ring_file == NULL)
-        return 0;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    hspace_pack(&pk, &m->hs);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", m->ring_file);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write(fd, sb.data, sb.size) != (ssize_t)sb.size ||
-        fsync(fd) < 0 || close(fd) < 0 || rename(tmp, m->ring_file) < 0) {
-        log_warn("cannot save the hash space to %s", m->ring_file);
-        if (fd >= 0)
-            close(fd);
-        rv = -1;
-    }
-    msgpack_sbuffer_destroy(&sb);
-    return rv;
-}
-
-static int
-hs_load(struct mgr *m)
-{
-    char *data;
-    struct stat st;
-    size_t objlen, off = 0;
-    msgpack_zone zone;
-    msgpack_object obj;
-    int fd, rv = -1;
-
-    fd = open(m->ring_file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : -1;
-    if (fstat(fd, &st) < 0 || st.st_size > RING_FILE_MAX) {
-        close(fd);
-        return -1;
-    }
-    data = xmalloc((size_t)st.st_size + 1);
-    if (read(fd, data, (size_t)st.st_size) != st.st_size) {
-        close(fd);
-        free(data);
-        return -1;
-    }
-    close(fd);
-    msgpack_zone_init(&zone, 4096);
-    if (mpk_scan(data, (size_t)st.st_size, RING_FILE_MAX, &objlen) == MPK_COMPLETE &&
-        msgpack_unpack(data, objlen, &off, &zone, &obj) >= MSGPACK_UNPACK_SUCCESS &&
-        hspace_unpack(&obj, &m->hs) == 0)
-        rv = 0;
-    msgpack_zone_destroy(&zone);
-    free(data);
-    return rv;
-}
-
 static void
 check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct mgr *m = w->data;
 
-    mgr_check(m);
+    mgr_net_check(m);
+    mgr_cluster_check(m);
     mgr_partner_dial(m);
     mgr_replace_tick(m);
 }
@@ -167,6 +103,10 @@ main(int argc, char **argv)
         return 1;
     }
     daemon_start("kumo-manager", &dopts);
+    if (!rpc_has_secret())
+        log_warnx("no cluster secret (-K): any host that reaches %s can "
+                  "attach and detach servers and change the ring",
+                  addr_format(&m.listen, as, sizeof(as)));
     m.loop = EV_DEFAULT;
     conn_loop_init(m.loop);
     rpc_init(m.loop);
@@ -177,7 +117,7 @@ main(int argc, char **argv)
     kclock_init(&m.clock, kclock_node_id(dump));
     hspace_init(&m.hs);
     if (m.ring_file != NULL) {
-        if (hs_load(&m) < 0) {
+        if (mgr_ring_load(&m) < 0) {
             fprintf(stderr, "error: cannot read ring file %s\n", m.ring_file);
             return 1;
         }
@@ -188,12 +128,15 @@ main(int argc, char **argv)
                      m.hs.w.nnodes, m.ring_file);
         /* A ring file that cannot be written would lose every change: say
          * so now, not at the first attach. */
-        if (mgr_save(&m) < 0) {
+        if (mgr_ring_save(&m) < 0) {
             fprintf(stderr, "error: cannot write ring file %s: %s\n",
                     m.ring_file, strerror(errno));
             return 1;
         }
     }
+    /* mgr_net.c hands requests and lost servers up to these. */
+    m.on_request = mgr_handle_request;
+    m.on_server_lost = mgr_mark_fault;
     m.listener = rpc_listen(m.loop, &m.listen, &mgr_listen_ops, &m, err,
                             sizeof(err));
     if (m.listener == NULL) {

@@ -22,8 +22,6 @@
 
 #define REPLACE_ROUNDS 3
 
-static char state_buf[64];
-
 bool
 mgr_is_runner(const struct mgr *m)
 {
@@ -34,7 +32,7 @@ mgr_is_runner(const struct mgr *m)
 }
 
 const char *
-mgr_replace_state(const struct mgr *m)
+mgr_replace_state(struct mgr *m)
 {
     size_t done = 0;
 
@@ -42,25 +40,18 @@ mgr_replace_state(const struct mgr *m)
         done += m->rep.parts[i].done;
     switch (m->rep.phase) {
     case REP_COPY:
-        snprintf(state_buf, sizeof(state_buf), "copying %zu/%zu", done,
+        snprintf(m->rep.state, sizeof(m->rep.state), "copying %zu/%zu", done,
                  m->rep.nparts);
-        return state_buf;
+        return m->rep.state;
     case REP_DELETE:
-        snprintf(state_buf, sizeof(state_buf), "deleting %zu/%zu", done,
+        snprintf(m->rep.state, sizeof(m->rep.state), "deleting %zu/%zu", done,
                  m->rep.nparts);
-        return state_buf;
+        return m->rep.state;
     default:
         if (hspace_replacing(&m->hs))
             return m->hold ? "held (run kumoctl replace)" : "pending";
         return "idle";
     }
-}
-
-void
-mgr_replace_event(struct mgr *m)
-{
-    if (m->auto_replace)
-        m->auto_at = ev_now(m->loop) + m->replace_delay;
 }
 
 static void
@@ -112,7 +103,7 @@ static void
 switch_reads(struct mgr *m)
 {
     ring_copy(&m->hs.r, &m->hs.w);
-    mgr_save(m);
+    mgr_ring_save(m);
     mgr_push(m);
     mgr_sync_partner(m);
 }

@@ -1,5 +1,18 @@
 /*
- * srv.h - kumo-server's process context, shared by its files.
+ * srv.h - kumo-server's process context, shared by its files, and the
+ * functions of srv_core.c that every layer may call. The files form
+ * layers; each calls only those below it (doc/architecture.md), and an
+ * upward call goes through a pointer set by the layer above:
+ *
+ *   srv_main       options, start-up, the tick that runs background work
+ *   srv_handlers   the RPC methods (dispatch built from common/proto.h),
+ *                  srv_stats (SRV_STATS), srv_listing (SRV_KEYS)
+ *   srv_mgr        the links to the managers, the lease's renewal
+ *   srv_repl, srv_replace, srv_stream, srv_backup, srv_gc, srv_rejoin
+ *                  replication, bulk copy out and in, backup, tombstone
+ *                  collection, the rejoin rule: each a context of its own
+ *   srv_core, srv_keys  time, ring, lease checks; keys to remove after a scan
+ *   srv_ops, srv_db  the store (no network)
  */
 #ifndef KUMO_SERVER_SRV_H
 #define KUMO_SERVER_SRV_H
@@ -15,6 +28,7 @@
 #include "common/rpc.h"
 #include "server/srv_db.h"
 #include "server/srv_ops.h"
+#include "server/srv_stats.h"
 
 #define SRV_KEY_MAX 250      /* longest key accepted from any peer */
 
@@ -37,19 +51,6 @@ struct srv_config {
     long          replace_mem_mib; /* -M: unacknowledged copy bytes per peer */
     long          min_copies;      /* -Wc: copies a write needs before it is
                                       acknowledged (this one included) */
-};
-
-struct srv_stats {
-    uint64_t cmd_get, cmd_set, cmd_delete, cmd_touch, cmd_arith, cmd_flush;
-    uint64_t get_hits, get_misses;
-    uint64_t not_owner;
-    uint64_t store_errors;
-    uint64_t repl_errors, repl_retries, repl_applied, clock_refused;
-    uint64_t gc_removed;
-    uint64_t replace_deleted;
-    uint64_t fenced;               /* requests refused: lease expired */
-    uint64_t purged;               /* records dropped on rejoin */
-    uint64_t copies_short;         /* writes refused: too few live copies */
 };
 
 struct srv_mgr_link {
@@ -87,17 +88,49 @@ struct srv {
     ev_tstamp            last_client;  /* last data request (get, store...) */
     struct pool          peers;        /* connections to the other servers */
     struct srv_stats     stats;
+    ev_tstamp            last_gc;      /* when the last GC slice ran */
+    /* The parts' contexts, made and freed by srv_main.c. */
+    struct srv_repl     *repl;
+    struct srv_replace  *replace;
+    struct srv_stream   *stream;
+    struct srv_backup   *backup;
+    struct srv_gc       *gc;
+    /* Serves a request: srv_handle_request, set by srv_main.c, called by
+     * srv_mgr.c for the managers' requests (a layer below the handlers). */
+    void (*handle_request)(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                           uint32_t method, const msgpack_object *params);
 };
+
+/* The signature of every RPC method's handler (common/proto.h names them);
+ * p is the params array, its arity already checked. */
+typedef void srv_handler_fn(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                            const msgpack_object *p);
+/* A dispatch array's row: see PROTO_DISPATCH in common/proto.h. */
+struct srv_method_entry {
+    const char     *name;
+    long            arity;
+    srv_handler_fn *fn;
+};
+
+/* srv_core.c */
+uint32_t srv_now(const struct srv *s);
+/* Adopts hs if newer than the current one; true if adopted. */
+bool srv_adopt_hs(struct srv *s, const struct hspace *hs);
+/* Is this server one of key's holders under the write or the read ring? */
+bool srv_holds(struct srv *s, const char *key, size_t klen);
+/* May this server act on its ring now (the lease, see srv_mgr.h)? */
+bool srv_lease_valid(struct srv *s);
+/* Is every manager down (connections refused)? */
+bool srv_managers_down(const struct srv *s);
+/* The local fault view while every manager is down (a ring_down_fn, arg
+ * the struct srv): a peer that refused this server's connection is
+ * treated as fault, as a manager would have marked it. */
+bool srv_peer_down(void *arg, const struct kaddr *addr);
 
 /* srv_handlers.c */
 extern const struct rpc_ops srv_rpc_ops;   /* udata: struct srv */
 /* Serves one request (any connection, including those to the managers). */
 void srv_handle_request(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                         uint32_t method, const msgpack_object *params);
-/* Adopts hs if newer than the current one; true if adopted. */
-bool srv_adopt_hs(struct srv *s, const struct hspace *hs);
-uint32_t srv_now(const struct srv *s);
-/* Is this server one of key's holders under the write or the read ring? */
-bool srv_holds(struct srv *s, const char *key, size_t klen);
 
 #endif

@@ -11,13 +11,20 @@
 #include <msgpack.h>
 
 struct srv;
+struct srv_backup;
 struct rpc_conn;
 
-/* SRV_BACKUP [suffix]: answers when the copy is complete (or failed). */
+/* The backup of server s: one at a time. free abandons a running one. */
+struct srv_backup *srv_backup_new(struct srv *s);
+void srv_backup_free(struct srv_backup *bk);
+/* SRV_BACKUP [suffix] (a handler of s->backup): answers when the copy is
+ * complete (or failed). */
 void srv_backup_start(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                       const msgpack_object *p);
-void srv_backup_tick(struct srv *s);
-bool srv_backup_busy(const struct srv *s);
-void srv_backup_abort(struct srv *s);
+/* Copies one slice of the running backup. */
+void srv_backup_tick(struct srv_backup *bk);
+bool srv_backup_busy(const struct srv_backup *bk);
+/* Abandons a running backup (its .tmp removed), answering its caller. */
+void srv_backup_abort(struct srv_backup *bk);
 
 #endif

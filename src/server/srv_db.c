@@ -713,3 +713,15 @@ srv_db_size(struct srv_db *db)
 {
     return tchdbfsiz(db->hdb) + (db->old != NULL ? tchdbfsiz(db->old) : 0);
 }
+
+uint64_t
+srv_db_room(struct srv_db *db)
+{
+    struct statvfs sv;
+    uint64_t avail;
+
+    if (fstatvfs(db->dirfd, &sv) == -1)
+        return 0;
+    avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+    return avail > db->reserve ? avail - db->reserve : 0;
+}

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "common/clock.h"
+#include "common/proto.h"
 
 #define SRV_DB_HEADER 32
 
@@ -45,7 +46,7 @@ enum srv_db_status {
     SRV_DB_EIO,         /* Tokyo Cabinet error (logged with its message) */
 };
 
-enum srv_item_kind { SRV_ITEM_LIVE = 1, SRV_ITEM_TOMBSTONE = 2 };
+/* enum srv_item_kind (live, tombstone) is a wire code: common/proto.h. */
 
 struct srv_item {
     enum srv_item_kind kind;
@@ -106,6 +107,10 @@ void srv_db_meta_put(struct srv_db *db, enum srv_db_meta slot, uint64_t v);
 /* Record count (tombstones included) and the files' size in bytes. */
 uint64_t srv_db_count(struct srv_db *db);
 uint64_t srv_db_size(struct srv_db *db);
+/* Free bytes above the reserve on the store's file system (a fresh
+ * statvfs; 0 at or below the reserve or if it fails): what the store may
+ * still grow by. */
+uint64_t srv_db_room(struct srv_db *db);
 
 /* Iteration over every valid record (corrupt ones are skipped and counted).
  * The callback returns false to stop. key/item borrowed for the call. Must
@@ -123,11 +128,16 @@ enum srv_db_status srv_db_foreach(struct srv_db *db, srv_db_iter_cb *cb,
  * for the whole scan and not written meanwhile is visited exactly once,
  * even across a migration; when a migration ends, scans that were in its
  * old file start over (records visited again). */
+/* The hidden state's size, after a *last's *lastlen bytes. */
+#define SRV_DB_SCAN_MARK_LEN 8
+
 enum srv_db_status srv_db_scan(struct srv_db *db, const void *after,
                                size_t afterlen, size_t max,
                                srv_db_iter_cb *cb, void *arg, bool *done,
                                char **last, size_t *lastlen,
                                uint64_t *corrupt);
+bool srv_db_scan_resumable(struct srv_db *db, const void *after,
+                           size_t afterlen);
 
 /* Is the item expired at now (seconds)? Tombstones are never "expired". */
 bool srv_item_expired(const struct srv_item *it, uint32_t now);

@@ -35,7 +35,7 @@
 #include "common/xmalloc.h"
 
 #define MARK_MAGIC 0x6b53434eU          /* "kSCN" */
-#define MARK_LEN   8
+#define MARK_LEN   SRV_DB_SCAN_MARK_LEN
 
 char *
 srv_db_scan_mark(const void *key, size_t klen, uint32_t gen)
@@ -216,6 +216,18 @@ srv_db_foreach(struct srv_db *db, srv_db_iter_cb *cb, void *arg,
  * existing key). *last receives a malloc'd copy of the last key examined
  * (caller frees), or NULL; corrupt records are added to *corrupt.
  */
+/* Would a scan resumed at `after` (a *last, unchanged) continue where it
+ * stopped, rather than start over because its file is gone? */
+bool
+srv_db_scan_resumable(struct srv_db *db, const void *after, size_t afterlen)
+{
+    uint32_t m[2];
+
+    memcpy(m, (const char *)after + afterlen, MARK_LEN);
+    return m[0] == MARK_MAGIC &&
+           (m[1] == db->gen || (db->old != NULL && m[1] == db->old_gen));
+}
+
 enum srv_db_status
 srv_db_scan(struct srv_db *db, const void *after, size_t afterlen, size_t max,
             srv_db_iter_cb *cb, void *arg, bool *done, char **last,

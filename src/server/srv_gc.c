@@ -28,46 +28,69 @@ struct gc_victim {
     struct kver ver;
 };
 
-static struct {
+struct srv_gc {
+    struct srv       *s;
     char             *cursor;       /* resume after this key */
     size_t            cursorlen;
     uint64_t          tomb_bytes;   /* tombstone bytes seen this sweep */
     uint64_t          tomb_bytes_last;  /* ... in the previous sweep */
     struct gc_victim *victims;
     size_t            nvictims, cap;
-} gc;
+};
 
 struct gc_ctx {
-    struct srv *s;
-    uint32_t    now;
+    struct srv_gc *gc;
+    uint32_t       now;
 };
+
+struct srv_gc *
+srv_gc_new(struct srv *s)
+{
+    struct srv_gc *gc = xcalloc(1, sizeof(*gc));
+
+    gc->s = s;
+    return gc;
+}
+
+void
+srv_gc_free(struct srv_gc *gc)
+{
+    if (gc == NULL)
+        return;
+    for (size_t i = 0; i < gc->nvictims; i++)
+        free(gc->victims[i].key);
+    free(gc->cursor);
+    free(gc->victims);
+    free(gc);
+}
 
 static bool
 gc_visit(void *arg, const void *key, size_t klen, const struct srv_item *it)
 {
     struct gc_ctx *c = arg;
-    struct srv *s = c->s;
+    struct srv_gc *gc = c->gc;
+    struct srv *s = gc->s;
     uint32_t age;
     bool drop = false;
 
     if (it->kind == SRV_ITEM_TOMBSTONE) {
-        gc.tomb_bytes += klen + SRV_DB_HEADER;
+        gc->tomb_bytes += klen + SRV_DB_HEADER;
         age = c->now - kclock_seconds(it->ver.clock);
         if (kclock_seconds(it->ver.clock) > c->now)
             age = 0;
         drop = age >= (uint32_t)s->cfg.gc_max_age ||
                (age >= (uint32_t)s->cfg.gc_min_age &&
-                gc.tomb_bytes_last > (uint64_t)s->cfg.gc_mem_kib * 1024);
+                gc->tomb_bytes_last > (uint64_t)s->cfg.gc_mem_kib * 1024);
     } else if (it->exptime != 0 && it->exptime <= c->now &&
                c->now - it->exptime >= (uint32_t)s->cfg.gc_min_age) {
         drop = true;
     }
     if (drop) {
-        if (gc.nvictims == gc.cap) {
-            gc.cap = gc.cap ? gc.cap * 2 : 64;
-            gc.victims = xrealloc(gc.victims, gc.cap * sizeof(*gc.victims));
+        if (gc->nvictims == gc->cap) {
+            gc->cap = gc->cap ? gc->cap * 2 : 64;
+            gc->victims = xrealloc(gc->victims, gc->cap * sizeof(*gc->victims));
         }
-        struct gc_victim *v = &gc.victims[gc.nvictims++];
+        struct gc_victim *v = &gc->victims[gc->nvictims++];
         v->key = xmemdup(key, klen);
         v->klen = klen;
         v->ver = it->ver;
@@ -76,19 +99,20 @@ gc_visit(void *arg, const void *key, size_t klen, const struct srv_item *it)
 }
 
 void
-srv_gc_slice(struct srv *s)
+srv_gc_slice(struct srv_gc *gc)
 {
-    struct gc_ctx c = { s, srv_now(s) };
+    struct srv *s = gc->s;
+    struct gc_ctx c = { gc, srv_now(s) };
     bool done;
     char *last;
     size_t lastlen;
 
-    if (srv_db_scan(s->db, gc.cursor, gc.cursorlen, GC_SLICE, gc_visit, &c,
+    if (srv_db_scan(s->db, gc->cursor, gc->cursorlen, GC_SLICE, gc_visit, &c,
                     &done, &last, &lastlen, NULL) != SRV_DB_OK)
         return;
     /* Remove the victims, unless rewritten since the scan saw them. */
-    for (size_t i = 0; i < gc.nvictims; i++) {
-        struct gc_victim *v = &gc.victims[i];
+    for (size_t i = 0; i < gc->nvictims; i++) {
+        struct gc_victim *v = &gc->victims[i];
         struct srv_item cur;
 
         if (srv_db_get(s->db, v->key, v->klen, &cur) == SRV_DB_OK &&
@@ -107,22 +131,14 @@ srv_gc_slice(struct srv *s)
         }
         free(v->key);
     }
-    gc.nvictims = 0;
+    gc->nvictims = 0;
     srv_rejoin_save(s);
-    free(gc.cursor);
-    gc.cursor = done ? NULL : last;
-    gc.cursorlen = done ? 0 : lastlen;
+    free(gc->cursor);
+    gc->cursor = done ? NULL : last;
+    gc->cursorlen = done ? 0 : lastlen;
     if (done) {
         free(last);
-        gc.tomb_bytes_last = gc.tomb_bytes;
-        gc.tomb_bytes = 0;
+        gc->tomb_bytes_last = gc->tomb_bytes;
+        gc->tomb_bytes = 0;
     }
-}
-
-void
-srv_gc_free(void)
-{
-    free(gc.cursor);
-    free(gc.victims);
-    memset(&gc, 0, sizeof(gc));
 }

@@ -6,9 +6,12 @@
 #define KUMO_SERVER_SRV_GC_H
 
 struct srv;
+struct srv_gc;
 
+/* The collector of server s: where its sweep stands. */
+struct srv_gc *srv_gc_new(struct srv *s);
+void srv_gc_free(struct srv_gc *gc);
 /* Runs one slice (a bounded number of records) of the sweep. */
-void srv_gc_slice(struct srv *s);
-void srv_gc_free(void);
+void srv_gc_slice(struct srv_gc *gc);
 
 #endif

@@ -6,47 +6,15 @@
 #include "config.h"
 #include "server/srv.h"
 #include "server/srv_backup.h"
-#include "server/srv_mgr.h"
+#include "server/srv_listing.h"
+#include "server/srv_stats.h"
 #include "server/srv_repl.h"
 #include "server/srv_replace.h"
 #include "common/log.h"
 #include "common/mpk.h"
 
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-uint32_t
-srv_now(const struct srv *s)
-{
-    return (uint32_t)ev_now(s->loop);
-}
-
-bool
-srv_adopt_hs(struct srv *s, const struct hspace *hs)
-{
-    if (s->hs.w.nnodes != 0 && !hspace_newer(hs, &s->hs))
-        return false;
-    hspace_copy(&s->hs, hs);
-    pool_sync_hs(&s->peers, &s->hs);
-    /* The stamp came from a manager clock: merge it, so this server's
-     * writes are never older than the ring that placed them. */
-    kclock_merge(&s->clock, hs->w.stamp, srv_now(s), s->cfg.max_clock_ahead);
-    log_info("adopted hash space: %zu servers (%zu active), stamp %llu%s",
-             hs->w.nnodes, ring_active_count(&hs->w),
-             (unsigned long long)hs->w.stamp,
-             hspace_replacing(hs) ? " (replace in progress)" : "");
-    return true;
-}
-
-bool
-srv_holds(struct srv *s, const char *key, size_t klen)
-{
-    uint64_t h = ring_hash_key(key, klen);
-
-    return ring_is_holder(&s->hs.w, h, ring_find(&s->hs.w, &s->cfg.listen)) ||
-           ring_is_holder(&s->hs.r, h, ring_find(&s->hs.r, &s->cfg.listen));
-}
+#include <inttypes.h>
+#include <stdio.h>
 
 /* Why this server may not serve key: RPC_OK, RPC_ENOTREADY (no ring, or
  * fenced: the lease expired, see srv_mgr.h) or RPC_ENOTOWNER. Writes need
@@ -60,7 +28,7 @@ check_owner(struct srv *s, const char *key, size_t klen, bool write)
 
     if (s->hs.w.nnodes == 0)
         return RPC_ENOTREADY;
-    if (!srv_mgr_lease_valid(s)) {
+    if (!srv_lease_valid(s)) {
         s->stats.fenced++;
         return RPC_ENOTREADY;
     }
@@ -73,7 +41,7 @@ check_owner(struct srv *s, const char *key, size_t klen, bool write)
     /* With every manager down, a gateway that found the coordinator gone
      * sends its writes here: find out for ourselves (a refused connection
      * makes it down in srv_peer_down) and have the gateway try again. */
-    if (coord != NULL && srv_mgr_all_down(s) && srv_holds(s, key, klen)) {
+    if (coord != NULL && srv_managers_down(s) && srv_holds(s, key, klen)) {
         (void)pool_conn_to(&s->peers, coord);
         return RPC_ENOTREADY;
     }
@@ -92,11 +60,13 @@ static void
 reply_owner_error(struct srv *s, struct rpc_conn *rc, uint32_t msgid, int code)
 {
     s->stats.not_owner++;
-    rpc_reply_error(rc, msgid, code, code == RPC_ENOTOWNER ?
-                    "obsolete hash space" : s->hs.w.nnodes == 0 ?
-                    "server not ready: no ring yet" : !srv_mgr_lease_valid(s) ?
-                    "fenced: no word from a manager within the lease" :
-                    "no manager: checking whether the coordinator is gone");
+    rpc_reply_error(
+        rc, msgid, code,
+        code == RPC_ENOTOWNER ? "obsolete hash space"
+        : s->hs.w.nnodes == 0 ? "server not ready: no ring yet"
+        : !srv_lease_valid(s)
+            ? "fenced: no word from a manager within the lease"
+            : "no manager: checking whether the coordinator is gone");
 }
 
 /* May this server run a write of key now? Replies the error if not: not
@@ -132,14 +102,16 @@ new_version(struct srv *s)
     return v;
 }
 
-/* Answers a write: after replicating what it wrote (written != NULL). */
+/* Answers a write, [res] followed by nextra numbers (e0..e3): after
+ * replicating what it wrote (written != NULL). */
 static void
 finish_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-             const char *key, size_t klen, enum srv_result res, uint64_t extra,
-             bool with_extra, const struct srv_item *written, bool async)
+             const char *key, size_t klen, enum srv_result res,
+             unsigned nextra, uint64_t e0, uint64_t e1, uint64_t e2,
+             uint64_t e3, const struct srv_item *written, bool async)
 {
-    struct srv_answer ans = { .result = res, .extra = extra,
-                              .with_extra = with_extra };
+    struct srv_answer ans = { .result = res, .extra = { e0, e1, e2, e3 },
+                              .nextra = nextra };
     bool wrote = res == SRV_STORED || res == SRV_DELETED ||
                  res == SRV_TOUCHED || res == SRV_VALUE;
 
@@ -153,9 +125,31 @@ count_store_error(struct srv *s, enum srv_result res)
         s->stats.store_errors++;
 }
 
+/*
+ * A non-zero cas (memcached's binary protocol) makes append, prepend,
+ * delete, incr and decr conditional on the item's cas: false, with *res
+ * SRV_EXISTS, when the live item has another one (SRV_IOERROR if it
+ * cannot be read). A missing item is left to the command itself.
+ */
+static bool
+cas_matches(struct srv *s, const char *key, size_t klen, uint64_t cas,
+            uint32_t now, enum srv_result *res)
+{
+    struct srv_item cur;
+    enum srv_result r;
+
+    if (cas == 0)
+        return true;
+    r = srv_ops_get(s->ops, key, klen, now, &cur);
+    if (r == SRV_NOT_FOUND || (r == SRV_VALUE && cur.ver.clock == cas))
+        return true;
+    *res = r == SRV_VALUE ? SRV_EXISTS : r;
+    return false;
+}
+
 static void
-handle_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-           const msgpack_object *p)
+srv_rpc_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+            const msgpack_object *p)
 {
     const char *key;
     size_t klen;
@@ -163,6 +157,7 @@ handle_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     int64_t exptime;
     struct srv_item it;
     enum srv_result res;
+    enum srv_miss why = SRV_MISS_ABSENT;
     int own;
 
     if (!get_key(&p[0], &key, &klen) || !mpk_bool(&p[1], &touch) ||
@@ -192,14 +187,21 @@ handle_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
             return;
         }
     } else {
-        res = srv_ops_get(s->ops, key, klen, srv_now(s), &it);
+        res = srv_ops_get_why(s->ops, key, klen, srv_now(s), &it, &why);
     }
     msgpack_packer *pk;
     if (res != SRV_VALUE) {
         if (res == SRV_NOT_FOUND) {
+            /* nil, or why the item is hidden (memcached's get_expired,
+             * get_flushed) */
             s->stats.get_misses++;
+            s->stats.get_expired += why == SRV_MISS_EXPIRED;
+            s->stats.get_flushed += why == SRV_MISS_FLUSHED;
             pk = rpc_reply_begin(rc, msgid);
-            msgpack_pack_nil(pk);
+            if (why == SRV_MISS_ABSENT)
+                msgpack_pack_nil(pk);
+            else
+                msgpack_pack_uint32(pk, (uint32_t)why);
             rpc_reply_end(rc);
         } else {
             rpc_reply_error(rc, msgid, RPC_ESERVER, res == SRV_NOSPACE ?
@@ -209,17 +211,18 @@ handle_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     }
     s->stats.get_hits++;
     pk = rpc_reply_begin(rc, msgid);
-    msgpack_pack_array(pk, 4);
+    msgpack_pack_array(pk, 5);
     msgpack_pack_uint32(pk, it.flags);
     mpk_pack_bytes(pk, it.data, it.len);
     msgpack_pack_uint64(pk, it.ver.clock);
     msgpack_pack_uint32(pk, it.ver.node);
+    msgpack_pack_uint32(pk, it.exptime);    /* meta mg t, me exp */
     rpc_reply_end(rc);
 }
 
 static void
-handle_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-             const msgpack_object *p)
+srv_rpc_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+              const msgpack_object *p)
 {
     uint32_t op, flags;
     const char *key, *data;
@@ -240,31 +243,36 @@ handle_store(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         return;
     s->stats.cmd_set++;
     if (dlen > (size_t)s->cfg.item_max) {
-        finish_write(s, rc, msgid, key, klen, SRV_TOO_LARGE, 0, true, NULL, false);
+        finish_write(s, rc, msgid, key, klen, SRV_TOO_LARGE, 1, 0, 0, 0, 0,
+                     NULL, false);
         return;
     }
     struct kver v = new_version(s);
     uint32_t now = srv_now(s);
-    enum srv_result res = srv_ops_store(s->ops, op, key, klen, flags,
-                                        srv_exptime_abs(exptime, now), data,
-                                        dlen, cas, &v, now, &written);
+    enum srv_result res;
+    if ((op != SRV_OP_APPEND && op != SRV_OP_PREPEND) ||
+        cas_matches(s, key, klen, cas, now, &res))
+        res = srv_ops_store(s->ops, op, key, klen, flags,
+                            srv_exptime_abs(exptime, now), data, dlen, cas,
+                            &v, now, &written);
     count_store_error(s, res);
-    finish_write(s, rc, msgid, key, klen, res,
-                 res == SRV_STORED ? written.ver.clock : 0, true, &written, async);
+    finish_write(s, rc, msgid, key, klen, res, 1,
+                 res == SRV_STORED ? written.ver.clock : 0, 0, 0, 0, &written,
+                 async);
 }
 
 static void
-handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-              const msgpack_object *p)
+srv_rpc_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+               const msgpack_object *p)
 {
     const char *key;
     size_t klen;
     bool async;
-    uint64_t since;
+    uint64_t since, cas;
     struct srv_item written;
 
     if (!get_key(&p[0], &key, &klen) || !mpk_bool(&p[1], &async) ||
-        !mpk_u64(&p[2], &since)) {
+        !mpk_u64(&p[2], &since) || !mpk_u64(&p[3], &cas)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to delete");
         return;
     }
@@ -272,8 +280,10 @@ handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         return;
     s->stats.cmd_delete++;
     struct kver v = new_version(s);
-    enum srv_result res = srv_ops_delete(s->ops, key, klen, &v, srv_now(s),
-                                         &written);
+    uint32_t now = srv_now(s);
+    enum srv_result res;
+    if (cas_matches(s, key, klen, cas, now, &res))
+        res = srv_ops_delete(s->ops, key, klen, &v, now, &written);
     /* A retry (since != 0) of a delete that already took effect answers
      * as the first attempt would have, and copies the tombstone again to
      * the replicas the first attempt may have missed. */
@@ -281,21 +291,27 @@ handle_delete(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         srv_ops_recent_tombstone(s->ops, key, klen, since, &written))
         res = SRV_DELETED;
     count_store_error(s, res);
-    finish_write(s, rc, msgid, key, klen, res, 0, false, &written, async);
+    finish_write(s, rc, msgid, key, klen, res, 0, 0, 0, 0, 0, &written,
+                 async);
 }
 
 static void
-handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-             const msgpack_object *p)
+srv_rpc_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+              const msgpack_object *p)
 {
     const char *key;
     size_t klen;
-    bool incr, async;
-    uint64_t delta, value = 0;
+    bool incr, async, create;
+    uint64_t delta, cas, initial, value = 0;
+    int64_t exptime;
+    bool created = false;
     struct srv_item written;
+    char num[24];           /* a created counter's digits: written.data */
 
     if (!get_key(&p[0], &key, &klen) || !mpk_bool(&p[1], &incr) ||
-        !mpk_u64(&p[2], &delta) || !mpk_bool(&p[3], &async)) {
+        !mpk_u64(&p[2], &delta) || !mpk_bool(&p[3], &async) ||
+        !mpk_u64(&p[4], &cas) || !mpk_bool(&p[5], &create) ||
+        !mpk_u64(&p[6], &initial) || !mpk_i64(&p[7], &exptime)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to arith");
         return;
     }
@@ -303,15 +319,39 @@ handle_arith(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         return;
     s->stats.cmd_arith++;
     struct kver v = new_version(s);
-    enum srv_result res = srv_ops_arith(s->ops, key, klen, incr, delta, &v,
-                                        srv_now(s), &value, &written);
+    uint32_t now = srv_now(s);
+    enum srv_result res;
+    if (cas_matches(s, key, klen, cas, now, &res))
+        res = srv_ops_arith(s->ops, key, klen, incr, delta, &v, now, &value,
+                            &written);
+    if (res == SRV_NOT_FOUND && create) {
+        /* The binary protocol's counter: a miss stores the initial value
+         * (flags 0), in the same loop turn, so no other write comes
+         * between. */
+        int n = snprintf(num, sizeof(num), "%" PRIu64, initial);
+        res = srv_ops_store(s->ops, SRV_OP_ADD, key, klen, 0,
+                            srv_exptime_abs(exptime, now), num, (size_t)n, 0,
+                            &v, now, &written);
+        if (res == SRV_STORED) {
+            res = SRV_VALUE;
+            value = initial;
+            created = true;
+        } else if (res == SRV_NOT_STORED) {
+            res = SRV_NOT_FOUND;        /* a key no client may write */
+        }
+    }
     count_store_error(s, res);
-    finish_write(s, rc, msgid, key, klen, res, value, true, &written, async);
+    /* After the value and its clock: the item's absolute expiry and
+     * whether this call created it (the meta protocol's ma t and N). */
+    bool hit = res == SRV_VALUE;
+    finish_write(s, rc, msgid, key, klen, res, 4, value,
+                 hit ? written.ver.clock : 0, hit ? written.exptime : 0,
+                 created, &written, async);
 }
 
 static void
-handle_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-             const msgpack_object *p)
+srv_rpc_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+              const msgpack_object *p)
 {
     const char *key;
     size_t klen;
@@ -333,12 +373,14 @@ handle_touch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                                         srv_exptime_abs(exptime, now), &v, now,
                                         &written);
     count_store_error(s, res);
-    finish_write(s, rc, msgid, key, klen, res, 0, false, &written, async);
+    bool hit = res == SRV_TOUCHED;
+    finish_write(s, rc, msgid, key, klen, res, 2, hit ? written.ver.clock : 0,
+                 hit ? written.flags : 0, 0, 0, &written, async);
 }
 
 static void
-handle_flush(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-             const msgpack_object *p)
+srv_rpc_flush(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+              const msgpack_object *p)
 {
     int64_t delay;
 
@@ -346,7 +388,7 @@ handle_flush(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to flush");
         return;
     }
-    if (!srv_mgr_lease_valid(s)) {
+    if (!srv_lease_valid(s)) {
         s->stats.fenced++;
         rpc_reply_error(rc, msgid, RPC_ENOTREADY,
                         "fenced: no word from a manager within the lease");
@@ -363,74 +405,12 @@ handle_flush(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         rpc_reply_error(rc, msgid, RPC_ESERVER, "flush failed");
         return;
     }
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-    msgpack_pack_true(pk);
-    rpc_reply_end(rc);
+    rpc_reply_bool(rc, msgid, true);
 }
 
 static void
-pack_stat(msgpack_packer *pk, const char *name, uint64_t v)
-{
-    mpk_pack_cstr(pk, name);
-    msgpack_pack_uint64(pk, v);
-}
-
-static void
-handle_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid)
-{
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-
-    uint64_t sent_records, sent_bytes, recv_records;
-    srv_replace_stats(s, &sent_records, &sent_bytes, &recv_records);
-    char self[ADDR_STRLEN];
-    msgpack_pack_map(pk, 34);
-    pack_stat(pk, "curr_connections", rpc_conn_count());
-    mpk_pack_cstr(pk, "version");
-    mpk_pack_cstr(pk, KUMO_VERSION);
-    mpk_pack_cstr(pk, "address");
-    mpk_pack_cstr(pk, addr_format(&s->cfg.listen, self, sizeof(self)));
-    pack_stat(pk, "stream_port", (uint64_t)s->cfg.stream_port);
-    pack_stat(pk, "pid", (uint64_t)getpid());
-    pack_stat(pk, "uptime", (uint64_t)(time(NULL) - s->started));
-    pack_stat(pk, "time", (uint64_t)time(NULL));
-    pack_stat(pk, "clock", s->clock.last);
-    pack_stat(pk, "cmd_get", s->stats.cmd_get);
-    pack_stat(pk, "cmd_set", s->stats.cmd_set);
-    pack_stat(pk, "cmd_delete", s->stats.cmd_delete);
-    pack_stat(pk, "cmd_touch", s->stats.cmd_touch);
-    pack_stat(pk, "get_hits", s->stats.get_hits);
-    pack_stat(pk, "get_misses", s->stats.get_misses);
-    pack_stat(pk, "curr_items", srv_db_count(s->db));
-    pack_stat(pk, "db_bytes", srv_db_size(s->db));
-    pack_stat(pk, "not_owner", s->stats.not_owner);
-    pack_stat(pk, "store_errors", s->stats.store_errors);
-    pack_stat(pk, "ring_stamp", s->hs.w.stamp);
-    pack_stat(pk, "repl_pending", srv_repl_pending(s));
-    pack_stat(pk, "repl_errors", s->stats.repl_errors);
-    pack_stat(pk, "repl_retries", s->stats.repl_retries);
-    pack_stat(pk, "repl_applied", s->stats.repl_applied);
-    pack_stat(pk, "clock_refused", s->stats.clock_refused);
-    pack_stat(pk, "gc_removed", s->stats.gc_removed);
-    pack_stat(pk, "replace_sent_records", sent_records);
-    pack_stat(pk, "replace_sent_bytes", sent_bytes);
-    pack_stat(pk, "replace_recv_records", recv_records);
-    pack_stat(pk, "replace_deleted", s->stats.replace_deleted);
-    pack_stat(pk, "fenced", s->stats.fenced);
-    pack_stat(pk, "purged", s->stats.purged);
-    pack_stat(pk, "copies_short", s->stats.copies_short);
-    mpk_pack_cstr(pk, "replace_state");
-    mpk_pack_cstr(pk, srv_replace_state(s));
-    mpk_pack_cstr(pk, "hscheck");
-    if (hspace_replacing(&s->hs))
-        msgpack_pack_false(pk);
-    else
-        msgpack_pack_true(pk);
-    rpc_reply_end(rc);
-}
-
-static void
-handle_ring_push(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-                 const msgpack_object *p)
+srv_rpc_ring_push(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                  const msgpack_object *p)
 {
     struct hspace hs;
 
@@ -441,17 +421,13 @@ handle_ring_push(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     }
     bool adopted = srv_adopt_hs(s, &hs);
     hspace_free(&hs);
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-    if (adopted)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
-    rpc_reply_end(rc);
+    rpc_reply_bool(rc, msgid, adopted);
 }
 
 /* kumostat set_delay / unset_delay: Nagle on or off on every socket. */
 static void
-handle_set_config(struct rpc_conn *rc, uint32_t msgid, const msgpack_object *p)
+srv_rpc_set_config(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                   const msgpack_object *p)
 {
     uint32_t code;
     bool on;
@@ -465,75 +441,41 @@ handle_set_config(struct rpc_conn *rc, uint32_t msgid, const msgpack_object *p)
     rpc_reply_end(rc);
 }
 
-/* Arity of each method's params. */
-static long
-method_arity(uint32_t method)
+static void
+srv_rpc_keepalive(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                  const msgpack_object *p)
 {
-    switch (method) {
-    case SRV_KEEPALIVE: return 0;
-    case SRV_RING_PUSH: return 1;
-    case SRV_GET: return 3;
-    case SRV_STORE: return 7;
-    case SRV_DELETE: return 3;
-    case SRV_ARITH: return 4;
-    case SRV_TOUCH: return 3;
-    case SRV_REPLICATE: return 8;
-    case SRV_REPLACE_COPY: return 3;
-    case SRV_BACKUP: return 1;
-    case SRV_HS_GET: return 0;
-    case SRV_SET_CONFIG: return 2;
-    case SRV_REPLACE_DELETE: return 2;
-    case SRV_FLUSH: return 1;
-    case SRV_STATS: return 0;
-    default: return -1;
-    }
+    rpc_reply_bool(rc, msgid, true);
 }
+
+static void
+srv_rpc_hs_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+               const msgpack_object *p)
+{
+    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+    hspace_pack(pk, &s->hs);
+    rpc_reply_end(rc);
+}
+
+/* The RPC port's methods, from common/proto.h's table. */
+static const struct srv_method_entry methods[] = { SRV_METHODS(
+    PROTO_DISPATCH) };
 
 void
 srv_handle_request(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                    uint32_t method, const msgpack_object *params)
 {
-    long arity = method_arity(method);
+    const struct srv_method_entry *e =
+        method < sizeof(methods) / sizeof(methods[0]) ? &methods[method] : NULL;
     const msgpack_object *p;
 
-    if (arity < 0) {
-        rpc_reply_error(rc, msgid, RPC_EPROTO, "unknown method");
+    if ((p = rpc_request_params(rc, msgid, e != NULL && e->fn != NULL,
+                                e != NULL ? e->arity : 0, params)) == NULL)
         return;
-    }
-    if ((p = mpk_array(params, arity, NULL)) == NULL) {
-        rpc_reply_error(rc, msgid, RPC_EPROTO, "wrong number of arguments");
-        return;
-    }
     /* Clients are waiting: background work yields (srv_main.c). */
     if ((method >= SRV_GET && method <= SRV_FLUSH) || method == SRV_REPLICATE)
         s->last_client = ev_now(s->loop);
-    switch (method) {
-    case SRV_KEEPALIVE: {
-        msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-        msgpack_pack_true(pk);
-        rpc_reply_end(rc);
-        break;
-    }
-    case SRV_RING_PUSH: handle_ring_push(s, rc, msgid, p); break;
-    case SRV_GET: handle_get(s, rc, msgid, p); break;
-    case SRV_STORE: handle_store(s, rc, msgid, p); break;
-    case SRV_DELETE: handle_delete(s, rc, msgid, p); break;
-    case SRV_ARITH: handle_arith(s, rc, msgid, p); break;
-    case SRV_TOUCH: handle_touch(s, rc, msgid, p); break;
-    case SRV_FLUSH: handle_flush(s, rc, msgid, p); break;
-    case SRV_STATS: handle_stats(s, rc, msgid); break;
-    case SRV_REPLICATE: srv_repl_apply(s, rc, msgid, p); break;
-    case SRV_REPLACE_COPY: srv_replace_copy_start(s, rc, msgid, p); break;
-    case SRV_BACKUP: srv_backup_start(s, rc, msgid, p); break;
-    case SRV_HS_GET: {
-        msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-        hspace_pack(pk, &s->hs);
-        rpc_reply_end(rc);
-        break;
-    }
-    case SRV_SET_CONFIG: handle_set_config(rc, msgid, p); break;
-    case SRV_REPLACE_DELETE: srv_replace_delete_start(s, rc, msgid, p); break;
-    }
+    e->fn(s, rc, msgid, p);
 }
 
 static void

@@ -10,6 +10,7 @@
 #include "server/srv_rejoin.h"
 #include "server/srv_repl.h"
 #include "server/srv_replace.h"
+#include "server/srv_stream.h"
 #include "common/conn.h"
 #include "common/daemon.h"
 #include "common/log.h"
@@ -36,22 +37,21 @@
 static bool
 background_busy(struct srv *s)
 {
-    return srv_replace_busy(s) || srv_backup_busy(s);
+    return srv_replace_busy(s->replace) || srv_backup_busy(s->backup);
 }
 
 static void
 tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct srv *s = w->data;
-    static ev_tstamp last_gc;
 
-    srv_repl_tick(s);
-    srv_replace_tick(s);
-    srv_backup_tick(s);
+    srv_repl_tick(s->repl);
+    srv_replace_tick(s->replace);
+    srv_backup_tick(s->backup);
     srv_db_maintain(s->db);
-    if (ev_now(loop) - last_gc >= 1.0) {
-        last_gc = ev_now(loop);
-        srv_gc_slice(s);
+    if (ev_now(loop) - s->last_gc >= 1.0) {
+        s->last_gc = ev_now(loop);
+        srv_gc_slice(s->gc);
     }
     if (background_busy(s) && ev_now(loop) - s->last_client >= SRV_QUIET_SECONDS &&
         !ev_is_active(&s->idle))
@@ -67,8 +67,8 @@ idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
         ev_idle_stop(loop, w);
         return;
     }
-    srv_replace_tick(s);
-    srv_backup_tick(s);
+    srv_replace_tick(s->replace);
+    srv_backup_tick(s->backup);
 }
 
 int
@@ -168,6 +168,11 @@ main(int argc, char **argv)
         return 1;
     }
     daemon_start("kumo-server", &dopts);
+    if (!rpc_has_secret())
+        log_warnx("no cluster secret (-K): any host that reaches %s or "
+                  "stream port %ld can write records and push rings",
+                  addr_format(&s.cfg.listen, as, sizeof(as)),
+                  (long)s.cfg.stream_port);
 
     s.loop = EV_DEFAULT;
     conn_loop_init(s.loop);
@@ -191,6 +196,11 @@ main(int argc, char **argv)
     }
     s.ops = srv_ops_new(s.db, (size_t)s.cfg.item_max);
     srv_rejoin_init(&s);
+    s.repl = srv_repl_new(&s);
+    s.replace = srv_replace_new(&s);
+    s.backup = srv_backup_new(&s);
+    s.gc = srv_gc_new(&s);
+    s.handle_request = srv_handle_request;
     s.listener = rpc_listen(s.loop, &s.cfg.listen, &srv_rpc_ops, &s, err,
                             sizeof(err));
     if (s.listener == NULL) {
@@ -200,7 +210,7 @@ main(int argc, char **argv)
         srv_db_close(s.db);
         return 1;
     }
-    if (srv_replace_init(&s, err, sizeof(err)) < 0) {
+    if ((s.stream = srv_stream_new(&s, err, sizeof(err))) == NULL) {
         log_error("stream port: %s", err);
         fprintf(stderr, "error: stream port: %s\n", err);
         srv_ops_free(s.ops);
@@ -220,16 +230,18 @@ main(int argc, char **argv)
     int rv = daemon_run(s.loop, &dopts);
 
     conn_loop_flush();
-    if (srv_repl_pending(&s) > 0)
+    if (srv_repl_pending(s.repl) > 0)
         log_warnx("stopping with %zu writes not yet on every replica",
-                  srv_repl_pending(&s));
+                  srv_repl_pending(s.repl));
     rpc_listener_close(s.listener);
     srv_mgr_stop(&s);
-    srv_replace_shutdown(&s);
-    srv_backup_abort(&s);
+    srv_stream_free(s.stream);
+    srv_replace_free(s.replace);
+    srv_backup_free(s.backup);
     conn_loop_flush();
     pool_free(&s.peers);
-    srv_gc_free();
+    srv_gc_free(s.gc);
+    srv_repl_free(s.repl);
     srv_ops_free(s.ops);
     srv_db_close(s.db);
     hspace_free(&s.hs);

@@ -36,35 +36,6 @@ lease_renew(struct srv *s, ev_tstamp sent, double fault_timeout)
         s->lease_until = sent + s->lease_len;
 }
 
-bool
-srv_mgr_all_down(const struct srv *s)
-{
-    for (int i = 0; i < s->nmgr; i++) {
-        if (!s->mgr[i].refused || s->mgr[i].hello_done)
-            return false;
-    }
-    return true;
-}
-
-bool
-srv_peer_down(void *arg, const struct kaddr *addr)
-{
-    struct srv *s = arg;
-
-    return !addr_equal(addr, &s->cfg.listen) && srv_mgr_all_down(s) &&
-           pool_refused(&s->peers, addr);
-}
-
-bool
-srv_mgr_lease_valid(struct srv *s)
-{
-    if (ev_now(s->loop) < s->lease_until)
-        return true;
-    if (srv_mgr_all_down(s))
-        return true;
-    return false;
-}
-
 static void
 hello_reply(void *arg, int err, const msgpack_object *result)
 {
@@ -130,8 +101,9 @@ on_request(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
 {
     struct srv_mgr_link *m = rpc_udata(rc);
 
-    /* Managers call the same methods as anyone else (ring pushes). */
-    srv_handle_request(m->srv, rc, msgid, method, params);
+    /* Managers call the same methods as anyone else (ring pushes): up to
+     * the handlers, through the pointer srv_main.c set. */
+    m->srv->handle_request(m->srv, rc, msgid, method, params);
 }
 
 static const struct rpc_ops link_ops = {

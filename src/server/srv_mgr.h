@@ -21,23 +21,12 @@
 #ifndef KUMO_SERVER_SRV_MGR_H
 #define KUMO_SERVER_SRV_MGR_H
 
-#include <stdbool.h>
-
-#include "common/addr.h"
-
 struct srv;
 
 /* Connects to every manager and starts the keepalive timer. */
 void srv_mgr_start(struct srv *s);
 /* Closes the links (at shutdown). */
 void srv_mgr_stop(struct srv *s);
-/* May this server act on its ring now (see above)? */
-bool srv_mgr_lease_valid(struct srv *s);
-/* Is every manager down (connections refused)? */
-bool srv_mgr_all_down(const struct srv *s);
-/* The local fault view while every manager is down (a ring_down_fn, arg
- * the struct srv): a peer that refused this server's connection is
- * treated as fault, as a manager would have marked it. */
-bool srv_peer_down(void *arg, const struct kaddr *addr);
+/* The lease is checked by srv_lease_valid (srv_core.c, declared in srv.h). */
 
 #endif

@@ -157,11 +157,16 @@ srv_ops_flushed(const struct srv_ops *ops, const struct srv_item *it,
 }
 
 /* Reads key's item if it is live, unexpired and unflushed: SRV_VALUE,
- * SRV_NOT_FOUND or SRV_IOERROR. */
+ * SRV_NOT_FOUND (*why, if not NULL, says why) or SRV_IOERROR. */
 static enum srv_result
-get_live(struct srv_ops *ops, const void *key, size_t klen, uint32_t now,
-         struct srv_item *out)
+get_live_why(struct srv_ops *ops, const void *key, size_t klen, uint32_t now,
+             struct srv_item *out, enum srv_miss *why)
 {
+    enum srv_miss ignored;
+
+    if (why == NULL)
+        why = &ignored;
+    *why = SRV_MISS_ABSENT;
     if (is_flush_key(key, klen)) {
         return SRV_NOT_FOUND;
     }
@@ -173,11 +178,26 @@ get_live(struct srv_ops *ops, const void *key, size_t klen, uint32_t now,
     default:
         return SRV_IOERROR;
     }
-    if (out->kind != SRV_ITEM_LIVE || srv_item_expired(out, now) ||
-        srv_ops_flushed(ops, out, now)) {
+    if (out->kind != SRV_ITEM_LIVE) {
+        return SRV_NOT_FOUND;
+    }
+    /* flushed first, as memcached counts get_flushed before get_expired */
+    if (srv_ops_flushed(ops, out, now)) {
+        *why = SRV_MISS_FLUSHED;
+        return SRV_NOT_FOUND;
+    }
+    if (srv_item_expired(out, now)) {
+        *why = SRV_MISS_EXPIRED;
         return SRV_NOT_FOUND;
     }
     return SRV_VALUE;
+}
+
+static enum srv_result
+get_live(struct srv_ops *ops, const void *key, size_t klen, uint32_t now,
+         struct srv_item *out)
+{
+    return get_live_why(ops, key, klen, now, out, NULL);
 }
 
 /*
@@ -190,6 +210,19 @@ srv_ops_get(struct srv_ops *ops, const void *key, size_t klen, uint32_t now,
             struct srv_item *out)
 {
     return get_live(ops, key, klen, now, out);
+}
+
+enum srv_result
+srv_ops_get_why(struct srv_ops *ops, const void *key, size_t klen,
+                uint32_t now, struct srv_item *out, enum srv_miss *why)
+{
+    return get_live_why(ops, key, klen, now, out, why);
+}
+
+bool
+srv_ops_reserved_key(const void *key, size_t klen)
+{
+    return is_flush_key(key, klen);
 }
 
 /* Writes it and reports it in *written (if non-NULL). */

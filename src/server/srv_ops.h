@@ -14,20 +14,8 @@
 #include "common/clock.h"
 #include "server/srv_db.h"
 
-enum srv_store_op {
-    SRV_OP_SET = 0, SRV_OP_ADD, SRV_OP_REPLACE, SRV_OP_APPEND, SRV_OP_PREPEND,
-    SRV_OP_CAS,
-};
-
-/* Results map one to one onto memcached replies. */
-enum srv_result {
-    SRV_STORED = 0, SRV_NOT_STORED, SRV_EXISTS, SRV_NOT_FOUND, SRV_DELETED,
-    SRV_TOUCHED, SRV_VALUE,           /* arith: new value in *value */
-    SRV_NON_NUMERIC,                  /* CLIENT_ERROR cannot increment or decrement non-numeric value */
-    SRV_TOO_LARGE,                    /* SERVER_ERROR object too large for cache (append) */
-    SRV_NOSPACE,                      /* SERVER_ERROR out of memory storing object */
-    SRV_IOERROR,                      /* SERVER_ERROR ... */
-};
+/* enum srv_store_op, enum srv_result and enum srv_miss (the wire codes)
+ * are in common/proto.h. */
 
 struct srv_ops;
 
@@ -44,6 +32,14 @@ uint32_t srv_exptime_abs(int64_t exptime, uint32_t now);
  * SRV_IOERROR if the store cannot be read. */
 enum srv_result srv_ops_get(struct srv_ops *ops, const void *key, size_t klen,
                             uint32_t now, struct srv_item *out);
+/* srv_ops_get, also saying why on SRV_NOT_FOUND (memcached's
+ * get_flushed, get_expired: flushed is checked first, as memcached). */
+enum srv_result srv_ops_get_why(struct srv_ops *ops, const void *key,
+                                size_t klen, uint32_t now,
+                                struct srv_item *out, enum srv_miss *why);
+/* Is key one of the server's own records (the flush_all time), which no
+ * client may see? */
+bool srv_ops_reserved_key(const void *key, size_t klen);
 
 /*
  * set/add/replace/append/prepend/cas. ver is the version the write gets

@@ -5,7 +5,7 @@
 #include "config.h"
 #include "server/srv_rejoin.h"
 #include "server/srv.h"
-#include "server/srv_mgr.h"
+#include "server/srv_keys.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 
@@ -37,10 +37,8 @@ active_member(struct srv *s)
 }
 
 struct purge_ctx {
-    uint64_t horizon;
-    char   **keys;
-    size_t  *lens;
-    size_t   n, cap;
+    uint64_t        horizon;
+    struct srv_keys keys;
 };
 
 static bool
@@ -51,13 +49,7 @@ purge_visit(void *arg, const void *key, size_t klen, const struct srv_item *it)
     if (klen == 0 || ((const char *)key)[0] == '\0' ||
         it->kind != SRV_ITEM_LIVE || it->ver.clock >= c->horizon)
         return true;
-    if (c->n == c->cap) {
-        c->cap = c->cap ? c->cap * 2 : 256;
-        c->keys = xrealloc(c->keys, c->cap * sizeof(*c->keys));
-        c->lens = xrealloc(c->lens, c->cap * sizeof(*c->lens));
-    }
-    c->keys[c->n] = xmemdup(key, klen);
-    c->lens[c->n++] = klen;
+    srv_keys_add(&c->keys, key, klen);
     return true;
 }
 
@@ -76,15 +68,14 @@ purge(struct srv *s, uint64_t horizon)
         if (srv_db_scan(s->db, after, afterlen, PURGE_SLICE, purge_visit, &c,
                         &done, &last, &lastlen, NULL) != SRV_DB_OK)
             break;
-        for (size_t i = 0; i < c.n; i++) {
+        for (size_t i = 0; i < c.keys.n; i++) {
             /* The scan resumes after a key that still exists. */
-            bool is_last = last != NULL && lastlen == c.lens[i] &&
-                           memcmp(last, c.keys[i], lastlen) == 0;
-            if (!is_last && srv_db_remove(s->db, c.keys[i], c.lens[i]) == SRV_DB_OK)
+            if (!srv_keys_is(&c.keys, i, last, lastlen) &&
+                srv_db_remove(s->db, c.keys.keys[i], c.keys.lens[i]) ==
+                    SRV_DB_OK)
                 dropped++;
-            free(c.keys[i]);
         }
-        c.n = 0;
+        srv_keys_clear(&c.keys);
         free(after);
         after = last;
         afterlen = lastlen;
@@ -92,17 +83,15 @@ purge(struct srv *s, uint64_t horizon)
     }
     /* The keys kept as resume points go now. */
     free(after);
-    if (c.cap > 0) {
-        c.n = 0;
+    if (c.keys.cap > 0) {
         srv_db_foreach(s->db, purge_visit, &c, NULL);
-        for (size_t i = 0; i < c.n; i++) {
-            if (srv_db_remove(s->db, c.keys[i], c.lens[i]) == SRV_DB_OK)
+        for (size_t i = 0; i < c.keys.n; i++) {
+            if (srv_db_remove(s->db, c.keys.keys[i], c.keys.lens[i]) ==
+                SRV_DB_OK)
                 dropped++;
-            free(c.keys[i]);
         }
     }
-    free(c.keys);
-    free(c.lens);
+    srv_keys_free(&c.keys);
     return dropped;
 }
 
@@ -110,7 +99,7 @@ void
 srv_rejoin_tick(struct srv *s, uint64_t cluster_horizon)
 {
     s->cluster_horizon = cluster_horizon;
-    if (active_member(s) && srv_mgr_lease_valid(s)) {
+    if (active_member(s) && srv_lease_valid(s)) {
         uint64_t now = kclock_make(srv_now(s), 0);
         if (now > s->synced) {
             s->synced = now;

@@ -4,7 +4,6 @@
 #include "config.h"
 #include "server/srv_repl.h"
 #include "server/srv.h"
-#include "server/srv_mgr.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/mpk.h"
@@ -47,8 +46,31 @@ struct repl_op {
     int                 ntargets;
 };
 
-static struct repl_target *retry_head;
-static size_t ops_pending;
+struct srv_repl {
+    struct srv         *s;
+    struct repl_target *retry_head;  /* targets waiting to send again */
+    size_t              ops_pending;
+    struct buf          scratch;     /* where params are packed */
+};
+
+struct srv_repl *
+srv_repl_new(struct srv *s)
+{
+    struct srv_repl *r = xcalloc(1, sizeof(*r));
+
+    r->s = s;
+    buf_init(&r->scratch);
+    return r;
+}
+
+void
+srv_repl_free(struct srv_repl *r)
+{
+    if (r == NULL)
+        return;
+    buf_free(&r->scratch);
+    free(r);
+}
 
 static void target_send(struct repl_target *t);
 
@@ -76,18 +98,19 @@ answer(struct repl_op *op)
                         "replication failed: a live replica did not acknowledge");
     } else if (op->ans.is_value) {
         msgpack_packer *pk = rpc_reply_begin(rc, op->msgid);
-        msgpack_pack_array(pk, 4);
+        msgpack_pack_array(pk, 5);
         msgpack_pack_uint32(pk, op->value.flags);
         mpk_pack_bytes(pk, op->value_data, op->value.len);
         msgpack_pack_uint64(pk, op->value.ver.clock);
         msgpack_pack_uint32(pk, op->value.ver.node);
+        msgpack_pack_uint32(pk, op->value.exptime);
         rpc_reply_end(rc);
     } else {
         msgpack_packer *pk = rpc_reply_begin(rc, op->msgid);
-        msgpack_pack_array(pk, op->ans.with_extra ? 2 : 1);
+        msgpack_pack_array(pk, 1 + op->ans.nextra);
         msgpack_pack_uint32(pk, op->ans.result);
-        if (op->ans.with_extra)
-            msgpack_pack_uint64(pk, op->ans.extra);
+        for (unsigned i = 0; i < op->ans.nextra; i++)
+            msgpack_pack_uint64(pk, op->ans.extra[i]);
         rpc_reply_end(rc);
     }
     rpc_unref(rc);
@@ -102,8 +125,8 @@ op_release(struct repl_op *op)
     answer(op);
     free(op->params);
     free(op->value_data);
+    op->s->repl->ops_pending--;
     free(op);
-    ops_pending--;
 }
 
 static void
@@ -155,8 +178,8 @@ target_retry(struct repl_target *t, int err)
     t->attempts++;
     s->stats.repl_retries++;
     t->retry_at = now + (delay < REPL_RETRY_MAX ? delay : REPL_RETRY_MAX);
-    t->retry_next = retry_head;
-    retry_head = t;
+    t->retry_next = s->repl->retry_head;
+    s->repl->retry_head = t;
 }
 
 static void
@@ -226,11 +249,11 @@ pack_params(struct repl_op *op, struct srv *s, const char *key, size_t klen,
 {
     /* Packed once into a reusable buffer, kept (exactly sized) for
      * retries: no 8 KiB msgpack_sbuffer per write. */
-    static struct buf scratch;
+    struct buf *scratch = &s->repl->scratch;
     msgpack_packer pk;
 
-    scratch.rpos = scratch.wpos = 0;
-    msgpack_packer_init(&pk, &scratch, buf_msgpack_write);
+    scratch->rpos = scratch->wpos = 0;
+    msgpack_packer_init(&pk, scratch, buf_msgpack_write);
     msgpack_pack_uint64(&pk, s->hs.w.stamp);
     mpk_pack_bytes(&pk, key, klen);
     msgpack_pack_uint32(&pk, written->kind);
@@ -239,9 +262,9 @@ pack_params(struct repl_op *op, struct srv *s, const char *key, size_t klen,
     msgpack_pack_uint32(&pk, written->flags);
     msgpack_pack_uint32(&pk, written->exptime);
     mpk_pack_bytes(&pk, written->data, written->len);
-    op->plen = buf_len(&scratch);
-    op->params = xmemdup(buf_head(&scratch), op->plen);
-    buf_shrink(&scratch, 256 * 1024);
+    op->plen = buf_len(scratch);
+    op->params = xmemdup(buf_head(scratch), op->plen);
+    buf_shrink(scratch, 256 * 1024);
 }
 
 /* The holders a write of hash must reach besides this server: the write
@@ -306,7 +329,7 @@ srv_repl_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     rpc_ref(rc);
     op->waiting = 1;          /* held until every target is started */
     op->copies = 1;
-    ops_pending++;
+    s->repl->ops_pending++;
     if (ans->is_value && written != NULL) {
         op->value = *written;
         op->value_data = xmemdup(written->data, written->len ? written->len : 1);
@@ -331,12 +354,12 @@ srv_repl_write(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 }
 
 void
-srv_repl_tick(struct srv *s)
+srv_repl_tick(struct srv_repl *r)
 {
-    struct repl_target *list = retry_head, *later = NULL;
-    ev_tstamp now = ev_now(s->loop);
+    struct repl_target *list = r->retry_head, *later = NULL;
+    ev_tstamp now = ev_now(r->s->loop);
 
-    retry_head = NULL;
+    r->retry_head = NULL;
     while (list != NULL) {
         struct repl_target *t = list;
 
@@ -352,15 +375,15 @@ srv_repl_tick(struct srv *s)
     while (later != NULL) {
         struct repl_target *t = later;
         later = t->retry_next;
-        t->retry_next = retry_head;
-        retry_head = t;
+        t->retry_next = r->retry_head;
+        r->retry_head = t;
     }
 }
 
 size_t
-srv_repl_pending(const struct srv *s)
+srv_repl_pending(const struct srv_repl *r)
 {
-    return ops_pending;
+    return r->ops_pending;
 }
 
 /* The server whose node id wrote a record (its listen address, which the
@@ -434,10 +457,5 @@ srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         return;
     }
     s->stats.repl_applied += applied;
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-    if (applied)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
-    rpc_reply_end(rc);
+    rpc_reply_bool(rc, msgid, applied);
 }

@@ -15,13 +15,19 @@
 #include "server/srv_db.h"
 
 struct srv;
+struct srv_repl;
 struct rpc_conn;
+
+/* The replication state of server s (the writes waiting for replicas). */
+struct srv_repl *srv_repl_new(struct srv *s);
+void srv_repl_free(struct srv_repl *r);
 
 /* What to answer the client once replication is done. */
 struct srv_answer {
     uint32_t result;      /* enum srv_result */
-    uint64_t extra;       /* clock or arith value */
-    bool     with_extra;
+    uint64_t extra[4];    /* after the result: store clock; arith value,
+                             clock, exptime, created; touch clock, flags */
+    unsigned nextra;      /* 0 to 4 */
     bool     is_value;    /* gat: answer with the written record itself,
                              as SRV_GET does */
 };
@@ -47,8 +53,8 @@ int srv_repl_copies_needed(const struct srv *s);
 void srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                     const msgpack_object *p);
 /* Retries due sends; called from the server's tick. */
-void srv_repl_tick(struct srv *s);
+void srv_repl_tick(struct srv_repl *r);
 /* Replications still waiting for acknowledgements. */
-size_t srv_repl_pending(const struct srv *s);
+size_t srv_repl_pending(const struct srv_repl *r);
 
 #endif

@@ -19,15 +19,16 @@
 #include "config.h"
 #include "server/srv_replace.h"
 #include "server/srv.h"
+#include "server/srv_keys.h"
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/clock.h"
 #include "common/mpk.h"
 #include "common/xmalloc.h"
 
 #include <lz4.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define BATCH_BYTES     (64 * 1024)    /* applied in well under 1 ms */
 #define SLICE_RECORDS   2000
@@ -53,6 +54,7 @@ struct rep_batch {
 };
 
 struct rep_dest {
+    struct srv_replace *rp;       /* the owner of its job */
     struct kaddr      addr;       /* its RPC address: who it is */
     struct kaddr      saddr;      /* its stream address */
     struct rpc_conn  *rc;
@@ -79,13 +81,11 @@ struct rep_job {
     ev_tstamp         started;
 };
 
-static struct {
-    struct rpc_listener *listener;
-    struct rep_job       job;
-    uint64_t             sent_records, sent_bytes, recv_records;
-    char                *unz;       /* receive: decompression buffer */
-    size_t               unzcap;
-} rep;
+struct srv_replace {
+    struct srv     *s;
+    struct rep_job  job;            /* the latest job, running or done */
+    uint64_t        sent_records, sent_bytes;
+};
 
 static void ignore_reply(void *arg, int err, const msgpack_object *res) { }
 
@@ -94,7 +94,7 @@ static void ignore_reply(void *arg, int err, const msgpack_object *res) { }
 static void
 report(struct srv *s)
 {
-    struct rep_job *j = &rep.job;
+    struct rep_job *j = &s->replace->job;
     uint8_t dump[ADDR_DUMPLEN];
     bool sent = false;
 
@@ -108,12 +108,8 @@ report(struct srv *s)
                                             copy ? 3 : 2, ignore_reply, NULL, 10.0);
         msgpack_pack_uint64(pk, j->id);
         mpk_pack_bytes(pk, dump, sizeof(dump));
-        if (copy) {
-            if (j->ok)
-                msgpack_pack_true(pk);
-            else
-                msgpack_pack_false(pk);
-        }
+        if (copy)
+            mpk_pack_bool(pk, j->ok);
         rpc_call_end(rc);
         sent = true;
     }
@@ -160,7 +156,7 @@ static void
 job_start(struct srv *s, enum job_kind kind, uint64_t id, const struct hspace *hs,
           bool full)
 {
-    struct rep_job *j = &rep.job;
+    struct rep_job *j = &s->replace->job;
 
     job_clear(j);
     j->kind = kind;
@@ -174,6 +170,7 @@ job_start(struct srv *s, enum job_kind kind, uint64_t id, const struct hspace *h
         j->dests = xcalloc(hs->w.nnodes ? hs->w.nnodes : 1, sizeof(*j->dests));
         for (size_t i = 0; i < hs->w.nnodes; i++) {
             struct rep_dest *d = &j->dests[j->ndests++];
+            d->rp = s->replace;
             d->addr = hs->w.nodes[i].addr;
             d->saddr = d->addr;
             if (hs->w.nodes[i].stream_port != 0)
@@ -196,9 +193,7 @@ parse_start(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         return false;
     }
     srv_adopt_hs(s, hs);
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-    msgpack_pack_true(pk);
-    rpc_reply_end(rc);
+    rpc_reply_bool(rc, msgid, true);
     return true;
 }
 
@@ -216,10 +211,10 @@ srv_replace_copy_start(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     }
     if (!parse_start(s, rc, msgid, p, &id, &hs))
         return;
-    if (rep.job.kind == JOB_COPY && rep.job.id == id) {
+    if (s->replace->job.kind == JOB_COPY && s->replace->job.id == id) {
         /* Asked again (a new round, or the other manager): report again if
          * finished, else carry on. */
-        if (rep.job.done)
+        if (s->replace->job.done)
             report(s);
     } else {
         job_start(s, JOB_COPY, id, &hs, full);
@@ -236,8 +231,8 @@ srv_replace_delete_start(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 
     if (!parse_start(s, rc, msgid, p, &id, &hs))
         return;
-    if (rep.job.kind == JOB_DELETE && rep.job.id == id) {
-        if (rep.job.done)
+    if (s->replace->job.kind == JOB_DELETE && s->replace->job.id == id) {
+        if (s->replace->job.done)
             report(s);
     } else {
         job_start(s, JOB_DELETE, id, &hs, false);
@@ -268,8 +263,6 @@ batch_unlink(struct rep_dest *d, struct rep_batch *b)
     d->pending_bytes -= b->rawlen;
 }
 
-static struct srv *reply_srv;   /* the process's server, for callbacks */
-
 static void
 batch_reply(void *arg, int err, const msgpack_object *res)
 {
@@ -283,8 +276,8 @@ batch_reply(void *arg, int err, const msgpack_object *res)
         return;
     }
     if (err == RPC_OK) {
-        rep.sent_records += b->count;
-        rep.sent_bytes += b->rawlen;
+        d->rp->sent_records += b->count;
+        d->rp->sent_bytes += b->rawlen;
         batch_unlink(d, b);
         batch_free(b);
         return;
@@ -294,14 +287,14 @@ batch_reply(void *arg, int err, const msgpack_object *res)
                   addr_format(&d->addr, as, sizeof(as)), b->attempts,
                   rpc_strerror(err));
         d->gave_up = true;
-        rep.job.ok = false;
+        d->rp->job.ok = false;
         batch_unlink(d, b);
         batch_free(b);
         return;
     }
     log_debug("replace: batch to %s failed (%s); retrying",
               addr_format(&d->addr, as, sizeof(as)), rpc_strerror(err));
-    b->retry_at = ev_now(reply_srv->loop) + 0.2 * b->attempts;
+    b->retry_at = ev_now(d->rp->s->loop) + 0.2 * b->attempts;
 }
 
 static void
@@ -331,7 +324,7 @@ batch_send(struct srv *s, struct rep_batch *b)
     b->inflight = true;
     msgpack_packer *pk = rpc_call_begin(d->rc, SRV_STREAM_BATCH, 4, batch_reply,
                                         b, BATCH_TIMEOUT);
-    msgpack_pack_uint64(pk, rep.job.id);
+    msgpack_pack_uint64(pk, s->replace->job.id);
     msgpack_pack_uint32(pk, b->count);
     msgpack_pack_uint32(pk, b->rawlen);
     mpk_pack_bytes(pk, b->z, b->zlen);
@@ -408,22 +401,13 @@ is_reserved(const void *key, size_t klen)
            memcmp(key, RESERVED_PREFIX, sizeof(RESERVED_PREFIX) - 1) == 0;
 }
 
-static double
-mono_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Where one record goes, under the job's rings. */
 static bool
 copy_visit(void *arg, const void *key, size_t klen, const struct srv_item *it)
 {
     struct scan_ctx *c = arg;
     struct srv *s = c->s;
-    struct rep_job *j = &rep.job;
+    struct rep_job *j = &s->replace->job;
     uint64_t h;
     uint32_t sa[RING_REPLICAS], da[RING_REPLICAS];
     size_t nsa, nda, nsa_live = 0;
@@ -505,7 +489,7 @@ retry_batches(struct srv *s, struct rep_job *j)
 static void
 copy_slice(struct srv *s)
 {
-    struct rep_job *j = &rep.job;
+    struct rep_job *j = &s->replace->job;
     bool done;
     char *last;
     size_t lastlen;
@@ -536,48 +520,42 @@ copy_slice(struct srv *s)
     j->done = true;
     log_info("replace copy for stamp %llu done%s in %.1f s: %llu records sent",
              (unsigned long long)j->id, j->ok ? "" : " WITH ERRORS",
-             ev_now(s->loop) - j->started, (unsigned long long)rep.sent_records);
+             ev_now(s->loop) - j->started, (unsigned long long)s->replace->sent_records);
     report(s);
 }
 
 /* ---- delete phase ---- */
 
 struct del_ctx {
-    struct srv *s;
-    long        self;
-    size_t      seen;
-    ev_tstamp   until;
-    char      **keys;
-    size_t     *lens;
-    size_t      n, cap;
+    struct srv     *s;
+    long            self;
+    size_t          seen;
+    ev_tstamp       until;
+    struct srv_keys keys;
 };
 
 static bool
 delete_visit(void *arg, const void *key, size_t klen, const struct srv_item *it)
 {
     struct del_ctx *c = arg;
-    struct rep_job *j = &rep.job;
+    struct rep_job *j = &c->s->replace->job;
 
     c->seen++;
     if (!is_reserved(key, klen) &&
-        !ring_is_holder(&j->hs.w, ring_hash_key(key, klen), c->self)) {
-        if (c->n == c->cap) {
-            c->cap = c->cap ? c->cap * 2 : 256;
-            c->keys = xrealloc(c->keys, c->cap * sizeof(*c->keys));
-            c->lens = xrealloc(c->lens, c->cap * sizeof(*c->lens));
-        }
-        c->keys[c->n] = xmemdup(key, klen);
-        c->lens[c->n++] = klen;
-    }
+        !ring_is_holder(&j->hs.w, ring_hash_key(key, klen), c->self))
+        srv_keys_add(&c->keys, key, klen);
     return c->seen < SLICE_RECORDS && mono_now() < c->until;
 }
 
 static void
 delete_slice(struct srv *s)
 {
-    struct rep_job *j = &rep.job;
-    struct del_ctx c = { s, ring_find(&j->hs.w, &s->cfg.listen), 0,
-                         mono_now() + SLICE_SECONDS, NULL, NULL, 0, 0 };
+    struct rep_job *j = &s->replace->job;
+    struct del_ctx c = { s,
+                         ring_find(&j->hs.w, &s->cfg.listen),
+                         0,
+                         mono_now() + SLICE_SECONDS,
+                         { NULL, NULL, 0, 0 } };
     bool done;
     char *last;
     size_t lastlen;
@@ -593,19 +571,16 @@ delete_slice(struct srv *s)
                SRV_DB_OK) {
         done = true;
     }
-    for (size_t i = 0; i < c.n; i++) {
-        if (srv_db_remove(s->db, c.keys[i], c.lens[i]) == SRV_DB_OK)
+    for (size_t i = 0; i < c.keys.n; i++) {
+        if (srv_db_remove(s->db, c.keys.keys[i], c.keys.lens[i]) == SRV_DB_OK)
             s->stats.replace_deleted++;
-        if (last != NULL && lastlen == c.lens[i] &&
-            memcmp(last, c.keys[i], lastlen) == 0) {
+        if (srv_keys_is(&c.keys, i, last, lastlen)) {
             free(last);        /* cannot resume at a removed key */
             last = NULL;
             lastlen = 0;
         }
-        free(c.keys[i]);
     }
-    free(c.keys);
-    free(c.lens);
+    srv_keys_free(&c.keys);
     free(j->cursor);
     j->cursor = done ? NULL : last;
     j->cursorlen = done ? 0 : lastlen;
@@ -619,11 +594,11 @@ delete_slice(struct srv *s)
 }
 
 void
-srv_replace_tick(struct srv *s)
+srv_replace_tick(struct srv_replace *rp)
 {
-    struct rep_job *j = &rep.job;
+    struct srv *s = rp->s;
+    struct rep_job *j = &rp->job;
 
-    reply_srv = s;
     if (j->kind == JOB_NONE)
         return;
     if (j->done) {
@@ -638,15 +613,15 @@ srv_replace_tick(struct srv *s)
 }
 
 bool
-srv_replace_busy(const struct srv *s)
+srv_replace_busy(const struct srv_replace *rp)
 {
-    return rep.job.kind != JOB_NONE && !rep.job.done;
+    return rp->job.kind != JOB_NONE && !rp->job.done;
 }
 
 const char *
-srv_replace_state(const struct srv *s)
+srv_replace_state(const struct srv_replace *rp)
 {
-    const struct rep_job *j = &rep.job;
+    const struct rep_job *j = &rp->job;
 
     if (j->kind == JOB_NONE || j->done)
         return "idle";
@@ -654,143 +629,29 @@ srv_replace_state(const struct srv *s)
 }
 
 void
-srv_replace_stats(const struct srv *s, uint64_t *sent_records,
-                  uint64_t *sent_bytes, uint64_t *recv_records)
+srv_replace_stats(const struct srv_replace *rp, uint64_t *sent_records,
+                  uint64_t *sent_bytes)
 {
-    *sent_records = rep.sent_records;
-    *sent_bytes = rep.sent_bytes;
-    *recv_records = rep.recv_records;
+    *sent_records = rp->sent_records;
+    *sent_bytes = rp->sent_bytes;
 }
 
-/* ---- receiving batches (stream port) ---- */
-
-static void
-stream_batch(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-             const msgpack_object *p)
+struct srv_replace *
+srv_replace_new(struct srv *s)
 {
-    uint64_t id;
-    uint32_t count, rawlen, applied = 0;
-    const char *z;
-    size_t zlen, pos = 0;
-    msgpack_zone zone;
+    struct srv_replace *rp = xcalloc(1, sizeof(*rp));
 
-    if (!mpk_u64(&p[0], &id) || !mpk_u32(&p[1], &count) ||
-        !mpk_u32(&p[2], &rawlen) || !mpk_bytes(&p[3], &z, &zlen) ||
-        rawlen > MPK_MAX_FRAME || zlen > (size_t)LZ4_compressBound((int)rawlen)) {
-        rpc_reply_error(rc, msgid, RPC_EPROTO, "bad batch");
-        return;
-    }
-    /* The declared size is capped above before anything is allocated. */
-    if (rep.unzcap < rawlen) {
-        rep.unz = xrealloc(rep.unz, rawlen);
-        rep.unzcap = rawlen;
-    }
-    if (LZ4_decompress_safe(z, rep.unz, (int)zlen, (int)rawlen) != (int)rawlen) {
-        rpc_reply_error(rc, msgid, RPC_EPROTO, "corrupt batch");
-        return;
-    }
-    msgpack_zone_init(&zone, 4096);
-    for (uint32_t i = 0; i < count; i++) {
-        size_t objlen, off = 0;
-        msgpack_object obj;
-        const msgpack_object *a;
-        const char *key, *data;
-        size_t klen, dlen;
-        uint32_t kind;
-        struct srv_item it;
-        bool ok;
-
-        memset(&it, 0, sizeof(it));
-        if (mpk_scan(rep.unz + pos, rawlen - pos, rawlen - pos, &objlen) !=
-                MPK_COMPLETE ||
-            msgpack_unpack(rep.unz + pos, objlen, &off, &zone, &obj) <
-                MSGPACK_UNPACK_SUCCESS ||
-            (a = mpk_array(&obj, 7, NULL)) == NULL ||
-            !mpk_bytes(&a[0], &key, &klen) || klen == 0 || klen > SRV_KEY_MAX ||
-            !mpk_u32(&a[1], &kind) ||
-            (kind != SRV_ITEM_LIVE && kind != SRV_ITEM_TOMBSTONE) ||
-            !mpk_u64(&a[2], &it.ver.clock) || !mpk_u32(&a[3], &it.ver.node) ||
-            !mpk_u32(&a[4], &it.flags) || !mpk_u32(&a[5], &it.exptime) ||
-            !mpk_bytes(&a[6], &data, &dlen) || dlen > (size_t)s->cfg.item_max ||
-            (kind == SRV_ITEM_TOMBSTONE && dlen != 0)) {
-            msgpack_zone_destroy(&zone);
-            rpc_reply_error(rc, msgid, RPC_EPROTO, "malformed record in batch");
-            return;
-        }
-        pos += objlen;
-        it.kind = kind;
-        it.data = data;
-        it.len = (uint32_t)dlen;
-        /* A far-future version would win every later write: refuse it, as
-         * replication does. */
-        if (!kclock_merge(&s->clock, it.ver.clock, srv_now(s),
-                          s->cfg.max_clock_ahead)) {
-            s->stats.clock_refused++;
-            log_warnx("replace: refusing a record whose clock is %u s ahead of ours",
-                      kclock_seconds(it.ver.clock) - srv_now(s));
-            msgpack_zone_clear(&zone);
-            continue;
-        }
-        enum srv_db_status st = srv_db_put_if_newer(s->db, key, klen, &it, &ok);
-        msgpack_zone_clear(&zone);
-        if (st != SRV_DB_OK) {
-            msgpack_zone_destroy(&zone);
-            rpc_reply_error(rc, msgid, RPC_ESERVER, st == SRV_DB_ENOSPC ?
-                            "out of memory storing object" : "storage error");
-            return;
-        }
-        applied += ok;
-    }
-    msgpack_zone_destroy(&zone);
-    rep.recv_records += count;
-    if (rep.unzcap > 4 * BATCH_BYTES) {
-        free(rep.unz);          /* one huge batch should not pin memory */
-        rep.unz = NULL;
-        rep.unzcap = 0;
-    }
-    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
-    msgpack_pack_uint32(pk, applied);
-    rpc_reply_end(rc);
-}
-
-static void
-stream_on_request(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
-                  const msgpack_object *params)
-{
-    struct srv *s = rpc_udata(rc);
-    const msgpack_object *p;
-
-    if (method != SRV_STREAM_BATCH || (p = mpk_array(params, 4, NULL)) == NULL) {
-        rpc_reply_error(rc, msgid, RPC_EPROTO, "the stream port takes batches only");
-        return;
-    }
-    stream_batch(s, rc, msgid, p);
-}
-
-static const struct rpc_ops stream_server_ops = {
-    .on_request = stream_on_request,
-};
-
-int
-srv_replace_init(struct srv *s, char *err, size_t errlen)
-{
-    struct kaddr at = s->cfg.listen;
-
-    hspace_init(&rep.job.hs);
-    reply_srv = s;
-    at.port = (uint16_t)s->cfg.stream_port;
-    rep.listener = rpc_listen(s->loop, &at, &stream_server_ops, s, err, errlen);
-    return rep.listener == NULL ? -1 : 0;
+    rp->s = s;
+    hspace_init(&rp->job.hs);
+    return rp;
 }
 
 void
-srv_replace_shutdown(struct srv *s)
+srv_replace_free(struct srv_replace *rp)
 {
-    job_clear(&rep.job);
-    hspace_free(&rep.job.hs);
-    rpc_listener_close(rep.listener);
-    rep.listener = NULL;
-    free(rep.unz);
-    rep.unz = NULL;
-    rep.unzcap = 0;
+    if (rp == NULL)
+        return;
+    job_clear(&rp->job);
+    hspace_free(&rp->job.hs);
+    free(rp);
 }

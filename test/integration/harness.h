@@ -60,6 +60,13 @@ struct h_cluster {
     char             builddir[PATH_MAX];
     int              nmgr, nsrv;
     bool             ring_file;         /* managers get -s DIR/ringN */
+    /* A cluster secret: set before the start. DIR/secret is written (mode
+     * 0600, random) at the first start; every daemon and every tool the
+     * harness runs gets -K with it, and the harness's own RPC (h_rpc_stat,
+     * h_manager_rings...) authenticates with it (ctl_set_secret; cleared
+     * by h_cluster_free). */
+    bool             secret;
+    char             secret_path[PATH_MAX];
     struct h_daemon  mgr[H_MGR_MAX];
     struct h_daemon  srv[H_SRV_MAX];
     struct h_daemon  gw;

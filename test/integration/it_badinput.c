@@ -1,5 +1,5 @@
 /*
- * it_badinput.c - hostile input: garbage, an endless line and abandoned
+ * it_badinput.c - hostile input: garbage, endless lines and abandoned
  * requests on the memcached port; truncated, malformed and oversized
  * msgpack frames on the manager's and a server's RPC port. After each
  * case the daemon is alive, answers a fresh client, and its RSS has grown
@@ -203,28 +203,29 @@ test_endless_line(void **state)
     fd = h_connect(cl->gw.port, H_IO_TIMEOUT);
     assert_true(fd >= 0);
     send_some(fd, line, LONG_LINE);
-    /* memcached: "CLIENT_ERROR line too long", then the close. A reset
-     * may eat the text; the close itself is what matters. */
+    /* memcached closes without a word; a reset may come instead. */
     n = h_recv(fd, got, sizeof(got) - 1, H_IO_TIMEOUT);
-    if (n > 0) {
-        got[n] = '\0';
-        assert_true(strncmp(got, "CLIENT_ERROR", 12) == 0);
-        assert_true(h_wait_eof(fd, H_IO_TIMEOUT));
-    } else if (n < 0) {
+    if (n < 0) {
         assert_int_equal(errno, ECONNRESET);
+    } else {
+        assert_int_equal(n, 0);
     }
     close(fd);
     gateway_serves();
 
-    /* The same as a get line: allowed longer, but not without end. */
+    /* A get line may be of any length: its keys are read as they come,
+     * so 2 MiB of it (spaces and a key every KiB) take no memory, and the
+     * connection stays usable. */
+    memset(line, ' ', LONG_LINE);
     memcpy(line, "get ", 4);
-    for (size_t i = 4; i < LONG_LINE; i += 4) {
-        memcpy(line + i, "kk ", i + 3 <= LONG_LINE ? 3 : LONG_LINE - i);
+    for (size_t i = 1024; i + 8 < LONG_LINE; i += 1024) {
+        memcpy(line + i, "bi:none", 7);
     }
     fd = h_connect(cl->gw.port, H_IO_TIMEOUT);
     assert_true(fd >= 0);
-    send_some(fd, line, LONG_LINE);
-    assert_true(h_wait_eof(fd, H_IO_TIMEOUT));
+    assert_int_equal(h_send(fd, line, LONG_LINE, 30.0), 0);
+    assert_true(h_quiet(fd, 0.2));
+    h_chat(fd, "\r\nversion\r\n", "END\r\n" H_VERSION_LINE "\r\n");
     close(fd);
     free(line);
     gateway_serves();

@@ -313,7 +313,7 @@ test_manager_daemon(void **state)
     snprintf(addr, sizeof(addr), "127.0.0.1:%u", mgr_port);
     path_in_dir(mgr_pidf, "mgr.pid");
     path_in_dir(mgr_log, "mgr.log");
-    rv = run("src/manager/kumo-manager", &secs, &err, "-l", addr, "-v", "-d",
+    rv = run("src/manager/kumo-manager", &secs, &err, "-s", "-", "-l", addr, "-v", "-d",
              mgr_pidf, "-o", mgr_log, NULL);
     fprintf(stderr, "# kumo-manager -d: status %d after %.2f s%s%s", rv, secs,
             err && *err ? ", stderr: " : "\n", err && *err ? err : "");
@@ -328,14 +328,14 @@ test_manager_daemon(void **state)
     /* the same port: refused, and no pid file left behind */
     path_in_dir(pid2, "mgr2.pid");
     path_in_dir(log2, "mgr2.log");
-    rv = run("src/manager/kumo-manager", &secs, &err, "-l", addr, "-v", "-d",
+    rv = run("src/manager/kumo-manager", &secs, &err, "-s", "-", "-l", addr, "-v", "-d",
              pid2, "-o", log2, NULL);
     expect_refusal("second manager on the same port", "ddress", rv, secs, err);
     assert_false(exists(pid2));
 
     /* the same pid file, another port: refused; the file keeps our pid */
     snprintf(addr2, sizeof(addr2), "127.0.0.1:%u", h_free_port());
-    rv = run("src/manager/kumo-manager", &secs, &err, "-l", addr2, "-v", "-d",
+    rv = run("src/manager/kumo-manager", &secs, &err, "-s", "-", "-l", addr2, "-v", "-d",
              mgr_pidf, "-o", log2, NULL);
     expect_refusal("second manager with the same pid file", mgr_pidf, rv, secs,
                    err);
@@ -344,7 +344,7 @@ test_manager_daemon(void **state)
 
     /* a pid file that cannot be created */
     path_in_dir(pid2, "no-such-dir/m.pid");
-    rv = run("src/manager/kumo-manager", &secs, &err, "-l", addr2, "-d", pid2,
+    rv = run("src/manager/kumo-manager", &secs, &err, "-s", "-", "-l", addr2, "-d", pid2,
              "-o", log2, NULL);
     expect_refusal("manager with an impossible pid file", pid2, rv, secs, err);
 }

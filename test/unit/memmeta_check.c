@@ -202,8 +202,11 @@ check_case(const struct tcase *c, const char *in, size_t len)
             assert_int_equal(used, 0);
             continue;
         }
-        if (st == MEMMETA_CLOSE && c->st == MEMMETA_CLOSE) {
-            assert_string_equal(req.error, ERR_TOOLONG);
+        /* A prefix over MEMMETA_LINE_MAX without its newline closes, as
+         * memcached closes such a line that arrives in pieces. */
+        if (st == MEMMETA_CLOSE &&
+            (c->st == MEMMETA_CLOSE || k > MEMMETA_LINE_MAX)) {
+            assert_null(req.error);
             continue;
         }
         if (st != MEMMETA_AGAIN) {

@@ -29,7 +29,6 @@
 #define ERR_DELTA       "CLIENT_ERROR invalid numeric delta value"
 #define ERR_CHUNK       "CLIENT_ERROR bad data chunk"
 #define ERR_TOOLARGE    "SERVER_ERROR object too large for cache"
-#define ERR_TOOLONG     "CLIENT_ERROR line too long"
 
 #define IMAX (1024 * 1024)
 /* 33 bytes: one over memcached's opaque limit; O31 is 32, the most. */

@@ -209,6 +209,103 @@ test_stats_lines(void **state)
                         "STAT pid 42\r\nSTAT version 0.1.0\r\nEND\r\n");
 }
 
+/* Key listings: requests, the front end's own answers, and memcached's
+ * line formats. */
+static void
+test_key_listings(void **state)
+{
+    static const struct gw_key_entry keys[] = {
+        { "a b%", 4, 0, 3, 0, 1700000000, 42 },
+        { "k\xc3\xa9~.", 5, 7, 10, 1800000000, 1700000001, 43 },
+    };
+    static const struct { const char *in, *want; } local[] = {
+        { "stats cachedump 2 5\r\n", "END\r\n" },
+        { "stats cachedump 0 0\r\n", "END\r\n" },
+        { "stats cachedump 64 1\r\n", "CLIENT_ERROR Illegal slab id\r\n" },
+        { "stats cachedump\r\n", "CLIENT_ERROR bad command line\r\n" },
+        { "stats cachedump 1\r\n", "CLIENT_ERROR bad command line\r\n" },
+        { "stats cachedump a 1\r\n",
+          "CLIENT_ERROR bad command line format\r\n" },
+        { "stats cachedump 1 -1\r\n",
+          "CLIENT_ERROR bad command line format\r\n" },
+        { "lru_crawler metadump 0\r\n", "BADCLASS invalid class id\r\n" },
+        { "lru_crawler metadump 2,x\r\n", "BADCLASS invalid class id\r\n" },
+        { "lru_crawler metadump -1\r\n", "BADCLASS invalid class id\r\n" },
+        { "lru_crawler metadump 64\r\n", "BADCLASS invalid class id\r\n" },
+        { "lru_crawler metadump ,\r\n", "NOTSTARTED no items to crawl\r\n" },
+        { "lru_crawler metadump 2,3\r\n", "END\r\n" },
+        { "lru_crawler metadump\r\n", "ERROR\r\n" },
+        { "lru_crawler metadump all extra\r\n", "ERROR\r\n" },
+        { "lru_crawler\r\n", "ERROR\r\n" },
+        { "lru_crawler bogus 1\r\n", "ERROR\r\n" },
+        { "lru_crawler crawl\r\n", "ERROR\r\n" },
+        { "lru_crawler crawl all\r\n", "OK\r\n" },
+        { "lru_crawler crawl 1,,63\r\n", "OK\r\n" },
+        { "lru_crawler crawl x\r\n", "BADCLASS invalid class id\r\n" },
+        { "lru_crawler crawl hash\r\n",
+          "ERROR an unknown error happened\r\n" },
+        { "lru_crawler tocrawl 5\r\n", "OK\r\n" },
+        { "lru_crawler tocrawl -1\r\n",
+          "CLIENT_ERROR bad command line format\r\n" },
+        { "lru_crawler tocrawl 5 6\r\n", "ERROR\r\n" },
+        { "lru_crawler sleep 1000000\r\n", "OK\r\n" },
+        { "lru_crawler sleep 1000001\r\n",
+          "CLIENT_ERROR sleep must be one second or less\r\n" },
+        { "lru_crawler sleep x\r\n",
+          "CLIENT_ERROR bad command line format\r\n" },
+        { "lru_crawler enable\r\n", "OK\r\n" },
+        { "lru_crawler disable\r\n", "OK\r\n" },
+        { "lru_crawler enable now\r\n", "ERROR\r\n" },
+        { "stats cachedump +2 0\r\n", "END\r\n" },
+        { "stats cachedump -1 0\r\n",
+          "CLIENT_ERROR bad command line format\r\n" },
+    };
+
+    reset(NULL);
+    assert_int_equal(feed("lru_crawler metadump all\r\n"
+                          "stats cachedump 1 5\r\n"
+                          "lru_crawler metadump 2,,1\r\n"
+                          "lru_crawler metadump hash\r\n"
+                          "stats cachedump 4294967297 4294967296 x\r\n"
+                          "lru_crawler metadump +1\r\n"), GW_PARSE_OK);
+    assert_int_equal(nsubmitted, 6);
+    /* memcached's numbers: 32 bits kept, a sign allowed, words after
+     * the limit ignored */
+    for (size_t i = 3; i < 6; i++) {
+        assert_int_equal(submitted[i]->op, GW_OP_KEYS);
+        assert_int_equal(submitted[i]->limit, 0);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(submitted[i]->op, GW_OP_KEYS);
+        assert_int_equal(submitted[i]->limit, i == 1 ? 5 : 0);
+        submitted[i]->res.status = GW_ST_KEYS;
+        submitted[i]->res.keys = keys;
+        submitted[i]->res.nkeys = 2;
+        submitted[i]->res.more = true;
+    }
+    assert_string_equal(written(submitted[0]),
+        "key=a%20b%25 exp=-1 la=1700000000 cas=42 fetch=no cls=1 size=3\n"
+        "key=k%C3%A9~. exp=1800000000 la=1700000001 cas=43 fetch=no cls=1 "
+        "size=10\n");
+    assert_string_equal(written(submitted[1]),
+        "ITEM a b% [3 b; 0 s]\r\nITEM k\xc3\xa9~. [10 b; 1800000000 s]\r\n");
+    submitted[0]->res.nkeys = 0;
+    submitted[0]->res.more = false;
+    assert_string_equal(written(submitted[0]), "END\r\n");
+    submitted[1]->res.status = GW_ST_SERVER_ERROR;
+    snprintf(submitted[1]->res.text, GW_TEXT_MAX, "listing incomplete");
+    assert_string_equal(written(submitted[1]),
+                        "SERVER_ERROR listing incomplete\r\n");
+
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+        reset(NULL);
+        feed(local[i].in);
+        assert_int_equal(nsubmitted, 1);
+        assert_int_equal(submitted[0]->op, GW_OP_NONE);
+        assert_string_equal(written(submitted[0]), local[i].want);
+    }
+}
+
 /* The parser's own errors are requests too (kept in order), with
  * memcached's lines; quit and fatal errors end the input. */
 static void
@@ -284,6 +381,7 @@ main(void)
         cmocka_unit_test(test_storage),
         cmocka_unit_test(test_statuses),
         cmocka_unit_test(test_stats_lines),
+        cmocka_unit_test(test_key_listings),
         cmocka_unit_test(test_errors_and_close),
         cmocka_unit_test(test_key_prefix),
     };

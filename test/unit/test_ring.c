@@ -579,11 +579,7 @@ pack_node(msgpack_packer *pk, uint16_t port, size_t len, bool active)
     addr_dump(&a, d);
     msgpack_pack_array(pk, 2);
     mpk_pack_bytes(pk, d, len);
-    if (active) {
-        msgpack_pack_true(pk);
-    } else {
-        msgpack_pack_false(pk);
-    }
+    mpk_pack_bool(pk, active);
 }
 
 enum bad_ring {
