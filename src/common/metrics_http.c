@@ -110,28 +110,31 @@ metrics_http_parse(const char *p, size_t n)
 
 /* ---- connections ---- */
 
-struct scrape;
+struct metrics_scrape;
 
 struct metrics_http {
     struct ev_loop     *loop;
     int                 fd;
     ev_io               accept_w;
     metrics_collect_fn *collect;
+    metrics_prepare_fn *prepare;
     void               *arg;
-    struct scrape      *open;       /* every scrape not yet closed */
+    struct metrics_scrape      *open;       /* every scrape not yet closed */
     int                 nopen;
 };
 
-struct scrape {
+struct metrics_scrape {
     struct conn          c;
     struct metrics_http *h;
     ev_timer             deadline;
+    bool                 preparing; /* waits for metrics_http_ready */
+    bool                 orphan;    /* closed while preparing */
     bool                 replied;   /* closes once written */
-    struct scrape       *prev, *next;
+    struct metrics_scrape       *prev, *next;
 };
 
 static void
-reply(struct scrape *s, int status, const char *reason, const char *extra,
+reply(struct metrics_scrape *s, int status, const char *reason, const char *extra,
       const struct buf *body)
 {
     char head[256];
@@ -153,7 +156,13 @@ reply(struct scrape *s, int status, const char *reason, const char *extra,
     conn_write(&s->c, head, (size_t)n);
     conn_write(&s->c, b, blen);
     s->replied = true;
-    /* Nothing more is read: a reply may not wait on the client. */
+}
+
+/* The head is in: nothing more is read (a reply may not wait on the
+ * client), and the reply has METRICS_HTTP_SEND_TIMEOUT to go out. */
+static void
+head_done(struct metrics_scrape *s)
+{
     conn_pause_read(&s->c);
     ev_timer_stop(s->c.loop, &s->deadline);
     ev_timer_set(&s->deadline, METRICS_HTTP_SEND_TIMEOUT, 0);
@@ -161,7 +170,7 @@ reply(struct scrape *s, int status, const char *reason, const char *extra,
 }
 
 static void
-reply_metrics(struct scrape *s)
+reply_metrics(struct metrics_scrape *s)
 {
     struct buf body;
     struct metrics_writer w;
@@ -176,17 +185,29 @@ reply_metrics(struct scrape *s)
 static void
 scrape_read(struct conn *c)
 {
-    struct scrape *s = c->udata;
+    struct metrics_scrape *s = c->udata;
 
-    if (s->replied) {
+    enum metrics_http_req rq;
+
+    if (s->replied || s->preparing) {
         buf_consume(&c->rbuf, buf_len(&c->rbuf));
         return;
     }
-    switch (metrics_http_parse(buf_head(&c->rbuf), buf_len(&c->rbuf))) {
-    case METRICS_REQ_MORE:
+    rq = metrics_http_parse(buf_head(&c->rbuf), buf_len(&c->rbuf));
+    if (rq == METRICS_REQ_MORE)
         return;
+    buf_consume(&c->rbuf, buf_len(&c->rbuf));
+    head_done(s);
+    switch (rq) {
+    case METRICS_REQ_MORE:
+        break;
     case METRICS_REQ_METRICS:
-        reply_metrics(s);
+        if (s->h->prepare != NULL) {
+            s->preparing = true;
+            s->h->prepare(s->h->arg, s);    /* may reply at once */
+        } else {
+            reply_metrics(s);
+        }
         break;
     case METRICS_REQ_NOT_FOUND:
         reply(s, 404, "Not Found", "", NULL);
@@ -201,23 +222,33 @@ scrape_read(struct conn *c)
         reply(s, 431, "Request Header Fields Too Large", "", NULL);
         break;
     }
-    buf_consume(&c->rbuf, buf_len(&c->rbuf));
+}
+
+void
+metrics_http_ready(struct metrics_scrape *s)
+{
+    if (s->orphan) {
+        free(s);
+        return;
+    }
+    s->preparing = false;
+    reply_metrics(s);
 }
 
 /* The client finished sending: a reply already made still goes out. */
 static void
 scrape_eof(struct conn *c)
 {
-    struct scrape *s = c->udata;
+    struct metrics_scrape *s = c->udata;
 
-    if (!s->replied)
+    if (!s->replied && !s->preparing)
         conn_close(c, 0);
 }
 
 static void
 scrape_drain(struct conn *c)
 {
-    struct scrape *s = c->udata;
+    struct metrics_scrape *s = c->udata;
 
     if (s->replied)
         conn_close(c, 0);
@@ -226,7 +257,7 @@ scrape_drain(struct conn *c)
 static void
 scrape_closed(struct conn *c, int err)
 {
-    struct scrape *s = c->udata;
+    struct metrics_scrape *s = c->udata;
     struct metrics_http *h = s->h;
 
     ev_timer_stop(h->loop, &s->deadline);
@@ -237,7 +268,11 @@ scrape_closed(struct conn *c, int err)
     if (s->next != NULL)
         s->next->prev = s->prev;
     conn_free_buffers(c);
-    free(s);
+    /* The prepare step still holds it: metrics_http_ready frees it. */
+    if (s->preparing)
+        s->orphan = true;
+    else
+        free(s);
     /* Room again for a connection waiting in the backlog. */
     if (h->nopen-- == METRICS_HTTP_CONNS_MAX && h->fd >= 0)
         ev_io_start(h->loop, &h->accept_w);
@@ -254,9 +289,10 @@ static const struct conn_ops scrape_ops = {
 static void
 deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct scrape *s = w->data;
+    struct metrics_scrape *s = w->data;
 
-    log_debug("metrics: closing a %s scrape", s->replied ? "stalled" : "slow");
+    log_debug("metrics: closing a %s scrape", s->replied ? "stalled" :
+              s->preparing ? "late" : "slow");
     conn_close(&s->c, ETIMEDOUT);
 }
 
@@ -274,7 +310,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
                 log_warn("metrics: accept");
             return;
         }
-        struct scrape *s = xcalloc(1, sizeof(*s));
+        struct metrics_scrape *s = xcalloc(1, sizeof(*s));
         s->h = h;
         conn_init(&s->c, loop, fd, &scrape_ops, s);
         ev_timer_init(&s->deadline, deadline_cb, METRICS_HTTP_HEAD_TIMEOUT, 0);
@@ -311,6 +347,12 @@ metrics_http_start(struct ev_loop *loop, const struct kaddr *at,
 }
 
 void
+metrics_http_set_prepare(struct metrics_http *h, metrics_prepare_fn *prepare)
+{
+    h->prepare = prepare;
+}
+
+void
 metrics_http_stop(struct metrics_http *h)
 {
     if (h == NULL)
@@ -318,7 +360,7 @@ metrics_http_stop(struct metrics_http *h)
     ev_io_stop(h->loop, &h->accept_w);
     close(h->fd);
     h->fd = -1;
-    for (struct scrape *s = h->open; s != NULL; s = s->next)
+    for (struct metrics_scrape *s = h->open; s != NULL; s = s->next)
         conn_close(&s->c, 0);
     /* Their on_close runs from here and still needs h. */
     conn_loop_flush();

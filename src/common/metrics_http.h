@@ -3,7 +3,9 @@
  * the daemon's libev loop (-Pm). It reads a request's head (bounded in
  * size and time), looks only at the request line, answers GET /metrics
  * with the text exposition format (metrics_text.h) and anything else with
- * an error status, and closes. A few scrapes may be open at once; more
+ * an error status, and closes. A daemon whose figures need a round trip
+ * (the gateway asks its servers) sets a prepare step that finishes
+ * before the samples are written. A few scrapes may be open at once; more
  * wait in the listener's backlog. Nothing here blocks the loop.
  */
 #ifndef KUMO_COMMON_METRICS_HTTP_H
@@ -51,12 +53,23 @@ enum metrics_http_req metrics_http_parse(const char *p, size_t n);
 typedef void metrics_collect_fn(void *arg, struct metrics_writer *w);
 
 struct metrics_http;
+struct metrics_scrape;
+
+/* Starts the work a scrape's samples wait for; it must end (at once or
+ * later, on the loop) with one metrics_http_ready(sc). The scrape may be
+ * closed meanwhile (its deadline passed): ready then only frees it. */
+typedef void metrics_prepare_fn(void *arg, struct metrics_scrape *sc);
 
 /* Listens on at; NULL with a one-line reason in err on failure. */
 struct metrics_http *metrics_http_start(struct ev_loop *loop,
                                         const struct kaddr *at,
                                         metrics_collect_fn *collect,
                                         void *arg, char *err, size_t errlen);
+/* Sets the prepare step (NULL: collect at once). */
+void metrics_http_set_prepare(struct metrics_http *h,
+                              metrics_prepare_fn *prepare);
+/* The prepare step for sc is done: its reply is collected and sent. */
+void metrics_http_ready(struct metrics_scrape *sc);
 /* Closes the listener and every open scrape, and frees h (NULL: none). */
 void metrics_http_stop(struct metrics_http *h);
 

@@ -291,6 +291,8 @@ main(int argc, char **argv)
         fprintf(stderr, "error: -Pm: %s\n", err);
         return 1;
     }
+    if (metrics != NULL)
+        metrics_http_set_prepare(metrics, gw_metrics_prepare);
     gw_route_start(&g);
     ev_timer_init(&g.tick, tick_cb, GW_TICK, GW_TICK);
     g.tick.data = &g;

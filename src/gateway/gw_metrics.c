@@ -1,15 +1,19 @@
 /*
  * gw_metrics.c - kumo-gateway's samples for a Prometheus scrape. Names
  * follow prometheus/memcached_exporter where the figure is the same, so
- * its dashboards and alerts work on a gateway; the figures are the
- * gateway's own (no server is asked during a scrape: each server exports
- * its items and bytes itself).
+ * its dashboards and alerts work on a gateway; the figures are those of
+ * the gateway's "stats": its own counters, and for items and bytes a
+ * "stats" run on the servers before each scrape is answered (as a
+ * client's "stats" runs: gw_fan, at most -Ts).
  */
 #include "config.h"
 #include "gateway/gw_metrics.h"
 #include "common/ring.h"
+#include "common/xmalloc.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -34,6 +38,92 @@ gw_metrics_observe(enum gw_op op, double seconds)
         }
     }
 }
+
+/* ---- the servers' figures, fetched before each scrape ---- */
+
+/* The cluster figures of the last "stats", read from its lines. */
+static struct {
+    bool     known;
+    uint64_t items, bytes, limit, incomplete;
+} cluster;
+
+/* A scrape's "stats" request: the client that receives its result. */
+struct stats_fetch {
+    struct gw_client       cl;
+    struct metrics_scrape *sc;
+};
+
+static uint64_t
+stat_line(const struct gw_result *res, const char *name)
+{
+    for (size_t i = 0; i < res->nstats; i++) {
+        if (strcmp(res->stats[i].name, name) == 0)
+            return strtoull(res->stats[i].value, NULL, 10);
+    }
+    return 0;
+}
+
+static void
+fetch_complete(struct gw_client *cl, struct gw_req *r)
+{
+    struct stats_fetch *f = (struct stats_fetch *)cl;
+    struct metrics_scrape *sc = f->sc;
+
+    cluster.known = r->res.status == GW_ST_STATS;
+    if (cluster.known) {
+        cluster.items = stat_line(&r->res, "curr_items");
+        cluster.bytes = stat_line(&r->res, "bytes");
+        cluster.limit = stat_line(&r->res, "limit_maxbytes");
+        cluster.incomplete = stat_line(&r->res, "stats_incomplete");
+    }
+    gw_req_release(r);
+    free(f);
+    metrics_http_ready(sc);
+}
+
+static const struct gw_client_ops fetch_ops = {
+    .complete = fetch_complete,
+};
+
+void
+gw_metrics_prepare(void *arg, struct metrics_scrape *sc)
+{
+    struct gw *g = arg;
+    struct stats_fetch *f = xcalloc(1, sizeof(*f));
+    struct gw_req *r = gw_req_new(g);
+
+    f->cl.ops = &fetch_ops;
+    f->cl.gw = g;
+    f->sc = sc;
+    r->client = &f->cl;
+    r->op = GW_OP_STATS;            /* no argument: the general group */
+    gw_exec_run(r);
+}
+
+static void
+cluster_figures(struct metrics_writer *w)
+{
+    if (!cluster.known)
+        return;
+    metrics_gauge_u64(w, "memcached_current_items",
+                      "Current number of items stored by this instance "
+                      "(the servers' records divided by the copies of each).",
+                      cluster.items);
+    metrics_gauge_u64(w, "memcached_current_bytes",
+                      "Current number of bytes used to store items (the "
+                      "servers' store files divided by the copies).",
+                      cluster.bytes);
+    metrics_gauge_u64(w, "memcached_limit_bytes",
+                      "Number of bytes this server is allowed to use for "
+                      "storage (the stores and their free space above the "
+                      "reserve, divided by the copies).", cluster.limit);
+    metrics_gauge_u64(w, "kumo_gateway_stats_incomplete",
+                      "1 if an active server did not answer the scrape's "
+                      "stats, so the figures above are short",
+                      cluster.incomplete);
+}
+
+/* ---- the gateway's own ---- */
 
 /* One memcached_commands_total sample. */
 static void
@@ -205,6 +295,7 @@ gw_metrics_collect(void *arg, struct metrics_writer *w)
     connections(g, w);
     commands(&g->stats, w);
     items(&g->stats, w);
+    cluster_figures(w);
     kumo_requests(g, w);
     kumo_ring(g, w);
 }

@@ -2,7 +2,8 @@
  * it_metrics.c - -Pm on every daemon of a real cluster (one manager,
  * three servers, the gateway): each endpoint is scraped over HTTP and its
  * exposition read strictly (unit/metrics_check.c); counters move by
- * exactly the requests sent (37 sets and 11 gets through the gateway);
+ * exactly the requests sent (37 sets and 11 gets through the gateway,
+ * the gateway's item count asked of the servers at each scrape);
  * the rings agree; and slow, oversized, garbage and surplus scrape
  * connections are closed without harm to the daemon.
  */
@@ -266,6 +267,12 @@ test_counters_move(void **state)
     assert_true(DELTA(g0, g1, "memcached_commands_total",
                       "command=\"delete\",status=\"hit\"") == 0);
     assert_true(DELTA(g0, g1, "memcached_items_total", "") == NSETS);
+    /* Asked of the servers for the scrape: their records over 3 copies. */
+    assert_true(DELTA(g0, g1, "memcached_current_items", "") == NSETS);
+    assert_true(get(&g1, "memcached_current_bytes", "") > 0);
+    assert_true(get(&g1, "memcached_limit_bytes", "") >=
+                get(&g1, "memcached_current_bytes", ""));
+    assert_true(get(&g1, "kumo_gateway_stats_incomplete", "") == 0);
     assert_true(DELTA(g0, g1, "memcached_connections_total", "") == 1);
     assert_true(DELTA(g0, g1, "memcached_read_bytes_total", "") == sent);
     assert_true(DELTA(g0, g1, "memcached_written_bytes_total", "") == got);
