@@ -328,13 +328,16 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 struct metrics_http *
 metrics_http_start(struct ev_loop *loop, const struct kaddr *at,
-                   metrics_collect_fn *collect, void *arg, char *err,
-                   size_t errlen)
+                   metrics_collect_fn *collect, void *arg)
 {
-    int fd = conn_listen(at, err, errlen);
+    char err[256];
+    int fd = conn_listen(at, err, sizeof(err));
 
-    if (fd < 0)
+    if (fd < 0) {
+        log_error("-Pm: %s", err);
+        fprintf(stderr, "error: -Pm: %s\n", err);
         return NULL;
+    }
     struct metrics_http *h = xcalloc(1, sizeof(*h));
     h->loop = loop;
     h->fd = fd;

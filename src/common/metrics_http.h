@@ -60,11 +60,12 @@ struct metrics_scrape;
  * closed meanwhile (its deadline passed): ready then only frees it. */
 typedef void metrics_prepare_fn(void *arg, struct metrics_scrape *sc);
 
-/* Listens on at; NULL with a one-line reason in err on failure. */
+/* Listens on at (-Pm). On failure logs and prints "error: -Pm: why" and
+ * returns NULL: the daemon's start fails. */
 struct metrics_http *metrics_http_start(struct ev_loop *loop,
                                         const struct kaddr *at,
                                         metrics_collect_fn *collect,
-                                        void *arg, char *err, size_t errlen);
+                                        void *arg);
 /* Sets the prepare step (NULL: collect at once). */
 void metrics_http_set_prepare(struct metrics_http *h,
                               metrics_prepare_fn *prepare);

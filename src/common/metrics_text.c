@@ -89,21 +89,9 @@ format_double(char *s, size_t n, double v)
 }
 
 static void
-put_double(struct buf *b, double v)
+format_u64(char *s, size_t n, uint64_t v)
 {
-    char s[40];
-
-    format_double(s, sizeof(s), v);
-    put(b, s);
-}
-
-static void
-put_u64(struct buf *b, uint64_t v)
-{
-    char s[24];
-
-    snprintf(s, sizeof(s), "%" PRIu64, v);
-    put(b, s);
+    snprintf(s, n, "%" PRIu64, v);
 }
 
 void
@@ -161,22 +149,35 @@ put_head(struct metrics_writer *w, const char *suffix,
     buf_append(w->out, " ", 1);
 }
 
+/* One line: head, value (already formatted), newline. */
+static void
+put_line(struct metrics_writer *w, const char *suffix,
+         const struct metrics_label *l, size_t n, const char *le,
+         const char *value)
+{
+    put_head(w, suffix, l, n, le);
+    put(w->out, value);
+    buf_append(w->out, "\n", 1);
+}
+
 void
 metrics_sample(struct metrics_writer *w, const struct metrics_label *l,
                size_t n, double v)
 {
-    put_head(w, "", l, n, NULL);
-    put_double(w->out, v);
-    buf_append(w->out, "\n", 1);
+    char s[40];
+
+    format_double(s, sizeof(s), v);
+    put_line(w, "", l, n, NULL, s);
 }
 
 void
 metrics_sample_u64(struct metrics_writer *w, const struct metrics_label *l,
                    size_t n, uint64_t v)
 {
-    put_head(w, "", l, n, NULL);
-    put_u64(w->out, v);
-    buf_append(w->out, "\n", 1);
+    char s[24];
+
+    format_u64(s, sizeof(s), v);
+    put_line(w, "", l, n, NULL, s);
 }
 
 void
@@ -185,23 +186,19 @@ metrics_sample_histogram(struct metrics_writer *w,
                          const struct metrics_histogram *h)
 {
     uint64_t below = 0;
+    char le[40], v[40];
 
     for (size_t i = 0; i <= METRICS_LATENCY_BUCKETS; i++) {
-        char le[40];
-
         below += h->bucket[i];
         format_double(le, sizeof(le), i < METRICS_LATENCY_BUCKETS ?
                       metrics_latency_bounds[i] : INFINITY);
-        put_head(w, "_bucket", l, n, le);
-        put_u64(w->out, below);
-        buf_append(w->out, "\n", 1);
+        format_u64(v, sizeof(v), below);
+        put_line(w, "_bucket", l, n, le, v);
     }
-    put_head(w, "_sum", l, n, NULL);
-    put_double(w->out, h->sum);
-    buf_append(w->out, "\n", 1);
-    put_head(w, "_count", l, n, NULL);
-    put_u64(w->out, h->count);
-    buf_append(w->out, "\n", 1);
+    format_double(v, sizeof(v), h->sum);
+    put_line(w, "_sum", l, n, NULL, v);
+    format_u64(v, sizeof(v), h->count);
+    put_line(w, "_count", l, n, NULL, v);
 }
 
 void

@@ -285,12 +285,8 @@ main(int argc, char **argv)
     struct metrics_http *metrics = NULL;
     if (g.cfg.has_metrics &&
         (metrics = metrics_http_start(g.loop, &g.cfg.metrics,
-                                      gw_metrics_collect, &g, err,
-                                      sizeof(err))) == NULL) {
-        log_error("-Pm: %s", err);
-        fprintf(stderr, "error: -Pm: %s\n", err);
+                                      gw_metrics_collect, &g)) == NULL)
         return 1;
-    }
     if (metrics != NULL)
         metrics_http_set_prepare(metrics, gw_metrics_prepare);
     gw_route_start(&g);

@@ -149,11 +149,8 @@ main(int argc, char **argv)
     struct metrics_http *metrics = NULL;
     if (m.has_metrics &&
         (metrics = metrics_http_start(m.loop, &m.metrics, mgr_metrics_collect,
-                                      &m, err, sizeof(err))) == NULL) {
-        log_error("-Pm: %s", err);
-        fprintf(stderr, "error: -Pm: %s\n", err);
+                                      &m)) == NULL)
         return 1;
-    }
     log_info("start manager %s", addr_format(&m.listen, as, sizeof(as)));
 
     ev_timer_init(&m.check_timer, check_cb, 0.1, 0.25);

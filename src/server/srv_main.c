@@ -223,10 +223,7 @@ main(int argc, char **argv)
     struct metrics_http *metrics = NULL;
     if (s.cfg.has_metrics &&
         (metrics = metrics_http_start(s.loop, &s.cfg.metrics,
-                                      srv_metrics_collect, &s, err,
-                                      sizeof(err))) == NULL) {
-        log_error("-Pm: %s", err);
-        fprintf(stderr, "error: -Pm: %s\n", err);
+                                      srv_metrics_collect, &s)) == NULL) {
         srv_stream_free(s.stream);
         srv_ops_free(s.ops);
         srv_db_close(s.db);
