@@ -110,52 +110,53 @@ metrics_http_parse(const char *p, size_t n)
 
 /* ---- connections ---- */
 
-struct metrics_scrape;
-
 struct metrics_http {
-    struct ev_loop     *loop;
-    int                 fd;
-    ev_io               accept_w;
-    metrics_collect_fn *collect;
-    metrics_prepare_fn *prepare;
-    void               *arg;
-    struct metrics_scrape      *open;       /* every scrape not yet closed */
-    int                 nopen;
+    struct ev_loop        *loop;
+    int                    fd;
+    ev_io                  accept_w;
+    metrics_collect_fn    *collect;
+    metrics_prepare_fn    *prepare;
+    void                  *arg;
+    struct metrics_scrape *open;        /* every scrape not yet closed */
+    int                    nopen;
 };
 
 struct metrics_scrape {
-    struct conn          c;
-    struct metrics_http *h;
-    ev_timer             deadline;
-    bool                 preparing; /* waits for metrics_http_ready */
-    bool                 orphan;    /* closed while preparing */
-    bool                 replied;   /* closes once written */
-    struct metrics_scrape       *prev, *next;
+    struct conn            c;
+    struct metrics_http   *h;
+    ev_timer               deadline;
+    bool                   preparing;   /* waits for metrics_http_ready */
+    bool                   orphan;      /* closed while preparing */
+    bool                   replied;     /* closes once written */
+    struct metrics_scrape *prev, *next;
 };
 
+/* The whole reply: status line, head (extra: more header lines), body. */
 static void
-reply(struct metrics_scrape *s, int status, const char *reason, const char *extra,
-      const struct buf *body)
+reply(struct metrics_scrape *s, int status, const char *reason,
+      const char *extra, const char *type, const char *body, size_t blen)
 {
     char head[256];
-    static const char nobody[] = "";
-    const char *b = body != NULL ? buf_head(body) : nobody;
-    size_t blen = body != NULL ? buf_len(body) : 0;
-    char text[64];
-
-    if (body == NULL) {
-        snprintf(text, sizeof(text), "%d %s\n", status, reason);
-        b = text;
-        blen = strlen(text);
-    }
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.0 %d %s\r\nContent-Type: %s\r\n"
                      "Content-Length: %zu\r\n%sConnection: close\r\n\r\n",
-                     status, reason, body != NULL ? METRICS_CONTENT_TYPE :
-                     "text/plain; charset=utf-8", blen, extra);
+                     status, reason, type, blen, extra);
+
     conn_write(&s->c, head, (size_t)n);
-    conn_write(&s->c, b, blen);
+    conn_write(&s->c, body, blen);
     s->replied = true;
+}
+
+/* An error status, its reason as the body. */
+static void
+reply_error(struct metrics_scrape *s, int status, const char *reason,
+            const char *extra)
+{
+    char text[64];
+    int n = snprintf(text, sizeof(text), "%d %s\n", status, reason);
+
+    reply(s, status, reason, extra, "text/plain; charset=utf-8", text,
+          (size_t)n);
 }
 
 /* The head is in: nothing more is read (a reply may not wait on the
@@ -178,7 +179,8 @@ reply_metrics(struct metrics_scrape *s)
     buf_init(&body);
     metrics_writer_init(&w, &body);
     s->h->collect(s->h->arg, &w);
-    reply(s, 200, "OK", "", &body);
+    reply(s, 200, "OK", "", METRICS_CONTENT_TYPE, buf_head(&body),
+          buf_len(&body));
     buf_free(&body);
 }
 
@@ -186,7 +188,6 @@ static void
 scrape_read(struct conn *c)
 {
     struct metrics_scrape *s = c->udata;
-
     enum metrics_http_req rq;
 
     if (s->replied || s->preparing) {
@@ -210,16 +211,16 @@ scrape_read(struct conn *c)
         }
         break;
     case METRICS_REQ_NOT_FOUND:
-        reply(s, 404, "Not Found", "", NULL);
+        reply_error(s, 404, "Not Found", "");
         break;
     case METRICS_REQ_METHOD:
-        reply(s, 405, "Method Not Allowed", "Allow: GET\r\n", NULL);
+        reply_error(s, 405, "Method Not Allowed", "Allow: GET\r\n");
         break;
     case METRICS_REQ_BAD:
-        reply(s, 400, "Bad Request", "", NULL);
+        reply_error(s, 400, "Bad Request", "");
         break;
     case METRICS_REQ_TOO_LARGE:
-        reply(s, 431, "Request Header Fields Too Large", "", NULL);
+        reply_error(s, 431, "Request Header Fields Too Large", "");
         break;
     }
 }
