@@ -117,6 +117,7 @@ struct metrics_http {
     metrics_collect_fn    *collect;
     metrics_prepare_fn    *prepare;
     void                  *arg;
+    double                 head_timeout, send_timeout;
     struct metrics_scrape *open;        /* every scrape not yet closed */
     int                    nopen;
 };
@@ -160,13 +161,13 @@ reply_error(struct metrics_scrape *s, int status, const char *reason,
 }
 
 /* The head is in: nothing more is read (a reply may not wait on the
- * client), and the reply has METRICS_HTTP_SEND_TIMEOUT to go out. */
+ * client), and the reply has the send timeout to go out. */
 static void
 head_done(struct metrics_scrape *s)
 {
     conn_pause_read(&s->c);
     ev_timer_stop(s->c.loop, &s->deadline);
-    ev_timer_set(&s->deadline, METRICS_HTTP_SEND_TIMEOUT, 0);
+    ev_timer_set(&s->deadline, s->h->send_timeout, 0);
     ev_timer_start(s->c.loop, &s->deadline);
 }
 
@@ -314,7 +315,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         struct metrics_scrape *s = xcalloc(1, sizeof(*s));
         s->h = h;
         conn_init(&s->c, loop, fd, &scrape_ops, s);
-        ev_timer_init(&s->deadline, deadline_cb, METRICS_HTTP_HEAD_TIMEOUT, 0);
+        ev_timer_init(&s->deadline, deadline_cb, h->head_timeout, 0);
         s->deadline.data = s;
         ev_timer_start(loop, &s->deadline);
         s->next = h->open;
@@ -344,10 +345,19 @@ metrics_http_start(struct ev_loop *loop, const struct kaddr *at,
     h->fd = fd;
     h->collect = collect;
     h->arg = arg;
+    h->head_timeout = METRICS_HTTP_HEAD_TIMEOUT;
+    h->send_timeout = METRICS_HTTP_SEND_TIMEOUT;
     ev_io_init(&h->accept_w, accept_cb, fd, EV_READ);
     h->accept_w.data = h;
     ev_io_start(loop, &h->accept_w);
     return h;
+}
+
+void
+metrics_http_set_timeouts(struct metrics_http *h, double head, double send)
+{
+    h->head_timeout = head;
+    h->send_timeout = send;
 }
 
 void

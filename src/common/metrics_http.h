@@ -66,6 +66,10 @@ struct metrics_http *metrics_http_start(struct ev_loop *loop,
                                         const struct kaddr *at,
                                         metrics_collect_fn *collect,
                                         void *arg);
+/* Changes METRICS_HTTP_HEAD_TIMEOUT and METRICS_HTTP_SEND_TIMEOUT for
+ * the scrapes accepted from now on (tests shorten them). */
+void metrics_http_set_timeouts(struct metrics_http *h, double head,
+                               double send);
 /* Sets the prepare step (NULL: collect at once). */
 void metrics_http_set_prepare(struct metrics_http *h,
                               metrics_prepare_fn *prepare);
