@@ -1,0 +1,413 @@
+/*
+ * it_cluster.c - kumocluster with real processes: a cluster file of
+ * 127.0.0.1 daemons (two managers, three servers with rack= and weight=,
+ * a gateway) on free ports comes up, serves memcached clients, comes up
+ * again without starting anything twice, shows its state, goes down
+ * leaving no process, and comes back with its data; a killed server is
+ * the only one restarted. Bad files fail with one line and exit 1,
+ * starting nothing. This process is a child subreaper, so the daemons
+ * become its children and their exits can be checked.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "integration/harness.h"
+
+#define NDAEMONS    6               /* 2 managers, 3 servers, 1 gateway */
+#define RUN_TIMEOUT 90.0            /* one kumocluster command */
+#define NKEYS       20
+
+static struct h_cluster *cl;        /* its directory and build tree only */
+static char file[PATH_MAX], tool[PATH_MAX + 32];
+static char names[NDAEMONS][32];    /* "server-12345": pid files */
+static uint16_t gw_port;
+
+/* ---- processes ---- */
+
+/* True when pid is gone: reaped here (we adopt the daemons), or absent. */
+static bool
+pid_gone(pid_t pid)
+{
+    int status;
+
+    while (waitpid(-1, &status, WNOHANG) > 0)
+        ;
+    return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+static pid_t
+read_pid(const char *name)
+{
+    char path[PATH_MAX];
+    FILE *fp;
+    long pid = 0;
+
+    snprintf(path, sizeof(path), "%s/%s.pid", cl->dir, name);
+    if ((fp = fopen(path, "r")) == NULL)
+        return 0;
+    if (fscanf(fp, "%ld", &pid) != 1)
+        pid = 0;
+    fclose(fp);
+    return (pid_t)pid;
+}
+
+static void
+read_pids(pid_t pids[NDAEMONS])
+{
+    for (int i = 0; i < NDAEMONS; i++)
+        pids[i] = read_pid(names[i]);
+}
+
+/* Teardown: whatever a pid file still names dies. */
+static void
+kill_all(void)
+{
+    for (int i = 0; i < NDAEMONS; i++) {
+        pid_t pid = names[i][0] ? read_pid(names[i]) : 0;
+        if (pid > 0 && !pid_gone(pid)) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+        }
+    }
+}
+
+static void
+alarm_cb(int sig)
+{
+    static const char msg[] = "# it_cluster: timed out: killing its daemons\n";
+    ssize_t n;
+
+    (void)sig;
+    kill_all();
+    n = write(2, msg, sizeof(msg) - 1);
+    (void)n;
+    _exit(99);
+}
+
+/* kumocluster FILE cmd: its exit code (-1: did not exit); out and err
+ * are malloc'd (the caller frees). */
+static int
+run(const char *path, const char *cmd, char **out, char **err)
+{
+    char *argv[] = { tool, (char *)path, (char *)cmd, NULL };
+    int st = h_run(argv, RUN_TIMEOUT, out, err);
+
+    if (st < 0 || !WIFEXITED(st))
+        return -1;
+    if (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 3)
+        fprintf(stderr, "# kumocluster %s: %s", cmd, err && *err ? *err : "\n");
+    return WEXITSTATUS(st);
+}
+
+static int
+count(const char *s, const char *what)
+{
+    int n = 0;
+
+    for (; (s = strstr(s, what)) != NULL; s += strlen(what))
+        n++;
+    return n;
+}
+
+/* ---- the file ---- */
+
+static void
+write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+
+    assert_non_null(fp);
+    fputs(text, fp);
+    assert_int_equal(fclose(fp), 0);
+}
+
+static void
+make_cluster_file(void)
+{
+    uint16_t p[NDAEMONS + 3];
+    char text[4096];
+    int len;
+
+    for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++)
+        assert_true((p[i] = h_free_port()) != 0);
+    gw_port = p[5];
+    len = snprintf(text, sizeof(text),
+        "# it_cluster: everything on 127.0.0.1\n"
+        "cluster dir=%s timeout=30\n"
+        "manager host=127.0.0.1 port=%u\n"
+        "manager host=127.0.0.1 port=%u   # the pair\n"
+        "server  host=127.0.0.1 port=%u stream=%u store=s1.tch rack=r1 weight=1\n"
+        "server  host=127.0.0.1 port=%u stream=%u store=s2.tch rack=r2 weight=1\n"
+        "server  host=127.0.0.1 port=%u stream=%u store=\"s3.tch\" rack=r3\n"
+        "gateway host=127.0.0.1 port=%u options=\"-G 5\"\n",
+        cl->dir, p[0], p[1], p[2], p[6], p[3], p[7], p[4], p[8], p[5]);
+    assert_true(len > 0 && len < (int)sizeof(text));
+    snprintf(names[0], sizeof(names[0]), "manager-%u", p[0]);
+    snprintf(names[1], sizeof(names[1]), "manager-%u", p[1]);
+    for (int i = 0; i < 3; i++)
+        snprintf(names[2 + i], sizeof(names[0]), "server-%u", p[2 + i]);
+    snprintf(names[5], sizeof(names[5]), "gateway-%u", p[5]);
+    snprintf(file, sizeof(file), "%s/it.cluster", cl->dir);
+    write_file(file, text);
+}
+
+/* ---- memcached through the gateway ---- */
+
+static void
+set_keys(void)
+{
+    int fd = h_connect(gw_port, H_IO_TIMEOUT);
+    char req[128];
+
+    assert_true(fd >= 0);
+    for (int i = 0; i < NKEYS; i++) {
+        snprintf(req, sizeof(req), "set key%d 0 0 6\r\nvalue%d\r\n", i, i % 10);
+        h_chat(fd, req, "STORED\r\n");
+    }
+    close(fd);
+}
+
+static void
+check_keys(void)
+{
+    int fd = h_connect(gw_port, H_IO_TIMEOUT);
+    char req[64], want[128];
+
+    assert_true(fd >= 0);
+    for (int i = 0; i < NKEYS; i++) {
+        snprintf(req, sizeof(req), "get key%d\r\n", i);
+        snprintf(want, sizeof(want), "VALUE key%d 0 6\r\nvalue%d\r\nEND\r\n",
+                 i, i % 10);
+        h_chat(fd, req, want);
+    }
+    close(fd);
+}
+
+/* ---- tests ---- */
+
+static void
+test_up_down_up(void **state)
+{
+    pid_t first[NDAEMONS], again[NDAEMONS];
+    char *out = NULL, *err = NULL;
+
+    (void)state;
+    make_cluster_file();
+
+    /* up: everything starts, the servers are attached. */
+    assert_int_equal(run(file, "up", &out, &err), 0);
+    assert_int_equal(count(out, "started (pid "), NDAEMONS);
+    assert_int_equal(count(out, "(active)"), 3);
+    free(out);
+    free(err);
+    read_pids(first);
+    for (int i = 0; i < NDAEMONS; i++)
+        assert_true(first[i] > 0 && !pid_gone(first[i]));
+    set_keys();
+    check_keys();
+
+    /* up again: nothing new. */
+    assert_int_equal(run(file, "up", &out, &err), 0);
+    assert_int_equal(count(out, "already running (pid "), NDAEMONS);
+    assert_int_equal(count(out, "started"), 0);
+    free(out);
+    free(err);
+    read_pids(again);
+    assert_memory_equal(first, again, sizeof(first));
+
+    /* status: all running, with their pids. */
+    assert_int_equal(run(file, "status", &out, &err), 0);
+    assert_int_equal(count(out, "running (pid "), NDAEMONS);
+    for (int i = 0; i < NDAEMONS; i++) {
+        char want[64];
+        snprintf(want, sizeof(want), "running (pid %ld)\n", (long)first[i]);
+        assert_non_null(strstr(out, want));
+    }
+    free(out);
+    free(err);
+
+    /* down: every process exits, the pid files go. */
+    assert_int_equal(run(file, "down", &out, &err), 0);
+    assert_int_equal(count(out, "stopped (pid "), NDAEMONS);
+    assert_true(strstr(out, "gateway-") < strstr(out, "server-"));
+    assert_true(strstr(out, "server-") < strstr(out, "manager-"));
+    free(out);
+    free(err);
+    for (int i = 0; i < NDAEMONS; i++) {
+        assert_true(pid_gone(first[i]));
+        assert_int_equal(read_pid(names[i]), 0);
+    }
+    assert_int_equal(run(file, "status", &out, &err), 3);
+    assert_int_equal(count(out, " stopped\n"), NDAEMONS);
+    free(out);
+    free(err);
+    assert_int_equal(run(file, "down", &out, &err), 0);
+    assert_int_equal(count(out, "not running"), NDAEMONS);
+    free(out);
+    free(err);
+
+    /* up again: the data is back. */
+    assert_int_equal(run(file, "up", &out, &err), 0);
+    assert_int_equal(count(out, "started (pid "), NDAEMONS);
+    free(out);
+    free(err);
+    check_keys();
+
+    /* A server killed: status says so; up restarts it alone. */
+    read_pids(first);
+    assert_int_equal(kill(first[3], SIGKILL), 0);
+    for (double end = h_now() + 5; !pid_gone(first[3]) && h_now() < end;)
+        h_sleep(0.05);
+    assert_int_equal(run(file, "status", &out, &err), 3);
+    assert_non_null(strstr(out, "stopped (stale pid file)"));
+    free(out);
+    free(err);
+    assert_int_equal(run(file, "up", &out, &err), 0);
+    assert_int_equal(count(out, "started (pid "), 1);
+    assert_int_equal(count(out, "already running"), NDAEMONS - 1);
+    free(out);
+    free(err);
+    read_pids(again);
+    for (int i = 0; i < NDAEMONS; i++)
+        assert_true(i == 3 ? again[i] != first[i] : again[i] == first[i]);
+    check_keys();
+
+    assert_int_equal(run(file, "down", &out, &err), 0);
+    free(out);
+    free(err);
+    for (int i = 0; i < NDAEMONS; i++)
+        assert_true(pid_gone(again[i]));
+}
+
+/* A bad file: exit 1, one line on stderr naming the line and saying
+ * what, nothing started. */
+static void
+bad_file(const char *text, const char *want)
+{
+    char path[PATH_MAX], *out = NULL, *err = NULL;
+
+    snprintf(path, sizeof(path), "%s/bad.cluster", cl->dir);
+    write_file(path, text);
+    assert_int_equal(run(path, "up", &out, &err), 1);
+    if (strstr(err, want) == NULL || count(err, "\n") != 1 ||
+        strncmp(err, "error: ", 7) != 0)
+        fail_msg("want one line with \"%s\", got \"%s\"", want, err);
+    assert_string_equal(out, "");
+    free(out);
+    free(err);
+}
+
+static void
+test_bad_files(void **state)
+{
+    char text[1024];
+    uint16_t p = h_free_port(), q = h_free_port();
+
+    (void)state;
+    assert_true(p != 0 && q != 0);
+    snprintf(text, sizeof(text),
+             "cluster dir=%s/bad\nmanager host=127.0.0.1 port=%u colour=red\n"
+             "server host=127.0.0.1 port=%u store=s.tch\n", cl->dir, p, q);
+    bad_file(text, "bad.cluster:2: unknown key 'colour' for manager");
+    snprintf(text, sizeof(text),
+             "cluster dir=%s/bad\nmanager host=127.0.0.1 port=%u\n"
+             "server host=127.0.0.1 port=%u\n", cl->dir, p, q);
+    bad_file(text, "bad.cluster:3: server: store= is required");
+    snprintf(text, sizeof(text),
+             "cluster dir=%s/bad\nmanager port=%u\n"
+             "server host=127.0.0.1 port=%u store=s.tch\n", cl->dir, p, q);
+    bad_file(text, "bad.cluster:2: manager: host= is required");
+    snprintf(text, sizeof(text),
+             "cluster dir=%s/bad\nmanager host=127.0.0.1 port=%u\n"
+             "server host=127.0.0.1 port=%u store=s.tch\n"
+             "gateway host=localhost port=%u\n", cl->dir, p, q, q);
+    bad_file(text, "bad.cluster:4: port");
+    bad_file(text, "already used by line 3");
+    snprintf(text, sizeof(text),
+             "cluster dir=%s/bad\nmanager host=127.0.0.1 port=%u\n"
+             "server host=127.0.0.1 port=%u stream=%u store=s.tch\n",
+             cl->dir, p, q, p);
+    bad_file(text, "bad.cluster:3: port");
+    bad_file("fleet host=127.0.0.1\n", "bad.cluster:1: unknown kind");
+    bad_file("manager host=127.0.0.1 options=\"-v\n", "unterminated quote");
+    bad_file("manager host=127.0.0.1\n", "no server line");
+    /* Nothing ran: no folder, no pid file. */
+    snprintf(text, sizeof(text), "%s/bad", cl->dir);
+    assert_false(access(text, F_OK) == 0);
+}
+
+static void
+set_san_env(const char *name, const char *defaults)
+{
+    const char *cur = getenv(name);
+    const char *base = cur != NULL ? cur : defaults;
+    char buf[PATH_MAX + 512];
+
+    snprintf(buf, sizeof(buf), "%s%slog_path=%s/san", base, *base ? ":" : "",
+             cl->dir);
+    setenv(name, buf, 1);
+}
+
+/* Sanitizer reports of the daemons (their stderr is /dev/null). */
+static int
+san_reports(void)
+{
+    DIR *d = opendir(cl->dir);
+    struct dirent *e;
+    int n = 0;
+
+    while (d != NULL && (e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, "san.", 4) == 0) {
+            fprintf(stderr, "# sanitizer report: %s/%s\n", cl->dir, e->d_name);
+            n++;
+        }
+    if (d != NULL)
+        closedir(d);
+    return n;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_up_down_up),
+    };
+    int failed;
+
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGALRM, alarm_cb);
+    alarm(400);
+    cl = h_cluster_new(1, 0);
+    if (cl == NULL)
+        return 1;
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+        perror("prctl");
+        return 1;
+    }
+    snprintf(tool, sizeof(tool), "%s/src/ctl/kumocluster", cl->builddir);
+    set_san_env("ASAN_OPTIONS", "");
+    set_san_env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1");
+    failed = cmocka_run_group_tests_name("it_cluster", tests, NULL, NULL);
+    kill_all();
+    failed += san_reports();
+    if (failed == 0)
+        h_pass(cl);
+    h_cluster_free(cl);
+    return failed == 0 ? 0 : 1;
+}
