@@ -54,8 +54,11 @@ program_path(const struct cf_daemon *d, char *out, size_t len)
     if (access(out, X_OK) == 0)
         return;
     snprintf(out, len, "%s/../%s/%s", dir, sub[d->kind], program(d->kind));
-    if (access(out, X_OK) == 0)
+    if (access(out, X_OK) == 0) {
+        if (realpath(out, exe) != NULL)
+            snprintf(out, len, "%s", exe);
         return;
+    }
     snprintf(out, len, "%s", program(d->kind));
 }
 

@@ -196,6 +196,38 @@ plain(const char *s, const char *extra)
     return true;
 }
 
+/* Drops "." and "name/.." from an absolute path, in place (no look at
+ * the disk: the folders may not exist yet, or live on another host). */
+static void
+tidy(char *path)
+{
+    char *out = path, *in = path;
+
+    while (*in != '\0') {
+        size_t n;
+
+        while (*in == '/')
+            in++;
+        n = strcspn(in, "/");
+        if (n == 0)
+            break;
+        if (n == 1 && in[0] == '.') {
+            /* skip */
+        } else if (n == 2 && in[0] == '.' && in[1] == '.') {
+            while (out > path && *--out != '/')
+                ;
+        } else {
+            *out++ = '/';
+            memmove(out, in, n);
+            out += n;
+        }
+        in += n;
+    }
+    if (out == path)
+        *out++ = '/';
+    *out = '\0';
+}
+
 /* base/path, or path when it is absolute or base is NULL. */
 static char *
 join(const char *base, const char *path)
@@ -206,6 +238,8 @@ join(const char *base, const char *path)
         return strdup(path);
     if (asprintf(&s, "%s/%s", base, path) < 0)
         return NULL;
+    if (s[0] == '/')
+        tidy(s);
     return s;
 }
 
