@@ -4,7 +4,8 @@
  * a gateway) on free ports comes up, serves memcached clients, comes up
  * again without starting anything twice, shows its state, goes down
  * leaving no process, and comes back with its data; a killed server is
- * the only one restarted. Bad files fail with one line and exit 1,
+ * the only one restarted. Daemons on another host (127.0.0.2) are run
+ * through ssh= (a stand-in). Bad files fail with one line and exit 1,
  * starting nothing. This process is a child subreaper, so the daemons
  * become its children and their exits can be checked.
  */
@@ -51,19 +52,37 @@ pid_gone(pid_t pid)
 }
 
 static pid_t
-read_pid(const char *name)
+read_pidfile(const char *path)
 {
-    char path[PATH_MAX];
     FILE *fp;
     long pid = 0;
 
-    snprintf(path, sizeof(path), "%s/%s.pid", cl->dir, name);
     if ((fp = fopen(path, "r")) == NULL)
         return 0;
     if (fscanf(fp, "%ld", &pid) != 1)
         pid = 0;
     fclose(fp);
     return (pid_t)pid;
+}
+
+static pid_t
+read_pid(const char *name)
+{
+    char path[PATH_MAX + 64];
+
+    snprintf(path, sizeof(path), "%s/%s.pid", cl->dir, name);
+    return read_pidfile(path);
+}
+
+/* Pid files whose daemons the teardown kills. */
+static char tracked[NDAEMONS + 3][PATH_MAX + 64];
+static int ntracked;
+
+static void
+track(const char *path)
+{
+    assert_true(ntracked < NDAEMONS + 3);
+    snprintf(tracked[ntracked++], sizeof(tracked[0]), "%s", path);
 }
 
 static void
@@ -77,8 +96,8 @@ read_pids(pid_t pids[NDAEMONS])
 static void
 kill_all(void)
 {
-    for (int i = 0; i < NDAEMONS; i++) {
-        pid_t pid = names[i][0] ? read_pid(names[i]) : 0;
+    for (int i = 0; i < ntracked; i++) {
+        pid_t pid = read_pidfile(tracked[i]);
         if (pid > 0 && !pid_gone(pid)) {
             kill(pid, SIGKILL);
             waitpid(pid, NULL, 0);
@@ -162,6 +181,11 @@ make_cluster_file(void)
     for (int i = 0; i < 3; i++)
         snprintf(names[2 + i], sizeof(names[0]), "server-%u", p[2 + i]);
     snprintf(names[5], sizeof(names[5]), "gateway-%u", p[5]);
+    for (int i = 0; i < NDAEMONS; i++) {
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof(path), "%s/%s.pid", cl->dir, names[i]);
+        track(path);
+    }
     snprintf(file, sizeof(file), "%s/it.cluster", cl->dir);
     write_file(file, text);
 }
@@ -294,6 +318,88 @@ test_up_down_up(void **state)
         assert_true(pid_gone(again[i]));
 }
 
+/* Hosts other than this machine go through ssh= : here a stand-in that
+ * notes the host and runs the command with sh, as sshd would, for daemons
+ * on 127.0.0.2 in a folder whose name needs quoting. */
+static void
+test_over_ssh(void **state)
+{
+    static const char *const progs[][2] = {
+        { "manager", "kumo-manager" }, { "server", "kumo-server" },
+        { "gateway", "kumo-gateway" } };
+    char dir[PATH_MAX], path[PATH_MAX + 64], text[3 * PATH_MAX + 1024];
+    char prog[PATH_MAX + 64];
+    char *out = NULL, *err = NULL, *hosts;
+    uint16_t p[4];
+    pid_t pids[3];
+    FILE *fp;
+
+    (void)state;
+    for (int i = 0; i < 4; i++)
+        assert_true((p[i] = h_free_port()) != 0);
+    snprintf(dir, sizeof(dir), "%s/ssh", cl->dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(path, sizeof(path), "%s/bin", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    for (int i = 0; i < 3; i++) {
+        snprintf(prog, sizeof(prog), "%s/src/%s/%s", cl->builddir,
+                 progs[i][0], progs[i][1]);
+        snprintf(path, sizeof(path), "%s/bin/%s", dir, progs[i][1]);
+        assert_int_equal(symlink(prog, path), 0);
+    }
+    snprintf(path, sizeof(path), "%s/fakessh", dir);
+    snprintf(text, sizeof(text),
+             "#!/bin/sh\n"
+             "while [ \"$1\" = -o ]; do shift 2; done\n"
+             "echo \"$1\" >> '%s/hosts'\n"
+             "shift\n"
+             "exec sh -c \"$*\"\n", dir);
+    write_file(path, text);
+    assert_int_equal(chmod(path, 0755), 0);
+    snprintf(text, sizeof(text),
+             "cluster dir=\"%s/a dir/it's\" bin=%s/bin timeout=30 "
+             "ssh=\"%s/fakessh -o BatchMode=yes\"\n"
+             "manager host=127.0.0.2 port=%u\n"
+             "server  host=127.0.0.2 port=%u stream=%u store=s.tch\n"
+             "gateway host=127.0.0.2 port=%u\n",
+             dir, dir, dir, p[0], p[1], p[2], p[3]);
+    snprintf(path, sizeof(path), "%s/ssh.cluster", dir);
+    write_file(path, text);
+    for (int i = 0; i < 3; i++) {
+        static const char *const kinds[] = { "manager", "server", "gateway" };
+        snprintf(prog, sizeof(prog), "%s/a dir/it's/%s-%u.pid", dir, kinds[i],
+                 p[i == 2 ? 3 : i]);
+        track(prog);
+    }
+
+    assert_int_equal(run(path, "up", &out, &err), 0);
+    assert_int_equal(count(out, "started (pid "), 3);
+    assert_non_null(strstr(out, "127.0.0.2:"));
+    free(out);
+    free(err);
+    assert_int_equal(run(path, "status", &out, &err), 0);
+    assert_int_equal(count(out, "running (pid "), 3);
+    free(out);
+    free(err);
+    /* Every action went through the stand-in, to 127.0.0.2. */
+    snprintf(prog, sizeof(prog), "%s/hosts", dir);
+    assert_non_null(fp = fopen(prog, "r"));
+    assert_non_null(hosts = calloc(1, 65536));
+    assert_true(fread(hosts, 1, 65535, fp) > 0);
+    fclose(fp);
+    assert_true(count(hosts, "127.0.0.2\n") >= 6);
+    assert_int_equal(count(hosts, "\n"), count(hosts, "127.0.0.2\n"));
+    free(hosts);
+    for (int i = 0; i < 3; i++)
+        assert_true((pids[i] = read_pidfile(tracked[ntracked - 3 + i])) > 0);
+    assert_int_equal(run(path, "down", &out, &err), 0);
+    assert_int_equal(count(out, "stopped (pid "), 3);
+    free(out);
+    free(err);
+    for (int i = 0; i < 3; i++)
+        assert_true(pid_gone(pids[i]));
+}
+
 /* A bad file: exit 1, one line on stderr naming the line and saying
  * what, nothing started. */
 static void
@@ -387,6 +493,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_up_down_up),
+        cmocka_unit_test(test_over_ssh),
     };
     int failed;
 
