@@ -222,7 +222,7 @@ cd_stop(const struct cf_cluster *c, const struct cf_daemon *d, long *pid,
     cx_printf(&b, "[ \"$n\" -ge %d ] && { echo \"$p\"; exit 4; }; ", ticks);
     cx_puts(&b, "sleep 0.1; done; echo \"$p\"");
     /* The script waits c->timeout itself; allow the host a bit more. */
-    cx_run(c->ssh, d->host, d->local, cx_str(&b), c->timeout + 10, &r);
+    cx_run(c->ssh, d->host, d->local, cx_str(&b), c->timeout + 5, &r);
     buf_free(&b);
     *pid = strtol(r.out, NULL, 10);
     switch (r.status) {

@@ -75,13 +75,13 @@ read_pid(const char *name)
 }
 
 /* Pid files whose daemons the teardown kills. */
-static char tracked[NDAEMONS + 3][PATH_MAX + 64];
+static char tracked[NDAEMONS + 5][PATH_MAX + 64];
 static int ntracked;
 
 static void
 track(const char *path)
 {
-    assert_true(ntracked < NDAEMONS + 3);
+    assert_true(ntracked < NDAEMONS + 5);
     snprintf(tracked[ntracked++], sizeof(tracked[0]), "%s", path);
 }
 
@@ -400,6 +400,106 @@ test_over_ssh(void **state)
         assert_true(pid_gone(pids[i]));
 }
 
+/* rack= and weight= reach a kumo-server whose -h lists options for them
+ * (here a wrapper that adds them to the real one's help, notes its
+ * arguments and runs the real one without them). */
+static void
+test_rack_weight_passed(void **state)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 64], text[3 * PATH_MAX + 1024];
+    char real[PATH_MAX + 64], *out = NULL, *err = NULL, *args;
+    uint16_t p[3];
+    FILE *fp;
+
+    (void)state;
+    for (int i = 0; i < 3; i++)
+        assert_true((p[i] = h_free_port()) != 0);
+    snprintf(dir, sizeof(dir), "%s/racks", cl->dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(real, sizeof(real), "%s/src/manager/kumo-manager", cl->builddir);
+    snprintf(path, sizeof(path), "%s/kumo-manager", dir);
+    assert_int_equal(symlink(real, path), 0);
+    snprintf(real, sizeof(real), "%s/src/server/kumo-server", cl->builddir);
+    snprintf(path, sizeof(path), "%s/kumo-server", dir);
+    snprintf(text, sizeof(text),
+        "#!/bin/sh\n"
+        "if [ \"$1\" = -h ]; then '%s' -h; "
+        "echo '  -Xr  <name>  --rack-name  rack'; "
+        "echo '  -Xw  <n>     --weight     weight'; exit 0; fi\n"
+        "echo \"$*\" >> '%s/args'\n"
+        "skip=0\n"
+        "for a do shift; [ $skip = 1 ] && { skip=0; continue; }\n"
+        "  case $a in --rack-name|--weight) skip=1; continue;; esac\n"
+        "  set -- \"$@\" \"$a\"; done\n"
+        "exec '%s' \"$@\"\n", real, dir, real);
+    write_file(path, text);
+    assert_int_equal(chmod(path, 0755), 0);
+    snprintf(text, sizeof(text),
+             "cluster dir=%s bin=%s\n"
+             "manager host=127.0.0.1 port=%u\n"
+             "server  host=127.0.0.1 port=%u stream=%u store=s.tch rack=r-7 "
+             "weight=3\n", dir, dir, p[0], p[1], p[2]);
+    snprintf(path, sizeof(path), "%s/racks.cluster", dir);
+    write_file(path, text);
+    snprintf(real, sizeof(real), "%s/manager-%u.pid", dir, p[0]);
+    track(real);
+    snprintf(real, sizeof(real), "%s/server-%u.pid", dir, p[1]);
+    track(real);
+
+    assert_int_equal(run(path, "up", &out, &err), 0);
+    assert_int_equal(count(out, "started (pid "), 2);
+    assert_null(strstr(out, "note:"));
+    free(out);
+    free(err);
+    snprintf(real, sizeof(real), "%s/args", dir);
+    assert_non_null(fp = fopen(real, "r"));
+    assert_non_null(args = calloc(1, 8192));
+    assert_true(fread(args, 1, 8191, fp) > 0);
+    fclose(fp);
+    if (strstr(args, " --rack-name r-7 --weight 3") == NULL)
+        fail_msg("kumo-server got: %s", args);
+    free(args);
+    assert_int_equal(run(path, "down", &out, &err), 0);
+    assert_int_equal(count(out, "stopped (pid "), 2);
+    free(out);
+    free(err);
+}
+
+/* A host that does not answer: the command gives up after timeout=. */
+static void
+test_hung_host(void **state)
+{
+    char path[PATH_MAX + 64], text[2 * PATH_MAX + 512], *out = NULL;
+    char *err = NULL;
+    double t0;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/hangssh", cl->dir);
+    write_file(path, "#!/bin/sh\nsleep 60\n");
+    assert_int_equal(chmod(path, 0755), 0);
+    snprintf(text, sizeof(text),
+             "cluster dir=%s/hung ssh=%s timeout=1\n"
+             "manager host=127.0.0.3 port=%u\n"
+             "server  host=127.0.0.3 store=s.tch\n", cl->dir, path,
+             h_free_port());
+    snprintf(path, sizeof(path), "%s/hung.cluster", cl->dir);
+    write_file(path, text);
+    t0 = h_now();
+    assert_int_equal(run(path, "up", &out, &err), 1);
+    assert_true(h_now() - t0 < 10);
+    if (strstr(err, "no answer within 1 s from 127.0.0.3") == NULL ||
+        count(err, "\n") != 1)
+        fail_msg("got: %s", err);
+    free(out);
+    free(err);
+    t0 = h_now();
+    assert_int_equal(run(path, "status", &out, &err), 3);
+    assert_int_equal(count(out, "unknown: no answer within 1 s"), 2);
+    assert_true(h_now() - t0 < 10);
+    free(out);
+    free(err);
+}
+
 /* A bad file: exit 1, one line on stderr naming the line and saying
  * what, nothing started. */
 static void
@@ -494,6 +594,8 @@ main(void)
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_up_down_up),
         cmocka_unit_test(test_over_ssh),
+        cmocka_unit_test(test_rack_weight_passed),
+        cmocka_unit_test(test_hung_host),
     };
     int failed;
 
