@@ -16,7 +16,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -143,6 +142,24 @@ count(const char *s, const char *what)
     return n;
 }
 
+/* kumocluster path cmd must exit with rc and print what n times (what
+ * NULL: anything). Returns its output (malloc'd: the caller frees). */
+static char *
+expect(const char *path, const char *cmd, int rc, const char *what, int n)
+{
+    char *out = NULL, *err = NULL;
+    int got = run(path, cmd, &out, &err);
+
+    if (got != rc)
+        fail_msg("kumocluster %s: exit %d, want %d: %s", cmd, got, rc,
+                 err ? err : "");
+    if (what != NULL && count(out, what) != n)
+        fail_msg("kumocluster %s: \"%s\" %d times, want %d:\n%s", cmd, what,
+                 count(out, what), n, out);
+    free(err);
+    return out;
+}
+
 /* ---- the file ---- */
 
 static void
@@ -153,6 +170,49 @@ write_file(const char *path, const char *text)
     assert_non_null(fp);
     fputs(text, fp);
     assert_int_equal(fclose(fp), 0);
+}
+
+static void
+write_script(const char *path, const char *text)
+{
+    write_file(path, text);
+    assert_int_equal(chmod(path, 0755), 0);
+}
+
+/* The text of a file (malloc'd, at most 64 KiB). */
+static char *
+slurp(const char *path)
+{
+    char *text = calloc(1, 65536);
+    FILE *fp = fopen(path, "r");
+
+    assert_non_null(text);
+    if (fp == NULL)
+        fail_msg("%s: %s", path, strerror(errno));
+    assert_true(fread(text, 1, 65535, fp) > 0);
+    fclose(fp);
+    return text;
+}
+
+/* A new folder for bin=, with links to this build's programs (but for
+ * kumo-server, if without_server). */
+static void
+make_bin(const char *dir, bool without_server)
+{
+    static const char *const progs[][2] = {
+        { "manager", "kumo-manager" }, { "server", "kumo-server" },
+        { "gateway", "kumo-gateway" } };
+    char real[PATH_MAX + 64], link[PATH_MAX + 64];
+
+    assert_int_equal(mkdir(dir, 0755), 0);
+    for (int i = 0; i < 3; i++) {
+        if (i == 1 && without_server)
+            continue;
+        snprintf(real, sizeof(real), "%s/src/%s/%s", cl->builddir,
+                 progs[i][0], progs[i][1]);
+        snprintf(link, sizeof(link), "%s/%s", dir, progs[i][1]);
+        assert_int_equal(symlink(real, link), 0);
+    }
 }
 
 static void
@@ -228,17 +288,15 @@ static void
 test_up_down_up(void **state)
 {
     pid_t first[NDAEMONS], again[NDAEMONS];
-    char *out = NULL, *err = NULL;
+    char *out;
 
     (void)state;
     make_cluster_file();
 
     /* up: everything starts, the servers are attached. */
-    assert_int_equal(run(file, "up", &out, &err), 0);
-    assert_int_equal(count(out, "started (pid "), NDAEMONS);
+    out = expect(file, "up", 0, "started (pid ", NDAEMONS);
     assert_int_equal(count(out, "(active)"), 3);
     free(out);
-    free(err);
     read_pids(first);
     for (int i = 0; i < NDAEMONS; i++)
         assert_true(first[i] > 0 && !pid_gone(first[i]));
@@ -246,50 +304,35 @@ test_up_down_up(void **state)
     check_keys();
 
     /* up again: nothing new. */
-    assert_int_equal(run(file, "up", &out, &err), 0);
-    assert_int_equal(count(out, "already running (pid "), NDAEMONS);
+    out = expect(file, "up", 0, "already running (pid ", NDAEMONS);
     assert_int_equal(count(out, "started"), 0);
     free(out);
-    free(err);
     read_pids(again);
     assert_memory_equal(first, again, sizeof(first));
 
     /* status: all running, with their pids. */
-    assert_int_equal(run(file, "status", &out, &err), 0);
-    assert_int_equal(count(out, "running (pid "), NDAEMONS);
+    out = expect(file, "status", 0, "running (pid ", NDAEMONS);
     for (int i = 0; i < NDAEMONS; i++) {
         char want[64];
         snprintf(want, sizeof(want), "running (pid %ld)\n", (long)first[i]);
         assert_non_null(strstr(out, want));
     }
     free(out);
-    free(err);
 
-    /* down: every process exits, the pid files go. */
-    assert_int_equal(run(file, "down", &out, &err), 0);
-    assert_int_equal(count(out, "stopped (pid "), NDAEMONS);
+    /* down: every process exits, the pid files go; in order. */
+    out = expect(file, "down", 0, "stopped (pid ", NDAEMONS);
     assert_true(strstr(out, "gateway-") < strstr(out, "server-"));
     assert_true(strstr(out, "server-") < strstr(out, "manager-"));
     free(out);
-    free(err);
     for (int i = 0; i < NDAEMONS; i++) {
         assert_true(pid_gone(first[i]));
         assert_int_equal(read_pid(names[i]), 0);
     }
-    assert_int_equal(run(file, "status", &out, &err), 3);
-    assert_int_equal(count(out, " stopped\n"), NDAEMONS);
-    free(out);
-    free(err);
-    assert_int_equal(run(file, "down", &out, &err), 0);
-    assert_int_equal(count(out, "not running"), NDAEMONS);
-    free(out);
-    free(err);
+    free(expect(file, "status", 3, " stopped\n", NDAEMONS));
+    free(expect(file, "down", 0, "not running", NDAEMONS));
 
     /* up again: the data is back. */
-    assert_int_equal(run(file, "up", &out, &err), 0);
-    assert_int_equal(count(out, "started (pid "), NDAEMONS);
-    free(out);
-    free(err);
+    free(expect(file, "up", 0, "started (pid ", NDAEMONS));
     check_keys();
 
     /* A server killed: status says so; up restarts it alone. */
@@ -297,23 +340,16 @@ test_up_down_up(void **state)
     assert_int_equal(kill(first[3], SIGKILL), 0);
     for (double end = h_now() + 5; !pid_gone(first[3]) && h_now() < end;)
         h_sleep(0.05);
-    assert_int_equal(run(file, "status", &out, &err), 3);
-    assert_non_null(strstr(out, "stopped (stale pid file)"));
-    free(out);
-    free(err);
-    assert_int_equal(run(file, "up", &out, &err), 0);
-    assert_int_equal(count(out, "started (pid "), 1);
+    free(expect(file, "status", 3, "stopped (stale pid file)", 1));
+    out = expect(file, "up", 0, "started (pid ", 1);
     assert_int_equal(count(out, "already running"), NDAEMONS - 1);
     free(out);
-    free(err);
     read_pids(again);
     for (int i = 0; i < NDAEMONS; i++)
         assert_true(i == 3 ? again[i] != first[i] : again[i] == first[i]);
     check_keys();
 
-    assert_int_equal(run(file, "down", &out, &err), 0);
-    free(out);
-    free(err);
+    free(expect(file, "down", 0, "stopped (pid ", NDAEMONS));
     for (int i = 0; i < NDAEMONS; i++)
         assert_true(pid_gone(again[i]));
 }
@@ -324,15 +360,11 @@ test_up_down_up(void **state)
 static void
 test_over_ssh(void **state)
 {
-    static const char *const progs[][2] = {
-        { "manager", "kumo-manager" }, { "server", "kumo-server" },
-        { "gateway", "kumo-gateway" } };
     char dir[PATH_MAX], path[PATH_MAX + 64], text[3 * PATH_MAX + 1024];
     char prog[PATH_MAX + 64];
-    char *out = NULL, *err = NULL, *hosts;
+    char *hosts;
     uint16_t p[4];
     pid_t pids[3];
-    FILE *fp;
 
     (void)state;
     for (int i = 0; i < 4; i++)
@@ -340,13 +372,7 @@ test_over_ssh(void **state)
     snprintf(dir, sizeof(dir), "%s/ssh", cl->dir);
     assert_int_equal(mkdir(dir, 0755), 0);
     snprintf(path, sizeof(path), "%s/bin", dir);
-    assert_int_equal(mkdir(path, 0755), 0);
-    for (int i = 0; i < 3; i++) {
-        snprintf(prog, sizeof(prog), "%s/src/%s/%s", cl->builddir,
-                 progs[i][0], progs[i][1]);
-        snprintf(path, sizeof(path), "%s/bin/%s", dir, progs[i][1]);
-        assert_int_equal(symlink(prog, path), 0);
-    }
+    make_bin(path, false);
     snprintf(path, sizeof(path), "%s/fakessh", dir);
     snprintf(text, sizeof(text),
              "#!/bin/sh\n"
@@ -354,8 +380,7 @@ test_over_ssh(void **state)
              "echo \"$1\" >> '%s/hosts'\n"
              "shift\n"
              "exec sh -c \"$*\"\n", dir);
-    write_file(path, text);
-    assert_int_equal(chmod(path, 0755), 0);
+    write_script(path, text);
     snprintf(text, sizeof(text),
              "cluster dir=\"%s/a dir/it's\" bin=%s/bin timeout=30 "
              "ssh=\"%s/fakessh -o BatchMode=yes\"\n"
@@ -372,30 +397,17 @@ test_over_ssh(void **state)
         track(prog);
     }
 
-    assert_int_equal(run(path, "up", &out, &err), 0);
-    assert_int_equal(count(out, "started (pid "), 3);
-    assert_non_null(strstr(out, "127.0.0.2:"));
-    free(out);
-    free(err);
-    assert_int_equal(run(path, "status", &out, &err), 0);
-    assert_int_equal(count(out, "running (pid "), 3);
-    free(out);
-    free(err);
+    free(expect(path, "up", 0, "started (pid ", 3));
+    free(expect(path, "status", 0, "running (pid ", 3));
     /* Every action went through the stand-in, to 127.0.0.2. */
     snprintf(prog, sizeof(prog), "%s/hosts", dir);
-    assert_non_null(fp = fopen(prog, "r"));
-    assert_non_null(hosts = calloc(1, 65536));
-    assert_true(fread(hosts, 1, 65535, fp) > 0);
-    fclose(fp);
+    hosts = slurp(prog);
     assert_true(count(hosts, "127.0.0.2\n") >= 6);
     assert_int_equal(count(hosts, "\n"), count(hosts, "127.0.0.2\n"));
     free(hosts);
     for (int i = 0; i < 3; i++)
         assert_true((pids[i] = read_pidfile(tracked[ntracked - 3 + i])) > 0);
-    assert_int_equal(run(path, "down", &out, &err), 0);
-    assert_int_equal(count(out, "stopped (pid "), 3);
-    free(out);
-    free(err);
+    free(expect(path, "down", 0, "stopped (pid ", 3));
     for (int i = 0; i < 3; i++)
         assert_true(pid_gone(pids[i]));
 }
@@ -407,18 +419,14 @@ static void
 test_rack_weight_passed(void **state)
 {
     char dir[PATH_MAX], path[PATH_MAX + 64], text[3 * PATH_MAX + 1024];
-    char real[PATH_MAX + 64], *out = NULL, *err = NULL, *args;
+    char real[PATH_MAX + 64], *args;
     uint16_t p[3];
-    FILE *fp;
 
     (void)state;
     for (int i = 0; i < 3; i++)
         assert_true((p[i] = h_free_port()) != 0);
     snprintf(dir, sizeof(dir), "%s/racks", cl->dir);
-    assert_int_equal(mkdir(dir, 0755), 0);
-    snprintf(real, sizeof(real), "%s/src/manager/kumo-manager", cl->builddir);
-    snprintf(path, sizeof(path), "%s/kumo-manager", dir);
-    assert_int_equal(symlink(real, path), 0);
+    make_bin(dir, true);
     snprintf(real, sizeof(real), "%s/src/server/kumo-server", cl->builddir);
     snprintf(path, sizeof(path), "%s/kumo-server", dir);
     snprintf(text, sizeof(text),
@@ -432,8 +440,7 @@ test_rack_weight_passed(void **state)
         "  case $a in --rack-name|--weight) skip=1; continue;; esac\n"
         "  set -- \"$@\" \"$a\"; done\n"
         "exec '%s' \"$@\"\n", real, dir, real);
-    write_file(path, text);
-    assert_int_equal(chmod(path, 0755), 0);
+    write_script(path, text);
     snprintf(text, sizeof(text),
              "cluster dir=%s bin=%s\n"
              "manager host=127.0.0.1 port=%u\n"
@@ -446,23 +453,13 @@ test_rack_weight_passed(void **state)
     snprintf(real, sizeof(real), "%s/server-%u.pid", dir, p[1]);
     track(real);
 
-    assert_int_equal(run(path, "up", &out, &err), 0);
-    assert_int_equal(count(out, "started (pid "), 2);
-    assert_null(strstr(out, "note:"));
-    free(out);
-    free(err);
+    free(expect(path, "up", 0, "note:", 0));
     snprintf(real, sizeof(real), "%s/args", dir);
-    assert_non_null(fp = fopen(real, "r"));
-    assert_non_null(args = calloc(1, 8192));
-    assert_true(fread(args, 1, 8191, fp) > 0);
-    fclose(fp);
+    args = slurp(real);
     if (strstr(args, " --rack-name r-7 --weight 3") == NULL)
         fail_msg("kumo-server got: %s", args);
     free(args);
-    assert_int_equal(run(path, "down", &out, &err), 0);
-    assert_int_equal(count(out, "stopped (pid "), 2);
-    free(out);
-    free(err);
+    free(expect(path, "down", 0, "stopped (pid ", 2));
 }
 
 /* A host that does not answer: the command gives up after timeout=. */
@@ -475,8 +472,7 @@ test_hung_host(void **state)
 
     (void)state;
     snprintf(path, sizeof(path), "%s/hangssh", cl->dir);
-    write_file(path, "#!/bin/sh\nsleep 60\n");
-    assert_int_equal(chmod(path, 0755), 0);
+    write_script(path, "#!/bin/sh\nsleep 60\n");
     snprintf(text, sizeof(text),
              "cluster dir=%s/hung ssh=%s timeout=1\n"
              "manager host=127.0.0.3 port=%u\n"
@@ -493,11 +489,8 @@ test_hung_host(void **state)
     free(out);
     free(err);
     t0 = h_now();
-    assert_int_equal(run(path, "status", &out, &err), 3);
-    assert_int_equal(count(out, "unknown: no answer within 1 s"), 2);
+    free(expect(path, "status", 3, "unknown: no answer within 1 s", 2));
     assert_true(h_now() - t0 < 10);
-    free(out);
-    free(err);
 }
 
 /* A bad file: exit 1, one line on stderr naming the line and saying
@@ -557,36 +550,6 @@ test_bad_files(void **state)
     assert_false(access(text, F_OK) == 0);
 }
 
-static void
-set_san_env(const char *name, const char *defaults)
-{
-    const char *cur = getenv(name);
-    const char *base = cur != NULL ? cur : defaults;
-    char buf[PATH_MAX + 512];
-
-    snprintf(buf, sizeof(buf), "%s%slog_path=%s/san", base, *base ? ":" : "",
-             cl->dir);
-    setenv(name, buf, 1);
-}
-
-/* Sanitizer reports of the daemons (their stderr is /dev/null). */
-static int
-san_reports(void)
-{
-    DIR *d = opendir(cl->dir);
-    struct dirent *e;
-    int n = 0;
-
-    while (d != NULL && (e = readdir(d)) != NULL)
-        if (strncmp(e->d_name, "san.", 4) == 0) {
-            fprintf(stderr, "# sanitizer report: %s/%s\n", cl->dir, e->d_name);
-            n++;
-        }
-    if (d != NULL)
-        closedir(d);
-    return n;
-}
-
 int
 main(void)
 {
@@ -610,11 +573,10 @@ main(void)
         return 1;
     }
     snprintf(tool, sizeof(tool), "%s/src/ctl/kumocluster", cl->builddir);
-    set_san_env("ASAN_OPTIONS", "");
-    set_san_env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1");
+    h_san_to_files(cl);
     failed = cmocka_run_group_tests_name("it_cluster", tests, NULL, NULL);
     kill_all();
-    failed += san_reports();
+    failed += h_san_reports(cl);
     if (failed == 0)
         h_pass(cl);
     h_cluster_free(cl);

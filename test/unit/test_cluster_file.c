@@ -223,29 +223,30 @@ test_limits(void **state)
     assert_string_equal(err, "f:1: NUL byte in the line");
 }
 
-/* The doc's examples stay valid. */
+/* Loads doc/examples/NAME and checks its daemon counts. */
 static void
-test_examples(void **state)
+load_example(const char *name, size_t nmgr, size_t nsrv, size_t ngw)
 {
     const char *src = getenv("KUMO_SRCDIR");
     char path[4096];
 
+    snprintf(path, sizeof(path), "%s/doc/examples/%s", src ? src : ".", name);
+    if (cf_load(path, &c, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    assert_int_equal(c.nmgr, nmgr);
+    assert_int_equal(c.nsrv, nsrv);
+    assert_int_equal(c.ngw, ngw);
+}
+
+/* The doc's examples stay valid. */
+static void
+test_examples(void **state)
+{
     (void)state;
-    snprintf(path, sizeof(path), "%s/doc/examples/hosts.cluster",
-             src ? src : ".");
-    if (cf_load(path, &c, err, sizeof(err)) < 0)
-        fail_msg("%s", err);
-    assert_int_equal(c.nmgr, 2);
-    assert_int_equal(c.nsrv, 6);
-    assert_int_equal(c.ngw, 2);
+    load_example("hosts.cluster", 2, 6, 2);
+    assert_string_equal(c.d[2].rack, "a");
     cf_free(&c);
-    snprintf(path, sizeof(path), "%s/doc/examples/local.cluster",
-             src ? src : ".");
-    if (cf_load(path, &c, err, sizeof(err)) < 0)
-        fail_msg("%s", err);
-    assert_int_equal(c.nmgr, 1);
-    assert_int_equal(c.nsrv, 3);
-    assert_int_equal(c.ngw, 1);
+    load_example("local.cluster", 1, 3, 1);
     assert_int_equal(c.d[c.n - 1].port, 11211);
     assert_non_null(strstr(c.d[0].dir, "/data"));
     cf_free(&c);
