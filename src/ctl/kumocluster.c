@@ -258,6 +258,14 @@ ensure_running(struct run *r, const struct cf_daemon *d)
         return 0;
     }
     if (st.port_open) {
+        /* Started some other way, or another program (a memcached on
+         * 11211): a gateway must at least answer kumo's stats. */
+        if (d->kind == CF_GATEWAY &&
+            cx_gateway_servers_active(d->host, d->port, 2.0) < 0) {
+            fail_daemon(d, "", "its port is taken by a program that is "
+                        "not a kumo gateway (a memcached?)");
+            return -1;
+        }
         say(d, "port answers but no pid file in %s: left alone", d->dir);
         return 0;
     }

@@ -5,7 +5,8 @@
  * again without starting anything twice, shows its state, goes down
  * leaving no process, and comes back with its data; a killed server is
  * the only one restarted. Daemons on another host (127.0.0.2) are run
- * through ssh= (a stand-in). Bad files fail with one line and exit 1,
+ * through ssh= (a stand-in); rack= and weight= reach a kumo-server that
+ * takes them; a hung host and a port held by a stranger give one line. Bad files fail with one line and exit 1,
  * starting nothing. This process is a child subreaper, so the daemons
  * become its children and their exits can be checked.
  */
@@ -16,12 +17,15 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -74,13 +78,13 @@ read_pid(const char *name)
 }
 
 /* Pid files whose daemons the teardown kills. */
-static char tracked[NDAEMONS + 5][PATH_MAX + 64];
+static char tracked[NDAEMONS + 8][PATH_MAX + 64];
 static int ntracked;
 
 static void
 track(const char *path)
 {
-    assert_true(ntracked < NDAEMONS + 5);
+    assert_true(ntracked < NDAEMONS + 8);
     snprintf(tracked[ntracked++], sizeof(tracked[0]), "%s", path);
 }
 
@@ -493,6 +497,49 @@ test_hung_host(void **state)
     assert_true(h_now() - t0 < 10);
 }
 
+/* A gateway port held by a program that is not a kumo gateway (here a
+ * listener that never answers): up says so, down leaves it alone. */
+static void
+test_port_taken(void **state)
+{
+    char path[PATH_MAX + 64], text[PATH_MAX + 512], pid[PATH_MAX + 64];
+    char *out = NULL, *err = NULL;
+    struct sockaddr_in sin = { .sin_family = AF_INET };
+    uint16_t p[4];
+    int fd;
+
+    (void)state;
+    for (int i = 0; i < 4; i++)
+        assert_true((p[i] = h_free_port()) != 0);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    sin.sin_port = htons(p[3]);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    snprintf(text, sizeof(text),
+             "cluster dir=%s/taken\n"
+             "manager host=127.0.0.1 port=%u\n"
+             "server  host=127.0.0.1 port=%u stream=%u store=s.tch\n"
+             "gateway host=127.0.0.1 port=%u\n", cl->dir, p[0], p[1], p[2],
+             p[3]);
+    snprintf(path, sizeof(path), "%s/taken.cluster", cl->dir);
+    write_file(path, text);
+    for (int i = 0; i < 2; i++) {
+        snprintf(pid, sizeof(pid), "%s/taken/%s-%u.pid", cl->dir,
+                 i == 0 ? "manager" : "server", p[i]);
+        track(pid);
+    }
+    assert_int_equal(run(path, "up", &out, &err), 1);
+    if (strstr(err, "not a kumo gateway") == NULL || count(err, "\n") != 1)
+        fail_msg("got: %s", err);
+    free(out);
+    free(err);
+    free(expect(path, "status", 3, "port answers, no pid file", 1));
+    out = expect(path, "down", 1, "stopped (pid ", 2);
+    free(out);
+    close(fd);
+}
+
 /* A bad file: exit 1, one line on stderr naming the line and saying
  * what, nothing started. */
 static void
@@ -559,6 +606,7 @@ main(void)
         cmocka_unit_test(test_over_ssh),
         cmocka_unit_test(test_rack_weight_passed),
         cmocka_unit_test(test_hung_host),
+        cmocka_unit_test(test_port_taken),
     };
     int failed;
 
