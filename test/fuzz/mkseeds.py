@@ -161,7 +161,7 @@ SRV_GET, SRV_STORE, SRV_DELETE, SRV_ARITH, SRV_TOUCH, SRV_FLUSH = 34, 35, 36, 37
 SRV_REPLICATE, SRV_KEYS, SRV_HS_GET, SRV_BACKUP, SRV_STATS, SRV_SET_CONFIG = 40, 41, 95, 96, 97, 98
 
 
-SRV_STREAM_BATCH = 16
+SRV_GET_MULTI, SRV_STREAM_BATCH = 48, 16
 
 
 def rpc_server_seeds():
@@ -202,6 +202,14 @@ def rpc_server_seeds():
       req(3, SRV_KEYS, [None, 1, Bin(b"f")]), req(4, SRV_KEYS, [Bin(b"foo"), 10, Bin(b"")]))
     w("backup", req(1, SRV_STORE, [0, k, 0, 0, Bin(b"a"), 0, False]), req(2, SRV_BACKUP, ["b1"]),
       req(3, SRV_BACKUP, ["../x"]))
+    big = Bin(b"v" * 3000)
+    w("get_multi", req(1, SRV_STORE, [0, k, 0, 0, Bin(b"a"), 0, False]),
+      req(2, SRV_GET_MULTI, [[k, Bin(b"missing"), k]]), req(3, SRV_GET_MULTI, [[]]),
+      req(4, SRV_GET_MULTI, [[k, 5]]))
+    # 100 reads of a 3000-byte value: over the answer's 256 KiB, the rest
+    # answered RPC_EAGAIN.
+    w("get_multi_full", req(1, SRV_STORE, [0, k, 0, 0, big, 0, False]),
+      req(2, SRV_GET_MULTI, [[k] * 100]))
     w("errors", req(2, SRV_GET, [k]), req(3, SRV_GET, [1, 2, 3]), res(4, True), req(1, 200, []),
       pack([0, 5, SRV_GET]))
 
