@@ -82,6 +82,15 @@
       "[cursor:bin|nil, max:u32, prefix:bin] -> [cursor:bin|nil (nil: done), "\
       "[[key:bin, flags:u32, exptime:u32, clock:u64, size:u32]...]]  (live "  \
       "keys it coordinates)")                                                 \
+    X(SRV_AE_DIGEST,   42, 2, srv_ae_rpc_digest,                              \
+      "[layout:u64, [arc:u32...]] -> [layout:u64, tomb_horizon:u64, "        \
+      "[digest:u64|nil...]]  (anti-entropy)")                                 \
+    X(SRV_AE_KEYS,     43, 3, srv_ae_rpc_keys,                                \
+      "[why:u32, from:bin(6), [[key:bin, kind:u32, clock:u64, node:u32]...]]"\
+      " -> [[older:u32...], [missing:u32...], [newer:u32...]]")               \
+    X(SRV_AE_PUSH,     44, 9, srv_ae_rpc_push,                                \
+      "[why:u32, w.stamp:u64, key, kind:u32, clock:u64, node:u32, "           \
+      "flags:u32, exptime:u32, data:bin] -> applied:bool")                    \
     X(SRV_HS_GET,      95, 0, srv_rpc_hs_get,                                 \
       "[] -> hs  (the server's own hash space)")                              \
     X(SRV_BACKUP,      96, 1, srv_backup_start, "[suffix:str] -> true")       \

@@ -525,7 +525,33 @@ enum srv_db_status
 srv_db_put(struct srv_db *db, const void *key, size_t klen,
            const struct srv_item *it)
 {
-    return db_write(db, key, klen, it, NULL);
+    struct srv_item cur;
+    struct db_where w;
+    enum srv_db_look r;
+    enum srv_db_status st;
+
+    if (db->observer == NULL) {
+        return db_write(db, key, klen, it, NULL);
+    }
+    /* Read into wbuf, not rbuf: it->data may point into rbuf. */
+    r = db_lookup(db, key, klen, &db->wbuf, &cur, &w);
+    if (r == LOOK_EIO) {
+        return SRV_DB_EIO;
+    }
+    cur.data = NULL;
+    st = db_write(db, key, klen, it, &w);
+    if (st == SRV_DB_OK) {
+        db->observer(db->observer_arg, key, klen,
+                     r == LOOK_FOUND ? &cur : NULL, it);
+    }
+    return st;
+}
+
+void
+srv_db_set_observer(struct srv_db *db, srv_db_change_fn *fn, void *arg)
+{
+    db->observer = fn;
+    db->observer_arg = arg;
 }
 
 /*
@@ -551,8 +577,13 @@ srv_db_put_if_newer(struct srv_db *db, const void *key, size_t klen,
     if (r == LOOK_FOUND && kver_cmp(&cur.ver, &it->ver) >= 0) {
         return SRV_DB_OK;
     }
+    cur.data = NULL;
     st = db_write(db, key, klen, it, &w);
     *applied = st == SRV_DB_OK;
+    if (*applied && db->observer != NULL) {
+        db->observer(db->observer_arg, key, klen,
+                     r == LOOK_FOUND ? &cur : NULL, it);
+    }
     return st;
 }
 
@@ -577,9 +608,16 @@ enum srv_db_status
 srv_db_remove(struct srv_db *db, const void *key, size_t klen)
 {
     int in_new, in_old = 0;
+    struct srv_item cur;
+    struct db_where w;
+    enum srv_db_look r = LOOK_ABSENT;
 
     if (klen > INT_MAX) {
         return SRV_DB_NOTFOUND;
+    }
+    if (db->observer != NULL) {
+        r = db_lookup(db, key, klen, &db->wbuf, &cur, &w);
+        cur.data = NULL;
     }
     in_new = tc_remove(db, db->hdb, key, klen);
     if (in_new >= 0 && db->old != NULL) {
@@ -591,6 +629,9 @@ srv_db_remove(struct srv_db *db, const void *key, size_t klen)
     if (in_new > 0 && in_old > 0 && db->overlap > 0) {
         db->overlap--;
         srv_db_overlap_save(db);
+    }
+    if (r == LOOK_FOUND) {
+        db->observer(db->observer_arg, key, klen, &cur, NULL);
     }
     return in_new + in_old > 0 ? SRV_DB_OK : SRV_DB_NOTFOUND;
 }

@@ -96,6 +96,16 @@ enum srv_db_status srv_db_put_if_newer(struct srv_db *db, const void *key,
 /* Removes the record outright (tombstone GC, replace delete phase). */
 enum srv_db_status srv_db_remove(struct srv_db *db, const void *key, size_t klen);
 
+/* Told of every change srv_db_put, srv_db_put_if_newer and srv_db_remove
+ * make (a growth's moves are not changes): before and after are the
+ * key's record (NULL: absent or corrupt; their data is not set). The
+ * anti-entropy digest (srv_ae.c) keeps up with the store this way. With
+ * an observer, srv_db_put and srv_db_remove read the record first. */
+typedef void srv_db_change_fn(void *arg, const void *key, size_t klen,
+                              const struct srv_item *before,
+                              const struct srv_item *after);
+void srv_db_set_observer(struct srv_db *db, srv_db_change_fn *fn, void *arg);
+
 /* Small numbers of the server's own, kept in Tokyo Cabinet's 128-byte
  * opaque header field: not records, so no scan, copy, backup or tchmgr
  * ever sees them. */

@@ -70,6 +70,8 @@ struct srv_db {
     struct srv_db_buf  rbuf;        /* srv_db_get results (borrowed out) */
     struct srv_db_buf  wbuf;        /* encoded records; internal reads */
     struct srv_db_buf  sbuf;        /* scans: the newer copy of a record */
+    srv_db_change_fn  *observer;    /* see srv_db_set_observer */
+    void              *observer_arg;
 
     /* growth (srv_db_grow.c) */
     uint64_t           overlap;     /* keys in both files (migration) */

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include "server/srv.h"
+#include "server/srv_ae.h"
 #include "server/srv_backup.h"
 #include "server/srv_listing.h"
 #include "server/srv_stats.h"
@@ -203,6 +204,9 @@ srv_rpc_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
             else
                 msgpack_pack_uint32(pk, (uint32_t)why);
             rpc_reply_end(rc);
+            /* After the reply: the client waits for no comparison. */
+            if (!touch)
+                srv_ae_read_check(s->ae, key, klen);
         } else {
             rpc_reply_error(rc, msgid, RPC_ESERVER, res == SRV_NOSPACE ?
                             "out of memory storing object" : "storage error");
@@ -218,6 +222,8 @@ srv_rpc_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     msgpack_pack_uint32(pk, it.ver.node);
     msgpack_pack_uint32(pk, it.exptime);    /* meta mg t, me exp */
     rpc_reply_end(rc);
+    if (!touch)
+        srv_ae_read_check(s->ae, key, klen);
 }
 
 static void
