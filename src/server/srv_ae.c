@@ -303,13 +303,17 @@ round_start(struct srv_ae *ae)
         ae->nshared = n;
         ae->pos = 0;
         ae->ndiff = 0;
+        ae->confirming = false;
         ae->peer_horizon = 0;
         memset(ae->want, 0, ae->d.narcs);
         return;
     }
 }
 
-/* Every digest compared: scan for the differing arcs' keys, or done. */
+/* Every digest compared: scan for the differing arcs' keys, or done. An
+ * arc may differ only because a write is on its way to one of the two:
+ * the differing arcs are compared once more a moment later, and only
+ * those that still differ are scanned for. */
 static void
 digests_compared(struct srv_ae *ae)
 {
@@ -317,6 +321,21 @@ digests_compared(struct srv_ae *ae)
         ae_round_end(ae, true);
         return;
     }
+    if (!ae->confirming) {
+        size_t n = 0;
+        for (size_t i = 0; i < ae->d.narcs; i++) {
+            if (ae->want[i])
+                ae->shared[n++] = (uint32_t)i;
+        }
+        memset(ae->want, 0, ae->d.narcs);
+        ae->nshared = n;
+        ae->pos = 0;
+        ae->ndiff = 0;
+        ae->confirming = true;
+        ae->confirm_at = ev_now(ae->s->loop) + AE_CONFIRM_DELAY;
+        return;
+    }
+    ae->s->stats.ae_ranges_differing += ae->ndiff;
     pass_start(ae);
     for (size_t i = 0; i < ae->d.narcs; i++) {
         if (ae->want[i])
@@ -345,7 +364,8 @@ srv_ae_tick(struct srv_ae *ae)
         ae_round_end(ae, false);
     switch (ae->phase) {
     case AE_DIGEST:
-        if (!ae->call_pending) {
+        if (!ae->call_pending &&
+            (!ae->confirming || ev_now(s->loop) >= ae->confirm_at)) {
             if (ae->pos < ae->nshared)
                 ae_send_digest(ae);
             else

@@ -19,6 +19,8 @@
 #define AE_PUSH_BYTES    (4u << 20) /* ... and their bytes */
 #define AE_READ_INFLIGHT 64         /* read-repair comparisons at once */
 #define AE_CALL_TIMEOUT  5.0
+#define AE_CONFIRM_DELAY 0.5        /* before differing arcs are compared
+                                       again (writes in flight settle) */
 
 struct ae_entry {
     char        *key;
@@ -59,6 +61,8 @@ struct srv_ae {
     size_t           nshared, pos;
     uint8_t         *want;          /* per arc: differs, collect its keys */
     size_t           ndiff;
+    bool             confirming;    /* comparing the differing arcs again */
+    ev_tstamp        confirm_at;
     uint64_t         peer_horizon;
     bool             call_pending;
     struct ae_batch  batch;         /* collected, not yet sent */

@@ -167,10 +167,10 @@ digest_reply(void *arg, int err, const msgpack_object *res)
         if (!same) {
             ae->want[arc] = 1;
             ae->ndiff++;
-            ae->s->stats.ae_ranges_differing++;
         }
     }
-    ae->s->stats.ae_ranges += n;
+    if (!ae->confirming)
+        ae->s->stats.ae_ranges += n;
     ae->pos += n;
     free(c);
 }
