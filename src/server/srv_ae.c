@@ -72,12 +72,18 @@ on_change(void *arg, const void *key, size_t klen,
 
     if (!ae->have_digest || !ae_key_counted(key, klen))
         return;
+    size_t arc = ae_digest_arc(&ae->d, ring_hash_key(key, klen));
+    if (before == NULL && after == NULL) {
+        /* Corrupt: the digest counted it as it was written; compare this
+         * arc key by key until a pass recomputes it. */
+        ae_digest_invalidate(&ae->d, arc);
+        return;
+    }
     if (before != NULL)
         oh = ae_record_hash(key, klen, before->kind, &before->ver);
     if (after != NULL)
         nh = ae_record_hash(key, klen, after->kind, &after->ver);
-    ae_digest_change(&ae->d, ae_digest_arc(&ae->d, ring_hash_key(key, klen)),
-                     oh, nh);
+    ae_digest_change(&ae->d, arc, oh, nh);
 }
 
 struct srv_ae *
@@ -87,7 +93,9 @@ srv_ae_new(struct srv *s)
 
     ae->s = s;
     ae->next_round = ev_now(s->loop) + s->cfg.ae_interval;
-    srv_db_set_observer(s->db, on_change, ae);
+    /* Without rounds (-Ae 0) no digest is kept: writes read nothing more. */
+    if (s->cfg.ae_interval > 0)
+        srv_db_set_observer(s->db, on_change, ae);
     return ae;
 }
 
@@ -151,7 +159,8 @@ check_layout(struct srv_ae *ae)
 {
     struct srv *s = ae->s;
 
-    if (s->hs.w.stamp == ae->stamp_seen || s->hs.w.npoints == 0)
+    if (s->cfg.ae_interval <= 0 || s->hs.w.stamp == ae->stamp_seen ||
+        s->hs.w.npoints == 0)
         return;
     ae->stamp_seen = s->hs.w.stamp;
     uint64_t *p = ring_points(&s->hs.w);

@@ -122,6 +122,16 @@ ae_digest_change(struct ae_digest *d, size_t arc, uint64_t old_h,
         d->flags[arc] |= AE_ARC_DIRTY;
 }
 
+void
+ae_digest_invalidate(struct ae_digest *d, size_t arc)
+{
+    if (arc >= d->narcs)
+        return;
+    d->flags[arc] &= (uint8_t)~AE_ARC_VALID;
+    if (d->flags[arc] & AE_ARC_INPASS)
+        d->flags[arc] |= AE_ARC_DIRTY;
+}
+
 uint64_t
 ae_digest_value(const struct ae_digest *d, size_t arc)
 {

@@ -60,6 +60,9 @@ uint64_t ae_record_hash(const void *key, size_t klen, unsigned kind,
  * before and after, 0 for absent. */
 void ae_digest_change(struct ae_digest *d, size_t arc, uint64_t old_h,
                       uint64_t new_h);
+/* The arc's digest can no longer be trusted (a corrupt record was found
+ * in it): a later pass recomputes it, rounds compare it key by key. */
+void ae_digest_invalidate(struct ae_digest *d, size_t arc);
 /* The value two holders compare for an arc (sum and count mixed). */
 uint64_t ae_digest_value(const struct ae_digest *d, size_t arc);
 bool ae_digest_valid(const struct ae_digest *d, size_t arc);

@@ -90,13 +90,22 @@ srv_db_key_repr(const void *key, size_t klen, char *out, size_t outlen)
 }
 
 static void
-log_corrupt(const struct srv_db *db, const void *key, size_t klen)
+log_corrupt(struct srv_db *db, const void *key, size_t klen)
 {
     char k[96];
 
     log_warnx("store %s: record of key '%s' fails the checksum; "
               "treated as missing", db->path,
               srv_db_key_repr(key, klen, k, sizeof(k)));
+    srv_db_corrupt_found(db, key, klen);
+}
+
+void
+srv_db_corrupt_found(struct srv_db *db, const void *key, size_t klen)
+{
+    if (db->observer != NULL) {
+        db->observer(db->observer_arg, key, klen, NULL, NULL);
+    }
 }
 
 void

@@ -98,7 +98,8 @@ enum srv_db_status srv_db_remove(struct srv_db *db, const void *key, size_t klen
 
 /* Told of every change srv_db_put, srv_db_put_if_newer and srv_db_remove
  * make (a growth's moves are not changes): before and after are the
- * key's record (NULL: absent or corrupt; their data is not set). The
+ * key's record (NULL: absent or corrupt; their data is not set); both
+ * NULL: a read or a scan found the key's record corrupt. The
  * anti-entropy digest (srv_ae.c) keeps up with the store this way. With
  * an observer, srv_db_put and srv_db_remove read the record first. */
 typedef void srv_db_change_fn(void *arg, const void *key, size_t klen,

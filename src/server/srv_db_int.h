@@ -106,6 +106,8 @@ TCHDB *srv_db_tc_open(const char *path, const struct srv_db_opts *o,
                       bool create, char *err, size_t errlen);
 bool srv_db_tc_close(struct srv_db *db, TCHDB *hdb);
 void srv_db_overlap_save(struct srv_db *db);
+/* A record of key failed its checksum: tells the observer (both NULL). */
+void srv_db_corrupt_found(struct srv_db *db, const void *key, size_t klen);
 /* One meta slot of one file (get: false if absent). */
 bool srv_db_meta_slot(TCHDB *hdb, int slot, uint64_t *v);
 void srv_db_meta_set(TCHDB *hdb, int slot, uint64_t v);
