@@ -201,10 +201,12 @@ pass_visit(void *arg, const void *key, size_t klen, const struct srv_item *it)
 }
 
 static void
-pass_start(struct srv_ae *ae)
+pass_start(struct srv_ae *ae, bool build)
 {
     pass_stop(ae);
     ae->pass_on = true;
+    ae->pass_build = build;
+    ae->pass_started = ev_now(ae->s->loop);
     ae_digest_pass_restart(&ae->d);
 }
 
@@ -213,24 +215,27 @@ pass_start(struct srv_ae *ae)
 static bool
 cursor_lost(struct srv_ae *ae)
 {
-    struct srv_item it;
-
     if (ae->cursor == NULL)
         return false;
     return !srv_db_scan_resumable(ae->s->db, ae->cursor, ae->cursorlen) ||
-           srv_db_get(ae->s->db, ae->cursor, ae->cursorlen, &it) !=
-               SRV_DB_OK;
+           !srv_db_has(ae->s->db, ae->cursor, ae->cursorlen);
 }
 
 static void
 pass_finish(struct srv_ae *ae)
 {
     size_t untrusted = ae_digest_pass_end(&ae->d);
+    ev_tstamp took = ev_now(ae->s->loop) - ae->pass_started;
 
     pass_stop(ae);
-    if (untrusted > 0)
-        log_debug("anti-entropy: %zu arcs written during the pass, "
+    if (untrusted > 0 && ae->pass_build) {
+        /* Writes kept some arcs busy: try again later, scanning at most a
+         * fifth of the time (rounds compare those arcs key by key). */
+        ae->next_build = ev_now(ae->s->loop) +
+                         (took * 4 > 1.0 ? took * 4 : 1.0);
+        log_debug("anti-entropy: %zu arcs written during the scan, "
                   "recomputed later", untrusted);
+    }
     if (ae->phase == AE_COLLECT) {
         if (ae->batch.n > 0 && !ae->call_pending)
             ae_send_batch(ae);
@@ -345,7 +350,7 @@ digests_compared(struct srv_ae *ae)
         return;
     }
     ae->s->stats.ae_ranges_differing += ae->ndiff;
-    pass_start(ae);
+    pass_start(ae, false);
     for (size_t i = 0; i < ae->d.narcs; i++) {
         if (ae->want[i])
             ae_digest_pass_mark(&ae->d, i);
@@ -403,7 +408,7 @@ srv_ae_tick(struct srv_ae *ae)
         return;
     if (ae->d.narcs > 0 && now >= ae->next_build &&
         ae_digest_invalid_count(&ae->d) > 0) {
-        pass_start(ae);
+        pass_start(ae, true);
         ae_digest_pass_mark_invalid(&ae->d);
         ae->next_build = now + 1.0;
         return;
@@ -417,6 +422,8 @@ srv_ae_tick(struct srv_ae *ae)
 const char *
 srv_ae_state(const struct srv_ae *ae)
 {
+    if (ae->s->cfg.ae_interval <= 0)
+        return "off";
     if (!ae->have_digest || (ae->pass_on && ae->phase == AE_IDLE))
         return "building";
     switch (ae->phase) {

@@ -51,6 +51,8 @@ struct srv_ae {
     char            *cursor;
     size_t           cursorlen;
     ev_tstamp        next_build;
+    ev_tstamp        pass_started;
+    bool             pass_build;    /* the pass is a rebuild (no round) */
     /* the round */
     enum ae_phase    phase;
     uint64_t         round;         /* id: answers of an older round are

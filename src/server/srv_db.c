@@ -476,6 +476,16 @@ tc_has(TCHDB *hdb, const void *key, size_t klen)
     return tchdbvsiz(hdb, key, (int)klen) >= 0;
 }
 
+bool
+srv_db_has(struct srv_db *db, const void *key, size_t klen)
+{
+    if (klen > INT_MAX) {
+        return false;
+    }
+    return tc_has(db->hdb, key, klen) ||
+           (db->old != NULL && tc_has(db->old, key, klen));
+}
+
 /*
  * Encodes it into wbuf and stores it in the file written to, after the
  * free-space check. During a migration w (NULL: unknown, looked up here)

@@ -93,6 +93,8 @@ enum srv_db_status srv_db_put(struct srv_db *db, const void *key, size_t klen,
 enum srv_db_status srv_db_put_if_newer(struct srv_db *db, const void *key,
                                        size_t klen, const struct srv_item *it,
                                        bool *applied);
+/* Is there a record of key, valid or not? (No read of the value.) */
+bool srv_db_has(struct srv_db *db, const void *key, size_t klen);
 /* Removes the record outright (tombstone GC, replace delete phase). */
 enum srv_db_status srv_db_remove(struct srv_db *db, const void *key, size_t klen);
 
