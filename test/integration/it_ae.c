@@ -275,6 +275,25 @@ want_after_sets_and_deletes(uint32_t *want)
         want[i] = i % 3 == 0 ? 2 : i % 3 == 1 ? 0 : 1;
 }
 
+/* kumostat SERVER aestat: the group's lines, the repairs among them. */
+static void
+check_aestat(int srv, uint64_t repaired)
+{
+    char path[PATH_MAX + 32], addr[32], want[64];
+    char *out = NULL;
+
+    snprintf(path, sizeof(path), "%s/src/ctl/kumostat", cl->builddir);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", cl->srv[srv].port);
+    char *argv[] = { path, addr, (char *)"aestat", NULL };   /* no -K */
+    assert_int_equal(h_run(argv, 10.0, &out, NULL), 0);
+    snprintf(want, sizeof(want), "STAT ae_repaired %" PRIu64 "\n", repaired);
+    if (strstr(out, want) == NULL || strstr(out, "STAT ae_rounds ") == NULL ||
+        strstr(out, "STAT read_repairs ") == NULL ||
+        strstr(out, "STAT cmd_get") != NULL || strstr(out, "END\n") == NULL)
+        fail_msg("kumostat aestat printed:\n%s", out);
+    free(out);
+}
+
 static void
 test_missed_writes_converge(void **state)
 {
@@ -303,6 +322,7 @@ test_missed_writes_converge(void **state)
     /* The others were never wrong. */
     for (int s = 0; s < 2; s++)
         assert_int_equal(mismatches(s, want, &first, &got), 0);
+    check_aestat(VICTIM, repaired);
     finish_cluster();
 }
 

@@ -59,6 +59,27 @@ ring_ends(const struct ring *r, uint64_t **out)
         (*out)[i] = r->points[i].hash;
 }
 
+/* A ring of nodes servers and n digests of its arcs. */
+static void
+digests_of_ring(struct ring *r, int nodes, struct ae_digest *d, int n)
+{
+    uint64_t *ends;
+
+    make_ring(r, nodes);
+    ring_ends(r, &ends);
+    for (int i = 0; i < n; i++)
+        ae_digest_init(&d[i], ends, r->npoints);
+    free(ends);
+}
+
+static void
+digests_free(struct ring *r, struct ae_digest *d, int n)
+{
+    for (int i = 0; i < n; i++)
+        ae_digest_free(&d[i]);
+    ring_free(r);
+}
+
 static size_t
 arc_of(const struct ae_digest *d, const struct rec *x)
 {
@@ -112,31 +133,28 @@ static void
 test_arcs_follow_the_ring(void **state)
 {
     struct ring r;
-    struct ae_digest d;
-    uint64_t *ends, seed = 1;
+    struct ae_digest g[1];
+    struct ae_digest *d = &g[0];
+    uint64_t seed = 1;
 
     (void)state;
-    make_ring(&r, 5);
-    ring_ends(&r, &ends);
-    ae_digest_init(&d, ends, r.npoints);
-    assert_int_equal(d.narcs, r.npoints);
+    digests_of_ring(&r, 5, g, 1);
+    assert_int_equal(d->narcs, r.npoints);
     for (int i = 0; i < 20000; i++) {
         uint64_t h = rnd(&seed);
         uint32_t a[RING_REPLICAS], b[RING_REPLICAS];
-        size_t arc = ae_digest_arc(&d, h);
+        size_t arc = ae_digest_arc(d, h);
         size_t na = ring_holders(&r, h, a, RING_REPLICAS);
-        size_t nb = ring_holders(&r, d.ends[arc], b, RING_REPLICAS);
+        size_t nb = ring_holders(&r, d->ends[arc], b, RING_REPLICAS);
         assert_int_equal(na, nb);
         assert_memory_equal(a, b, na * sizeof(a[0]));
     }
     /* The edges: a point itself, just past it, past the last point. */
-    assert_int_equal(ae_digest_arc(&d, d.ends[3]), 3);
-    assert_int_equal(ae_digest_arc(&d, d.ends[3] + 1), 4);
-    assert_int_equal(ae_digest_arc(&d, d.ends[d.narcs - 1] + 1), 0);
-    assert_int_equal(ae_digest_arc(&d, 0), 0);
-    ae_digest_free(&d);
-    free(ends);
-    ring_free(&r);
+    assert_int_equal(ae_digest_arc(d, d->ends[3]), 3);
+    assert_int_equal(ae_digest_arc(d, d->ends[3] + 1), 4);
+    assert_int_equal(ae_digest_arc(d, d->ends[d->narcs - 1] + 1), 0);
+    assert_int_equal(ae_digest_arc(d, 0), 0);
+    digests_free(&r, g, 1);
 }
 
 /* Writes, overwrites, tombstones and removals applied one by one give
@@ -145,31 +163,27 @@ static void
 test_incremental_equals_rebuild(void **state)
 {
     struct ring r;
-    struct ae_digest inc, full;
-    uint64_t *ends, seed = 7;
+    struct ae_digest g[2];
+    struct ae_digest *inc = &g[0];
+    struct ae_digest *full = &g[1];
+    uint64_t seed = 7;
 
     (void)state;
-    make_ring(&r, 3);
-    ring_ends(&r, &ends);
-    ae_digest_init(&inc, ends, r.npoints);
-    ae_digest_init(&full, ends, r.npoints);
+    digests_of_ring(&r, 3, g, 2);
     model_reset();
-    model_pass(&inc);              /* empty store: every arc valid */
+    model_pass(inc);              /* empty store: every arc valid */
     for (int step = 0; step < 20000; step++) {
         size_t i = rnd(&seed) % NKEYS;
         unsigned op = (unsigned)(rnd(&seed) % 4);
-        model_write(&inc, i, op == 3 ? 0 : op == 2 ? 2 : 1,
+        model_write(inc, i, op == 3 ? 0 : op == 2 ? 2 : 1,
                     (uint64_t)step + 1);
     }
-    model_pass(&full);
-    for (size_t a = 0; a < inc.narcs; a++) {
-        assert_true(ae_digest_valid(&inc, a));
-        assert_int_equal(ae_digest_value(&inc, a), ae_digest_value(&full, a));
+    model_pass(full);
+    for (size_t a = 0; a < inc->narcs; a++) {
+        assert_true(ae_digest_valid(inc, a));
+        assert_int_equal(ae_digest_value(inc, a), ae_digest_value(full, a));
     }
-    ae_digest_free(&inc);
-    ae_digest_free(&full);
-    free(ends);
-    ring_free(&r);
+    digests_free(&r, g, 2);
 }
 
 /* The same records written in two orders give the same digests. */
@@ -177,26 +191,21 @@ static void
 test_order_independence(void **state)
 {
     struct ring r;
-    struct ae_digest a, b;
-    uint64_t *ends;
+    struct ae_digest g[2];
+    struct ae_digest *a = &g[0];
+    struct ae_digest *b = &g[1];
 
     (void)state;
-    make_ring(&r, 4);
-    ring_ends(&r, &ends);
-    ae_digest_init(&a, ends, r.npoints);
-    ae_digest_init(&b, ends, r.npoints);
+    digests_of_ring(&r, 4, g, 2);
     model_reset();
     for (size_t i = 0; i < NKEYS; i++)
-        model_write(&a, i, 1, 100 + i);
+        model_write(a, i, 1, 100 + i);
     model_reset();
     for (size_t i = NKEYS; i-- > 0;)
-        model_write(&b, i, 1, 100 + i);
-    for (size_t i = 0; i < a.narcs; i++)
-        assert_int_equal(ae_digest_value(&a, i), ae_digest_value(&b, i));
-    ae_digest_free(&a);
-    ae_digest_free(&b);
-    free(ends);
-    ring_free(&r);
+        model_write(b, i, 1, 100 + i);
+    for (size_t i = 0; i < a->narcs; i++)
+        assert_int_equal(ae_digest_value(a, i), ae_digest_value(b, i));
+    digests_free(&r, g, 2);
 }
 
 /* Two stores that differ in one key's version, one missing key and one
@@ -205,55 +214,51 @@ static void
 test_differing_arcs_found(void **state)
 {
     struct ring r;
-    struct ae_digest a, b;
-    uint64_t *ends, *va, *vb;
+    struct ae_digest g[2];
+    struct ae_digest *a = &g[0];
+    struct ae_digest *b = &g[1];
+    uint64_t *va, *vb;
     uint32_t *diff;
     size_t want[3] = { 10, 500, 1500 };
 
     (void)state;
-    make_ring(&r, 3);
-    ring_ends(&r, &ends);
-    ae_digest_init(&a, ends, r.npoints);
-    ae_digest_init(&b, ends, r.npoints);
+    digests_of_ring(&r, 3, g, 2);
     model_reset();
     for (size_t i = 0; i < NKEYS; i++) {
-        model_write(&a, i, 1, 100);
+        model_write(a, i, 1, 100);
         recs[i].kind = 0;
-        model_write(&b, i, 1, 100);
+        model_write(b, i, 1, 100);
     }
-    model_write(&b, want[0], 1, 101);            /* newer version */
-    model_write(&b, want[1], 0, 0);              /* missing */
+    model_write(b, want[0], 1, 101);            /* newer version */
+    model_write(b, want[1], 0, 0);              /* missing */
     recs[want[2]].kind = 1;
-    model_write(&b, want[2], 2, 100);            /* tombstone, same clock */
-    va = calloc(a.narcs, sizeof(*va));
-    vb = calloc(a.narcs, sizeof(*vb));
-    diff = calloc(a.narcs, sizeof(*diff));
-    for (size_t i = 0; i < a.narcs; i++) {
-        va[i] = ae_digest_value(&a, i);
-        vb[i] = ae_digest_value(&b, i);
+    model_write(b, want[2], 2, 100);            /* tombstone, same clock */
+    va = calloc(a->narcs, sizeof(*va));
+    vb = calloc(a->narcs, sizeof(*vb));
+    diff = calloc(a->narcs, sizeof(*diff));
+    for (size_t i = 0; i < a->narcs; i++) {
+        va[i] = ae_digest_value(a, i);
+        vb[i] = ae_digest_value(b, i);
     }
-    size_t n = ae_digest_diff(va, vb, a.narcs, diff);
+    size_t n = ae_digest_diff(va, vb, a->narcs, diff);
     size_t expect = 0;
-    for (size_t i = 0; i < a.narcs; i++) {
+    for (size_t i = 0; i < a->narcs; i++) {
         bool hit = false;
         for (int k = 0; k < 3; k++)
-            hit |= arc_of(&a, &recs[want[k]]) == i;
+            hit |= arc_of(a, &recs[want[k]]) == i;
         expect += hit;
     }
     assert_int_equal(n, expect);
     for (size_t j = 0; j < n; j++) {
         bool hit = false;
         for (int k = 0; k < 3; k++)
-            hit |= arc_of(&a, &recs[want[k]]) == diff[j];
+            hit |= arc_of(a, &recs[want[k]]) == diff[j];
         assert_true(hit);
     }
     free(va);
     free(vb);
     free(diff);
-    ae_digest_free(&a);
-    ae_digest_free(&b);
-    free(ends);
-    ring_free(&r);
+    digests_free(&r, g, 2);
 }
 
 /* A pass trusts the arcs no write touched; a written arc stays untrusted
@@ -262,67 +267,62 @@ static void
 test_pass_trusts_unwritten_arcs(void **state)
 {
     struct ring r;
-    struct ae_digest d, ref;
-    uint64_t *ends;
+    struct ae_digest g[2];
+    struct ae_digest *d = &g[0];
+    struct ae_digest *ref = &g[1];
 
     (void)state;
-    make_ring(&r, 3);
-    ring_ends(&r, &ends);
-    ae_digest_init(&d, ends, r.npoints);
-    ae_digest_init(&ref, ends, r.npoints);
+    digests_of_ring(&r, 3, g, 2);
     model_reset();
     for (size_t i = 0; i < NKEYS; i++)
         recs[i].kind = 1, recs[i].ver.clock = 5;
     /* The first pass: key 0 is rewritten after the scan saw it. */
-    assert_int_equal(ae_digest_pass_mark_invalid(&d), d.narcs);
+    assert_int_equal(ae_digest_pass_mark_invalid(d), d->narcs);
     for (size_t i = 0; i < NKEYS; i++)
-        ae_digest_pass_visit(&d, arc_of(&d, &recs[i]), hash_of(&recs[i]));
-    size_t a0 = arc_of(&d, &recs[0]);
-    model_write(&d, 0, 1, 6);
-    assert_int_equal(ae_digest_pass_end(&d), 1);
-    assert_false(ae_digest_valid(&d, a0));
-    assert_int_equal(ae_digest_invalid_count(&d), 1);
+        ae_digest_pass_visit(d, arc_of(d, &recs[i]), hash_of(&recs[i]));
+    size_t a0 = arc_of(d, &recs[0]);
+    model_write(d, 0, 1, 6);
+    assert_int_equal(ae_digest_pass_end(d), 1);
+    assert_false(ae_digest_valid(d, a0));
+    assert_int_equal(ae_digest_invalid_count(d), 1);
     /* A second pass with no writes makes it right. */
-    assert_int_equal(ae_digest_pass_mark_invalid(&d), 1);
+    assert_int_equal(ae_digest_pass_mark_invalid(d), 1);
     for (size_t i = 0; i < NKEYS; i++)
-        ae_digest_pass_visit(&d, arc_of(&d, &recs[i]), hash_of(&recs[i]));
-    assert_int_equal(ae_digest_pass_end(&d), 0);
-    model_pass(&ref);
-    for (size_t i = 0; i < d.narcs; i++)
-        assert_int_equal(ae_digest_value(&d, i), ae_digest_value(&ref, i));
+        ae_digest_pass_visit(d, arc_of(d, &recs[i]), hash_of(&recs[i]));
+    assert_int_equal(ae_digest_pass_end(d), 0);
+    model_pass(ref);
+    for (size_t i = 0; i < d->narcs; i++)
+        assert_int_equal(ae_digest_value(d, i), ae_digest_value(ref, i));
     /* A trusted arc written during a pass keeps its (right) digest even
      * though the scan counted the key twice. */
-    ae_digest_pass_mark(&d, a0);
+    ae_digest_pass_mark(d, a0);
     for (size_t i = 0; i < NKEYS; i++)
-        ae_digest_pass_visit(&d, arc_of(&d, &recs[i]), hash_of(&recs[i]));
+        ae_digest_pass_visit(d, arc_of(d, &recs[i]), hash_of(&recs[i]));
     uint64_t before = hash_of(&recs[0]);
-    model_write(&d, 0, 2, 7);
-    ae_digest_pass_visit(&d, a0, hash_of(&recs[0]));
-    assert_int_equal(ae_digest_pass_end(&d), 0);
-    assert_true(ae_digest_valid(&d, a0));
-    ae_digest_change(&ref, a0, before, hash_of(&recs[0]));
-    assert_int_equal(ae_digest_value(&d, a0), ae_digest_value(&ref, a0));
+    model_write(d, 0, 2, 7);
+    ae_digest_pass_visit(d, a0, hash_of(&recs[0]));
+    assert_int_equal(ae_digest_pass_end(d), 0);
+    assert_true(ae_digest_valid(d, a0));
+    ae_digest_change(ref, a0, before, hash_of(&recs[0]));
+    assert_int_equal(ae_digest_value(d, a0), ae_digest_value(ref, a0));
     /* A restarted pass forgets what it was fed. */
-    ae_digest_pass_mark(&d, a0);
-    ae_digest_pass_visit(&d, a0, 12345);
-    ae_digest_pass_restart(&d);
+    ae_digest_pass_mark(d, a0);
+    ae_digest_pass_visit(d, a0, 12345);
+    ae_digest_pass_restart(d);
     for (size_t i = 0; i < NKEYS; i++)
-        ae_digest_pass_visit(&d, arc_of(&d, &recs[i]), hash_of(&recs[i]));
-    ae_digest_pass_end(&d);
-    assert_int_equal(ae_digest_value(&d, a0), ae_digest_value(&ref, a0));
+        ae_digest_pass_visit(d, arc_of(d, &recs[i]), hash_of(&recs[i]));
+    ae_digest_pass_end(d);
+    assert_int_equal(ae_digest_value(d, a0), ae_digest_value(ref, a0));
     /* A corrupt record found: the arc is compared key by key until a pass
      * without writes recomputes it. */
-    ae_digest_invalidate(&d, a0);
-    assert_false(ae_digest_valid(&d, a0));
-    assert_int_equal(ae_digest_pass_mark_invalid(&d), 1);
+    ae_digest_invalidate(d, a0);
+    assert_false(ae_digest_valid(d, a0));
+    assert_int_equal(ae_digest_pass_mark_invalid(d), 1);
     for (size_t i = 0; i < NKEYS; i++)
-        ae_digest_pass_visit(&d, arc_of(&d, &recs[i]), hash_of(&recs[i]));
-    assert_int_equal(ae_digest_pass_end(&d), 0);
-    assert_true(ae_digest_valid(&d, a0));
-    ae_digest_free(&d);
-    ae_digest_free(&ref);
-    free(ends);
-    ring_free(&r);
+        ae_digest_pass_visit(d, arc_of(d, &recs[i]), hash_of(&recs[i]));
+    assert_int_equal(ae_digest_pass_end(d), 0);
+    assert_true(ae_digest_valid(d, a0));
+    digests_free(&r, g, 2);
 }
 
 /* Layouts: the same points (duplicates or not) give one layout. */
