@@ -272,7 +272,9 @@ push_named(struct srv_ae *ae, const struct kaddr *to, uint32_t why,
     if ((a = mpk_array(res, 3, NULL)) == NULL)
         return;
     for (int k = 0; k < 2; k++) {
-        if ((l = mpk_array(&a[k], -1, &n)) == NULL)
+        /* Each entry at most once in a list: a longer one is not an answer
+         * to what was sent. */
+        if ((l = mpk_array(&a[k], -1, &n)) == NULL || n > b->n)
             continue;
         for (size_t i = 0; i < n; i++) {
             if (mpk_u32(&l[i], &idx) && idx < b->n && b->e[idx].kind != 0)
