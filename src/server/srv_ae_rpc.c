@@ -440,7 +440,7 @@ srv_ae_read_check(struct srv_ae *ae, const char *key, size_t klen)
     if (s->cfg.read_check <= 0 || ++ae->read_seq % (uint32_t)s->cfg.read_check)
         return;
     if (ae->reads_inflight >= AE_READ_INFLIGHT || !ae_key_counted(key, klen) ||
-        !ae_may_act(s))
+        !ae_may_act(s) || !srv_holds(s, key, klen))
         return;
     bool have = srv_db_get(s->db, key, klen, &it) == SRV_DB_OK;
     size_t nh = ring_holders(&s->hs.w, ring_hash_key(key, klen), h,
