@@ -62,6 +62,43 @@ ae_batch_clear(struct ae_batch *b)
     b->n = 0;
 }
 
+/* Is the key of this hash among those found corrupt? remove: forget it
+ * (it was rewritten). */
+static bool
+corrupt_known(struct srv_ae *ae, uint64_t h, bool remove)
+{
+    for (size_t i = 0; i < ae->ncorrupt; i++) {
+        if (ae->corrupt[i] == h) {
+            if (remove)
+                ae->corrupt[i] = ae->corrupt[--ae->ncorrupt];
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A record found corrupt: the digest counted it as it was written, so its
+ * arc is compared key by key until a pass recomputes it (a pass leaves
+ * corrupt records out). Once per key: a key read again and again while
+ * no healthy holder can repair it must not keep its arc untrusted.
+ */
+static void
+on_corrupt(struct srv_ae *ae, uint64_t h, size_t arc)
+{
+    if (corrupt_known(ae, h, false))
+        return;
+    if (ae->ncorrupt < AE_CORRUPT_KEYS) {
+        ae->corrupt[ae->ncorrupt++] = h;
+    } else {
+        ae->corrupt[ae->corrupt_next] = h;
+        ae->corrupt_next = (ae->corrupt_next + 1) % AE_CORRUPT_KEYS;
+    }
+    /* A pass's own scan recomputing the arc leaves it out already. */
+    if (!ae->scanning || !(ae->d.flags[arc] & AE_ARC_INPASS))
+        ae_digest_invalidate(&ae->d, arc);
+}
+
 /* The store's observer: every write moves its arc's digest. */
 static void
 on_change(void *arg, const void *key, size_t klen,
@@ -72,13 +109,14 @@ on_change(void *arg, const void *key, size_t klen,
 
     if (!ae->have_digest || !ae_key_counted(key, klen))
         return;
-    size_t arc = ae_digest_arc(&ae->d, ring_hash_key(key, klen));
+    uint64_t h = ring_hash_key(key, klen);
+    size_t arc = ae_digest_arc(&ae->d, h);
     if (before == NULL && after == NULL) {
-        /* Corrupt: the digest counted it as it was written; compare this
-         * arc key by key until a pass recomputes it. */
-        ae_digest_invalidate(&ae->d, arc);
+        on_corrupt(ae, h, arc);
         return;
     }
+    if (ae->ncorrupt > 0 && after != NULL)
+        corrupt_known(ae, h, true);
     if (before != NULL)
         oh = ae_record_hash(key, klen, before->kind, &before->ver);
     if (after != NULL)
@@ -255,9 +293,12 @@ pass_slice(struct srv_ae *ae)
         ae->cursor = NULL;
         ae_digest_pass_restart(&ae->d);
     }
-    if (srv_db_scan(ae->s->db, ae->cursor, ae->cursorlen, AE_SLICE,
-                    pass_visit, ae, &done, &last, &lastlen, NULL) !=
-        SRV_DB_OK) {
+    ae->scanning = true;
+    enum srv_db_status st = srv_db_scan(ae->s->db, ae->cursor, ae->cursorlen,
+                                        AE_SLICE, pass_visit, ae, &done,
+                                        &last, &lastlen, NULL);
+    ae->scanning = false;
+    if (st != SRV_DB_OK) {
         free(last);
         return;              /* logged by the store; tried again */
     }

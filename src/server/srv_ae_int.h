@@ -19,6 +19,7 @@
 #define AE_PUSH_BYTES    (4u << 20) /* ... and their bytes */
 #define AE_READ_INFLIGHT 64         /* read-repair comparisons at once */
 #define AE_CALL_TIMEOUT  5.0
+#define AE_CORRUPT_KEYS  256        /* corrupt keys remembered */
 #define AE_CONFIRM_DELAY 0.5        /* before differing arcs are compared
                                        again (writes in flight settle) */
 
@@ -72,6 +73,10 @@ struct srv_ae {
     unsigned         pushes;        /* round pushes unacknowledged */
     uint64_t         push_bytes;
     ev_tstamp        next_round;
+    bool             scanning;      /* inside the pass's own scan */
+    uint64_t         corrupt[AE_CORRUPT_KEYS];   /* key hashes found
+                                       corrupt and not rewritten since */
+    size_t           ncorrupt, corrupt_next;
     unsigned         reads_inflight;
     uint32_t         read_seq;
 };
