@@ -56,6 +56,8 @@ struct srv_config {
                                       rounds, 0 = none */
     long          read_check;      /* -Ar: compare one get in this many
                                       with the other holders, 0 = none */
+    struct kaddr  metrics;         /* -Pm: Prometheus metrics over HTTP */
+    bool          has_metrics;
 };
 
 struct srv_mgr_link {
