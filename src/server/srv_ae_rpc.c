@@ -17,7 +17,6 @@
 struct ae_call {
     struct srv_ae *ae;
     uint64_t       round;
-    uint32_t       why;
     uint32_t       bytes;        /* a push: its size, for the bounds */
     bool           in_round;
     struct kaddr   to;
@@ -25,13 +24,12 @@ struct ae_call {
 };
 
 static struct ae_call *
-call_new(struct srv_ae *ae, uint32_t why)
+call_new(struct srv_ae *ae)
 {
     struct ae_call *c = xcalloc(1, sizeof(*c));
 
     c->ae = ae;
     c->round = ae->round;
-    c->why = why;
     return c;
 }
 
@@ -84,7 +82,7 @@ ae_push_key(struct srv_ae *ae, const struct kaddr *to, uint32_t why,
     }
     if ((rc = pool_conn_to(&s->peers, to)) == NULL)
         return;
-    struct ae_call *c = call_new(ae, why);
+    struct ae_call *c = call_new(ae);
     c->in_round = round;
     c->bytes = (uint32_t)(klen + it.len + SRV_DB_HEADER);
     if (round) {
@@ -186,7 +184,7 @@ ae_send_digest(struct srv_ae *ae)
         ae_round_end(ae, false);
         return;
     }
-    struct ae_call *c = call_new(ae, AE_WHY_ROUND);
+    struct ae_call *c = call_new(ae);
     c->in_round = true;
     ae->call_pending = true;
     msgpack_packer *pk = rpc_call_begin(rc, SRV_AE_DIGEST, 2, digest_reply, c,
@@ -321,7 +319,7 @@ ae_send_batch(struct srv_ae *ae)
     t = ae->sent;
     ae->sent = ae->batch;
     ae->batch = t;
-    struct ae_call *c = call_new(ae, AE_WHY_ROUND);
+    struct ae_call *c = call_new(ae);
     c->in_round = true;
     ae->call_pending = true;
     msgpack_packer *pk = rpc_call_begin(rc, SRV_AE_KEYS, 3, keys_reply, c,
@@ -453,7 +451,7 @@ srv_ae_read_check(struct srv_ae *ae, const char *key, size_t klen)
             srv_peer_down(s, &node->addr) ||
             (rc = pool_conn_to(&s->peers, &node->addr)) == NULL)
             continue;
-        struct ae_call *c = call_new(ae, AE_WHY_READ);
+        struct ae_call *c = call_new(ae);
         c->to = node->addr;
         c->entry.key = xmemdup(key, klen);
         c->entry.klen = klen;
