@@ -23,7 +23,7 @@ usage(FILE *fp)
         "usage: kumoctl [-K <path>] <manager[:port=19700]> <command> [suffix]\n"
         "\n"
         "commands:\n"
-        "  status                 show the ring and servers not yet attached\n"
+        "  status                 show the ring (racks, weights) and servers not yet attached\n"
         "  attach                 attach every server that is not attached, then rebalance\n"
         "  attach-noreplace       attach without rebalancing (run replace later)\n"
         "  detach                 remove fault servers from the ring, then rebalance\n"
@@ -83,18 +83,31 @@ cmd_status(struct ctl_client *c)
     print_stamp(r.stamp);
     printf("attached node:\n");
     for (size_t i = 0; i < r.nnodes; i++)
-        printf("  %s  (%s)\n", addr_format(&r.nodes[i].addr, as, sizeof(as)),
-               r.nodes[i].active ? "active" : "fault");
+        printf("  %s  (%s)  rack %s  weight %u\n",
+               addr_format(&r.nodes[i].addr, as, sizeof(as)),
+               r.nodes[i].active ? "active" : "fault",
+               r.nodes[i].rack[0] ? r.nodes[i].rack : "-",
+               (unsigned)r.nodes[i].weight);
     printf("not attached node:\n");
     for (size_t i = 0; i < n; i++) {
-        const char *p;
-        size_t len;
+        const msgpack_object *e = mpk_array(&list[i], 3, NULL);
+        const char *p, *rack;
+        size_t len, rack_len;
+        uint32_t weight;
         struct kaddr addr;
 
-        if (!mpk_bytes(&list[i], &p, &len) || len != ADDR_DUMPLEN)
+        if (e == NULL || !mpk_bytes(&e[0], &p, &len) || len != ADDR_DUMPLEN ||
+            !mpk_bytes(&e[1], &rack, &rack_len) ||
+            !ring_rack_valid(rack, rack_len) || !mpk_u32(&e[2], &weight))
             continue;
         addr_undump((const uint8_t *)p, &addr);
-        printf("  %s\n", addr_format(&addr, as, sizeof(as)));
+        /* An active server listed here announced a new rack or weight. */
+        long k = ring_find(&r, &addr);
+        printf("  %s  rack %.*s  weight %u%s\n",
+               addr_format(&addr, as, sizeof(as)),
+               rack_len ? (int)rack_len : 1, rack_len ? rack : "-",
+               (unsigned)weight,
+               k >= 0 && r.nodes[k].active ? "  (new rack or weight)" : "");
     }
     ring_free(&r);
     return 0;
