@@ -303,6 +303,31 @@ test_attach_moves_only_what_must(void **state)
     free(kh);
 }
 
+/* Two racks of three (the third copy is the next server, in either rack),
+ * plus a 7th server in rack b: here too copies move only to it, one per
+ * key it now holds, about 3/7 of the keys (a seventh of the 3 copies;
+ * measured 45.37%). */
+static void
+test_attach_two_racks(void **state)
+{
+    static const char *const racks[] = { "a", "a", "a", "b", "b", "b", "b" };
+    uint64_t *kh = key_set();
+    struct ring before, after;
+    struct kaddr a7 = server(6);
+
+    make_placed(&before, 6, racks, NULL);
+    ring_init(&after);
+    ring_copy(&after, &before);
+    assert_true(ring_add_placed(&after, &a7, racks[6], 1));
+    size_t moved = count_moves(&before, &after, kh, 6);
+    print_message("# 7th server in rack b of two: %.2f%% of keys copied to "
+                  "it\n", 100.0 * (double)moved / NKEYS);
+    assert_true(moved > NKEYS / 4 && moved < NKEYS / 2);
+    ring_free(&before);
+    ring_free(&after);
+    free(kh);
+}
+
 /* Raising a server's weight from 1 to 2 adds points only: copies move to
  * it alone, and it gains as much as its share grows. In a ring of four,
  * its share of first holders goes from 1/4 to 2/5 (+15% of the keys;
@@ -506,6 +531,7 @@ main(void)
         cmocka_unit_test(test_three_racks),
         cmocka_unit_test(test_mixed_racks),
         cmocka_unit_test(test_attach_moves_only_what_must),
+        cmocka_unit_test(test_attach_two_racks),
         cmocka_unit_test(test_reweight_moves_only_to_it),
         cmocka_unit_test(test_rack_change_is_a_change),
         cmocka_unit_test(test_wire_roundtrip),
