@@ -55,6 +55,17 @@ print_stamp(uint64_t stamp)
     printf("  %s clock %u\n", buf, (unsigned)(stamp & 0xffffffffu));
 }
 
+/* "  rack R  weight W" after a status line; nothing for a server without
+ * a rack at weight 1 (unless force), so that such lines stay kumofs's. */
+static void
+print_placement(const char *rack, size_t rack_len, unsigned weight, bool force)
+{
+    if (rack_len == 0 && weight == 1 && !force)
+        return;
+    printf("  rack %.*s  weight %u", rack_len ? (int)rack_len : 1,
+           rack_len ? rack : "-", weight);
+}
+
 static int
 cmd_status(struct ctl_client *c)
 {
@@ -82,12 +93,13 @@ cmd_status(struct ctl_client *c)
     printf("hash space timestamp:\n");
     print_stamp(r.stamp);
     printf("attached node:\n");
-    for (size_t i = 0; i < r.nnodes; i++)
-        printf("  %s  (%s)  rack %s  weight %u\n",
-               addr_format(&r.nodes[i].addr, as, sizeof(as)),
-               r.nodes[i].active ? "active" : "fault",
-               r.nodes[i].rack[0] ? r.nodes[i].rack : "-",
-               (unsigned)r.nodes[i].weight);
+    for (size_t i = 0; i < r.nnodes; i++) {
+        printf("  %s  (%s)", addr_format(&r.nodes[i].addr, as, sizeof(as)),
+               r.nodes[i].active ? "active" : "fault");
+        print_placement(r.nodes[i].rack, strlen(r.nodes[i].rack),
+                        r.nodes[i].weight, false);
+        putchar('\n');
+    }
     printf("not attached node:\n");
     for (size_t i = 0; i < n; i++) {
         const msgpack_object *e = mpk_array(&list[i], 3, NULL);
@@ -103,11 +115,11 @@ cmd_status(struct ctl_client *c)
         addr_undump((const uint8_t *)p, &addr);
         /* An active server listed here announced a new rack or weight. */
         long k = ring_find(&r, &addr);
-        printf("  %s  rack %.*s  weight %u%s\n",
-               addr_format(&addr, as, sizeof(as)),
-               rack_len ? (int)rack_len : 1, rack_len ? rack : "-",
-               (unsigned)weight,
-               k >= 0 && r.nodes[k].active ? "  (new rack or weight)" : "");
+        bool moved = k >= 0 && r.nodes[k].active;
+
+        printf("  %s", addr_format(&addr, as, sizeof(as)));
+        print_placement(rack, rack_len, weight, moved);
+        printf("%s\n", moved ? "  (new rack or weight)" : "");
     }
     ring_free(&r);
     return 0;
