@@ -88,8 +88,11 @@ mgr_attach(struct mgr *m)
         }
         if (ring_add_placed(&m->hs.w, &p->addr, p->rack, p->weight)) {
             ring_set_stream_port(&m->hs.w, &p->addr, (uint16_t)p->stream_port);
-            log_info("attached %s (rack \"%s\", weight %u)",
-                     mgr_fmt_addr(&p->addr, as), p->rack, (unsigned)p->weight);
+            log_info("attached %s", mgr_fmt_addr(&p->addr, as));
+            if (p->rack[0] != '\0' || p->weight != 1)
+                log_info("%s is in rack \"%s\", weight %u",
+                         mgr_fmt_addr(&p->addr, as), p->rack,
+                         (unsigned)p->weight);
             changed = true;
         }
     }
