@@ -16,38 +16,6 @@
 
 #include "it_replace.h"
 
-#define TEST_ALARM 300     /* seconds per test, last resort */
-
-struct fx {
-    struct h_cluster *c;
-    struct wl         w;
-};
-
-static int
-fx_setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-
-    *state = f;
-    h_alarm(TEST_ALARM);
-    return f == NULL ? -1 : 0;
-}
-
-static int
-fx_teardown(void **state)
-{
-    struct fx *f = *state;
-
-    if (f->w.nth > 0) {
-        wl_join(&f->w);
-    }
-    wl_free(&f->w);
-    h_cluster_free(f->c);
-    free(f);
-    alarm(0);
-    return 0;
-}
-
 /* Server s gets -R rack (NULL: none), -w weight (NULL: default) and -Wc
  * copies (NULL: default), as static strings. */
 static void
@@ -508,19 +476,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_rack_change_moves_what_must,
                                         fx_setup, fx_teardown),
     };
-    struct CMUnitTest chosen[sizeof(all) / sizeof(all[0])];
-    size_t n = 0;
 
-    for (size_t t = 0; t < sizeof(all) / sizeof(all[0]); t++) {
-        bool take = argc < 2;
-        for (int a = 1; a < argc && !take; a++) {
-            take = strstr(all[t].name, argv[a]) != NULL;
-        }
-        if (take) {
-            chosen[n++] = all[t];
-        }
-    }
-    h_alarm(TEST_ALARM);
-    return _cmocka_run_group_tests("it_racks", chosen, n, NULL, NULL) == 0 ?
-           0 : 1;
+    return fx_run("it_racks", all, sizeof(all) / sizeof(all[0]), argc,
+                  argv);
 }

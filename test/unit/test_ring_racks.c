@@ -166,29 +166,41 @@ test_weight_shares(void **state)
     free(kh);
 }
 
+/* A ring of n servers in racks[0..n) (nracks distinct): every key has its
+ * copies in min(nracks, 3) racks; copies[s] += the keys server s holds. */
+static void
+check_rack_spread(const char *const *racks, size_t n, size_t nracks,
+                  size_t *copies)
+{
+    uint64_t *kh = key_set();
+    struct ring r;
+
+    make_placed(&r, n, racks, NULL);
+    assert_int_equal(r.ndomains, nracks);
+    for (size_t i = 0; i < NKEYS; i++) {
+        uint32_t o[RING_REPLICAS];
+
+        assert_int_equal(racks_of(&r, kh[i]), nracks < 3 ? nracks : 3);
+        holders_of(&r, kh[i], o);
+        for (size_t j = 0; j < RING_REPLICAS; j++)
+            copies[o[j]]++;
+    }
+    ring_free(&r);
+    free(kh);
+}
+
 /* Two racks of three: no key has all its copies in one rack (the third
  * copy goes to the next server, in either rack). */
 static void
 test_two_racks(void **state)
 {
     static const char *const racks[] = { "a", "a", "a", "b", "b", "b" };
-    uint64_t *kh = key_set();
-    struct ring r;
-    size_t in_a = 0;
+    size_t copies[6] = { 0 };
 
-    make_placed(&r, 6, racks, NULL);
-    assert_int_equal(r.ndomains, 2);
-    for (size_t i = 0; i < NKEYS; i++) {
-        uint32_t o[RING_REPLICAS];
-
-        assert_int_equal(racks_of(&r, kh[i]), 2);
-        holders_of(&r, kh[i], o);
-        in_a += strcmp(r.nodes[o[2]].rack, "a") == 0;
-    }
-    print_message("# two racks: third copy in rack a for %.2f%% of keys\n",
-                  100.0 * (double)in_a / NKEYS);
-    ring_free(&r);
-    free(kh);
+    check_rack_spread(racks, 6, 2, copies);
+    print_message("# two racks: rack a holds %.2f%% of the copies\n",
+                  100.0 * (double)(copies[0] + copies[1] + copies[2]) /
+                  (3.0 * NKEYS));
 }
 
 /* Three racks of unequal sizes: every key has a copy in each, so the
@@ -197,23 +209,10 @@ static void
 test_three_racks(void **state)
 {
     static const char *const racks[] = { "a", "a", "b", "b", "b", "c", "a" };
-    uint64_t *kh = key_set();
-    struct ring r;
-    size_t on_c = 0;
+    size_t copies[7] = { 0 };
 
-    make_placed(&r, 7, racks, NULL);
-    assert_int_equal(r.ndomains, 3);
-    for (size_t i = 0; i < NKEYS; i++) {
-        uint32_t o[RING_REPLICAS];
-
-        assert_int_equal(racks_of(&r, kh[i]), 3);
-        holders_of(&r, kh[i], o);
-        for (size_t j = 0; j < 3; j++)
-            on_c += o[j] == 5;
-    }
-    assert_int_equal(on_c, NKEYS);
-    ring_free(&r);
-    free(kh);
+    check_rack_spread(racks, 7, 3, copies);
+    assert_int_equal(copies[5], NKEYS);
 }
 
 /* Servers without a rack next to racked ones each count as a rack. */
@@ -273,6 +272,36 @@ count_moves(const struct ring *before, const struct ring *after,
     return moved;
 }
 
+/* after := before with server i (re)placed in rack at weight; asserts a
+ * change. */
+static void
+ring_plus(const struct ring *before, struct ring *after, unsigned i,
+          const char *rack, unsigned weight)
+{
+    struct kaddr a = server(i);
+
+    ring_init(after);
+    ring_copy(after, before);
+    assert_true(ring_add_placed(after, &a, rack, weight));
+    assert_false(ring_add_placed(after, &a, rack, weight));
+}
+
+/* Seven servers in racks[0..7): how many copies attaching the 7th to the
+ * first six moves (count_moves: all of them to it). */
+static size_t
+attach_7th(const char *const *racks, const uint64_t *kh)
+{
+    struct ring before, after;
+    size_t moved;
+
+    make_placed(&before, 6, racks, NULL);
+    ring_plus(&before, &after, 6, racks[6], 1);
+    moved = count_moves(&before, &after, kh, 6);
+    ring_free(&before);
+    ring_free(&after);
+    return moved;
+}
+
 /*
  * Three racks of two, then a 7th server in rack a. Each key has one copy
  * per rack, so the newcomer takes its rack's copies in proportion to its
@@ -284,22 +313,11 @@ test_attach_moves_only_what_must(void **state)
 {
     static const char *const racks[] = { "a", "a", "b", "b", "c", "c", "a" };
     uint64_t *kh = key_set();
-    struct ring before, after;
-    struct kaddr a7 = server(6);
-
-    make_placed(&before, 6, racks, NULL);
-    ring_init(&after);
-    ring_copy(&after, &before);
-    assert_true(ring_add_placed(&after, &a7, racks[6], 1));
-    assert_false(ring_add_placed(&after, &a7, racks[6], 1));
-    size_t moved = count_moves(&before, &after, kh, 6);
-    double frac = (double)moved / NKEYS;
+    double frac = (double)attach_7th(racks, kh) / NKEYS;
 
     print_message("# 7th server in rack a: %.2f%% of keys copied to it "
                   "(want 33.33%%)\n", 100 * frac);
     assert_true(frac >= 0.9 / 3 && frac <= 1.1 / 3);
-    ring_free(&before);
-    ring_free(&after);
     free(kh);
 }
 
@@ -312,19 +330,11 @@ test_attach_two_racks(void **state)
 {
     static const char *const racks[] = { "a", "a", "a", "b", "b", "b", "b" };
     uint64_t *kh = key_set();
-    struct ring before, after;
-    struct kaddr a7 = server(6);
+    size_t moved = attach_7th(racks, kh);
 
-    make_placed(&before, 6, racks, NULL);
-    ring_init(&after);
-    ring_copy(&after, &before);
-    assert_true(ring_add_placed(&after, &a7, racks[6], 1));
-    size_t moved = count_moves(&before, &after, kh, 6);
     print_message("# 7th server in rack b of two: %.2f%% of keys copied to "
                   "it\n", 100.0 * (double)moved / NKEYS);
     assert_true(moved > NKEYS / 4 && moved < NKEYS / 2);
-    ring_free(&before);
-    ring_free(&after);
     free(kh);
 }
 
@@ -337,13 +347,10 @@ test_reweight_moves_only_to_it(void **state)
 {
     uint64_t *kh = key_set();
     struct ring before, after;
-    struct kaddr a0 = server(0);
     size_t first_before = 0, first_after = 0;
 
     make_placed(&before, 4, NULL, NULL);
-    ring_init(&after);
-    ring_copy(&after, &before);
-    assert_true(ring_add_placed(&after, &a0, "", 2));
+    ring_plus(&before, &after, 0, "", 2);
     assert_int_equal(after.npoints, 5 * RING_VNODES);
     count_moves(&before, &after, kh, 0);
     for (size_t i = 0; i < NKEYS; i++) {
@@ -370,11 +377,11 @@ test_rack_change_is_a_change(void **state)
     uint64_t *kh = key_set();
 
     make_placed(&before, 6, racks, NULL);
-    ring_init(&after);
-    ring_copy(&after, &before);
-    assert_true(ring_same_nodes(&before, &after));
-    assert_true(ring_add_placed(&after, &a1, "b", 1));
+    ring_plus(&before, &after, 1, "b", 1);
     assert_false(ring_same_nodes(&before, &after));
+    assert_true(ring_add_placed(&after, &a1, "a", 1));
+    assert_true(ring_same_nodes(&before, &after));   /* back as it was */
+    assert_true(ring_add_placed(&after, &a1, "b", 1));
     /* Now a:1, b:3, c:2. Every key still in three racks. */
     for (size_t i = 0; i < NKEYS; i += 5)
         assert_int_equal(racks_of(&after, kh[i]), 3);
@@ -392,34 +399,23 @@ test_rack_change_is_a_change(void **state)
 
 /* ---- wire form ---- */
 
-struct wire {
-    msgpack_sbuffer sb;
-    msgpack_packer  pk;
-    msgpack_zone    zone;
-    msgpack_object  obj;
-};
-
-static void
-wire_begin(struct wire *w)
-{
-    msgpack_sbuffer_init(&w->sb);
-    msgpack_packer_init(&w->pk, &w->sb, msgpack_sbuffer_write);
-    msgpack_zone_init(&w->zone, 4096);
-}
-
+/* Unpacks the ring packed into sb (scanned by mpk_scan first, as the RPC
+ * layer does) into r, and frees sb; ring_unpack's answer. */
 static int
-wire_unpack_ring(struct wire *w, struct ring *r)
+unpack_sbuffer(msgpack_sbuffer *sb, struct ring *r)
 {
-    size_t objlen = 0, off = 0;
+    msgpack_unpacked up;
+    size_t objlen = 0;
     int rv;
 
-    assert_int_equal(mpk_scan(w->sb.data, w->sb.size, MPK_MAX_FRAME, &objlen),
+    assert_int_equal(mpk_scan(sb->data, sb->size, MPK_MAX_FRAME, &objlen),
                      MPK_COMPLETE);
-    assert_int_equal(msgpack_unpack(w->sb.data, w->sb.size, &off, &w->zone,
-                                    &w->obj), MSGPACK_UNPACK_SUCCESS);
-    rv = ring_unpack(&w->obj, r);
-    msgpack_zone_destroy(&w->zone);
-    msgpack_sbuffer_destroy(&w->sb);
+    msgpack_unpacked_init(&up);
+    assert_int_equal(msgpack_unpack_next(&up, sb->data, sb->size, NULL),
+                     MSGPACK_UNPACK_SUCCESS);
+    rv = ring_unpack(&up.data, r);
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(sb);
     return rv;
 }
 
@@ -430,14 +426,16 @@ test_wire_roundtrip(void **state)
                                          "12345678901234567890123456789012" };
     static const unsigned weights[] = { 1, RING_WEIGHT_MAX, 3, 1 };
     struct ring r, got;
-    struct wire w;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
 
     make_placed(&r, 4, racks, weights);
     r.stamp = 77;
     ring_init(&got);
-    wire_begin(&w);
-    ring_pack(&w.pk, &r);
-    assert_int_equal(wire_unpack_ring(&w, &got), 0);
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    ring_pack(&pk, &r);
+    assert_int_equal(unpack_sbuffer(&sb, &got), 0);
     assert_true(ring_same_nodes(&r, &got));
     assert_int_equal(got.npoints, r.npoints);
     assert_int_equal(got.ndomains, 4);
@@ -479,15 +477,17 @@ static int
 unpack_one(struct ring *r, size_t elems, const char *rack, bool bin,
            int64_t weight)
 {
-    struct wire w;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
 
-    wire_begin(&w);
-    msgpack_pack_array(&w.pk, 2);
-    msgpack_pack_uint64(&w.pk, 9);
-    msgpack_pack_array(&w.pk, 2);
-    pack_node(&w.pk, 0, 3, "", false, 1);
-    pack_node(&w.pk, 1, elems, rack, bin, weight);
-    return wire_unpack_ring(&w, r);
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_uint64(&pk, 9);
+    msgpack_pack_array(&pk, 2);
+    pack_node(&pk, 0, 3, "", false, 1);
+    pack_node(&pk, 1, elems, rack, bin, weight);
+    return unpack_sbuffer(&sb, r);
 }
 
 /* Ring files and pushes from before racks (nodes of 2 or 3 elements) read
