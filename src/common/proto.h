@@ -8,8 +8,8 @@
  *   response [1, msgid:u32, error, result]   error: nil | [code:u32, msg:str]
  * Byte strings travel as msgpack bin. A version is two fields
  * clock:u64 node:u32 (see common/clock.h). A ring is
- * [stamp:u64, [[addr:bin(6), active:bool, stream_port:u16, rack:str,
- * weight:u32], ...]] (see common/ring.h).
+ * [stamp:u64, [[addr:bin(6), active:bool, stream_port:u16(, rack:str,
+ * weight:u32)], ...]] (see common/ring.h).
  */
 #ifndef KUMO_COMMON_PROTO_H
 #define KUMO_COMMON_PROTO_H

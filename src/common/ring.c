@@ -342,13 +342,19 @@ ring_pack(msgpack_packer *pk, const struct ring *r)
     msgpack_pack_uint64(pk, r->stamp);
     msgpack_pack_array(pk, r->nnodes);
     for (size_t i = 0; i < r->nnodes; i++) {
+        /* A node without rack at weight 1 keeps the form of before racks,
+         * so a ring without them reads anywhere that form did. */
+        bool placed = !ring_node_placed_as(&r->nodes[i], "", 1);
+
         addr_dump(&r->nodes[i].addr, dump);
-        msgpack_pack_array(pk, 5);
+        msgpack_pack_array(pk, placed ? 5 : 3);
         mpk_pack_bytes(pk, dump, sizeof(dump));
         mpk_pack_bool(pk, r->nodes[i].active);
         msgpack_pack_uint16(pk, r->nodes[i].stream_port);
-        mpk_pack_cstr(pk, r->nodes[i].rack);
-        msgpack_pack_uint32(pk, r->nodes[i].weight);
+        if (placed) {
+            mpk_pack_cstr(pk, r->nodes[i].rack);
+            msgpack_pack_uint32(pk, r->nodes[i].weight);
+        }
     }
 }
 

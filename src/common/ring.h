@@ -97,8 +97,9 @@ size_t ring_holders(const struct ring *r, uint64_t hash, uint32_t *out,
 long ring_coordinator(const struct ring *r, uint64_t hash, size_t nreplicas);
 
 /* Wire form: [stamp:u64, [[addr:bin(6), active:bool, stream_port:u16,
- * rack:str, weight:u32]...]] (nodes of two elements, without the port, or
- * three, without rack and weight, are accepted too: no rack, weight 1). */
+ * rack:str, weight:u32]...]]; a node without a rack at weight 1 is packed
+ * without the last two, as before racks. Nodes of two elements (without
+ * the port) or three are accepted: no rack, weight 1. */
 void ring_pack(msgpack_packer *pk, const struct ring *r);
 /* Replaces *r on success; -1 (r untouched) if o is malformed or too big. */
 int ring_unpack(const msgpack_object *o, struct ring *r);

@@ -449,6 +449,36 @@ test_wire_roundtrip(void **state)
     ring_free(&got);
 }
 
+/* A node without a rack at weight 1 is packed as before racks, three
+ * elements, so older readers still read rings that use neither; a node
+ * with a rack or a weight gets five. */
+static void
+test_wire_plain_is_old_form(void **state)
+{
+    static const char *const racks[] = { "", "r", "" };
+    static const unsigned weights[] = { 1, 1, 2 };
+    static const uint32_t want[] = { 3, 5, 5 };
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_unpacked up;
+    struct ring r;
+
+    make_placed(&r, 3, racks, weights);
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    ring_pack(&pk, &r);
+    msgpack_unpacked_init(&up);
+    assert_int_equal(msgpack_unpack_next(&up, sb.data, sb.size, NULL),
+                     MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object *nodes = &up.data.via.array.ptr[1];
+    assert_int_equal(nodes->via.array.size, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(nodes->via.array.ptr[i].via.array.size, want[i]);
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+    ring_free(&r);
+}
+
 /* Packs one node of the given shape: elems 2, 3 (old forms), 4 or 5. */
 static void
 pack_node(msgpack_packer *pk, unsigned i, size_t elems, const char *rack,
@@ -535,6 +565,7 @@ main(void)
         cmocka_unit_test(test_reweight_moves_only_to_it),
         cmocka_unit_test(test_rack_change_is_a_change),
         cmocka_unit_test(test_wire_roundtrip),
+        cmocka_unit_test(test_wire_plain_is_old_form),
         cmocka_unit_test(test_wire_old_and_bad),
     };
 
