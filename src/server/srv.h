@@ -53,6 +53,8 @@ struct srv_config {
                                       acknowledged (this one included) */
     const char   *rack;            /* -R: "" = none (a rack of its own) */
     long          weight;          /* -w: ring points, RING_VNODES each */
+    struct kaddr  metrics;         /* -Pm: Prometheus metrics over HTTP */
+    bool          has_metrics;
 };
 
 struct srv_mgr_link {
