@@ -56,6 +56,8 @@ struct srv_config {
                                       rounds, 0 = none */
     long          read_check;      /* -Ar: compare one get in this many
                                       with the other holders, 0 = none */
+    const char   *rack;            /* -R: "" = none (a rack of its own) */
+    long          weight;          /* -w: ring points, RING_VNODES each */
     struct kaddr  metrics;         /* -Pm: Prometheus metrics over HTTP */
     bool          has_metrics;
 };
