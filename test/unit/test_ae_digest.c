@@ -41,14 +41,26 @@ struct rec {
 
 static struct rec recs[NKEYS];
 
+/* nodes servers; with racks, in three racks and of weights 1 to 3. */
 static void
-make_ring(struct ring *r, int nodes)
+make_ring_placed(struct ring *r, int nodes, bool racks)
 {
+    static const char *const rack[] = { "a", "b", "c" };
+
     ring_init(r);
     for (int i = 0; i < nodes; i++) {
         struct kaddr a = { 0x7f000001, (uint16_t)(19800 + i) };
-        ring_add(r, &a);
+        if (racks)
+            ring_add_placed(r, &a, rack[i % 3], (unsigned)(1 + i % 3));
+        else
+            ring_add(r, &a);
     }
+}
+
+static void
+make_ring(struct ring *r, int nodes)
+{
+    make_ring_placed(r, nodes, false);
 }
 
 static void
@@ -128,27 +140,51 @@ model_reset(void)
                                         "k%zu", i);
 }
 
-/* Every key of an arc has the holders of the arc's end point. */
+/* Every key of an arc has the holders of the arc's end point (with
+ * racks and weights too: placement walks on from the first point). */
+static void
+arcs_follow(bool racks)
+{
+    struct ring r;
+    struct ae_digest d;
+    uint64_t *ends, seed = 3;
+
+    make_ring_placed(&r, 7, racks);
+    ring_ends(&r, &ends);
+    ae_digest_init(&d, ends, r.npoints);
+    for (int i = 0; i < 20000; i++) {
+        uint64_t h = rnd(&seed);
+        uint32_t a[RING_REPLICAS], b[RING_REPLICAS];
+        size_t arc = ae_digest_arc(&d, h);
+        size_t na = ring_holders(&r, h, a, RING_REPLICAS);
+        size_t nb = ring_holders(&r, d.ends[arc], b, RING_REPLICAS);
+        assert_int_equal(na, nb);
+        assert_memory_equal(a, b, na * sizeof(a[0]));
+    }
+    ae_digest_free(&d);
+    free(ends);
+    ring_free(&r);
+}
+
 static void
 test_arcs_follow_the_ring(void **state)
+{
+    (void)state;
+    arcs_follow(false);
+    arcs_follow(true);
+}
+
+/* An arc ends at its point, inclusive; past the last point is arc 0. */
+static void
+test_arc_edges(void **state)
 {
     struct ring r;
     struct ae_digest g[1];
     struct ae_digest *d = &g[0];
-    uint64_t seed = 1;
 
     (void)state;
     digests_of_ring(&r, 5, g, 1);
     assert_int_equal(d->narcs, r.npoints);
-    for (int i = 0; i < 20000; i++) {
-        uint64_t h = rnd(&seed);
-        uint32_t a[RING_REPLICAS], b[RING_REPLICAS];
-        size_t arc = ae_digest_arc(d, h);
-        size_t na = ring_holders(&r, h, a, RING_REPLICAS);
-        size_t nb = ring_holders(&r, d->ends[arc], b, RING_REPLICAS);
-        assert_int_equal(na, nb);
-        assert_memory_equal(a, b, na * sizeof(a[0]));
-    }
     /* The edges: a point itself, just past it, past the last point. */
     assert_int_equal(ae_digest_arc(d, d->ends[3]), 3);
     assert_int_equal(ae_digest_arc(d, d->ends[3] + 1), 4);
@@ -347,6 +383,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_arc_edges),
         cmocka_unit_test(test_arcs_follow_the_ring),
         cmocka_unit_test(test_incremental_equals_rebuild),
         cmocka_unit_test(test_order_independence),
