@@ -160,6 +160,8 @@ bool srv_item_expired(const struct srv_item *it, uint32_t now);
  * bytes are not a valid record for key (length or checksum). */
 void srv_record_encode(const void *key, size_t klen, const struct srv_item *it,
                        char *out);
+/* The header alone, unchecked (no checksum without the data). */
+bool srv_record_decode_header(const char *rec, size_t n, struct srv_item *out);
 bool srv_record_decode(const void *key, size_t klen, const char *rec,
                        size_t reclen, struct srv_item *out);
 

@@ -3,10 +3,11 @@
  * struct srv_db and their internal helpers. Only srv_db*.c (and unit tests)
  * include it; with it they are the only files that include <tchdb.h>.
  *
- *   srv_db.c       record codec, open/close, get/put/remove, meta, counts
+ *   srv_db.c       open/close, get/put/remove, counts
  *   srv_db_spec.c  the -s spec ("path#bnum=N#xmsiz=N#rcnum=N") and the
  *                  defaults chosen from the machine
  *   srv_db_scan.c  iteration: srv_db_foreach, srv_db_scan
+ *   srv_db_meta.c  numbers kept in a file's opaque header
  *   srv_db_grow.c  growing the bucket array without stopping: the second
  *                  file, the migration slices, the background checksum pass
  */

@@ -146,6 +146,35 @@ srv_record_decode(const void *key, size_t klen, const char *rec,
 }
 
 /*
+ * Decodes only the header of a record (the first SRV_DB_HEADER bytes of
+ * it, n of them given): its kind, version, flags, expiry and length,
+ * without the checksum, which needs the data. out->data is NULL. false if
+ * short, or of an unknown format or kind.
+ */
+bool
+srv_record_decode_header(const char *rec, size_t n, struct srv_item *out)
+{
+    int kind;
+
+    if (n < SRV_DB_HEADER || (unsigned char)rec[0] != SRV_DB_FORMAT ||
+        be16_get(rec + 2) != 0) {
+        return false;
+    }
+    kind = (unsigned char)rec[1];
+    if (kind != SRV_ITEM_LIVE && kind != SRV_ITEM_TOMBSTONE) {
+        return false;
+    }
+    out->kind = (enum srv_item_kind)kind;
+    out->ver.clock = be64_get(rec + 8);
+    out->ver.node = be32_get(rec + 16);
+    out->flags = be32_get(rec + 20);
+    out->exptime = be32_get(rec + 24);
+    out->len = be32_get(rec + 28);
+    out->data = NULL;
+    return true;
+}
+
+/*
  * Is the item expired at now? Tombstones never expire (their lifetime is
  * the tombstone GC's business).
  */
