@@ -149,6 +149,9 @@ ring_number_domains(struct ring *r)
     }
 }
 
+static size_t place_holders(const struct ring *r, size_t lo, uint32_t *out,
+                            size_t max);
+
 static void
 ring_build(struct ring *r)
 {
@@ -173,6 +176,10 @@ ring_build(struct ring *r)
     sort_ring = r;
     qsort(r->points, r->npoints, sizeof(*r->points), point_cmp);
     sort_ring = NULL;
+    for (size_t i = 0; i < r->npoints; i++) {
+        size_t n = place_holders(r, i, r->points[i].hold, RING_REPLICAS);
+        r->points[i].nhold = (uint32_t)n;
+    }
 }
 
 /* Adds or reactivates addr; rack NULL keeps an existing node's rack and
@@ -289,23 +296,14 @@ walk_holders(const struct ring *r, size_t lo, bool by_rack, uint32_t *out,
     }
 }
 
-size_t
-ring_holders(const struct ring *r, uint64_t hash, uint32_t *out, size_t max)
+/* The holders of the keys that land on point lo: at most max. */
+static size_t
+place_holders(const struct ring *r, size_t lo, uint32_t *out, size_t max)
 {
-    size_t n = 0, lo = 0, hi = r->npoints;
+    size_t n = 0;
 
-    if (r->npoints == 0 || max == 0)
-        return 0;
     if (max > r->nnodes)
         max = r->nnodes;
-    /* First point with point.hash >= hash. */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (r->points[mid].hash < hash)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
     /* One copy per rack while racks remain (every rack has points, so the
      * walk stops as soon as it has met that many); with fewer racks than
      * copies, the rest go to the next servers not yet holding the key.
@@ -314,6 +312,31 @@ ring_holders(const struct ring *r, uint64_t hash, uint32_t *out, size_t max)
                  r->ndomains < max ? r->ndomains : max);
     if (n < max)
         walk_holders(r, lo, false, out, &n, max);
+    return n;
+}
+
+size_t
+ring_holders(const struct ring *r, uint64_t hash, uint32_t *out, size_t max)
+{
+    size_t lo = 0, hi = r->npoints;
+
+    if (r->npoints == 0 || max == 0)
+        return 0;
+    /* First point with point.hash >= hash (past the last: the first). */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->points[mid].hash < hash)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == r->npoints)
+        lo = 0;
+    if (max > RING_REPLICAS)
+        return place_holders(r, lo, out, max);
+    const struct ring_point *p = &r->points[lo];
+    size_t n = p->nhold < max ? p->nhold : max;
+    memcpy(out, p->hold, n * sizeof(*out));
     return n;
 }
 

@@ -43,6 +43,11 @@ struct ring_node {
 struct ring_point {
     uint64_t hash;
     uint32_t node;     /* index into nodes */
+    /* The holders of the keys that land here (ring_holders with
+     * RING_REPLICAS), computed by ring_build: a lookup is a binary search
+     * and a copy, not a walk, on every request of every daemon. */
+    uint32_t hold[RING_REPLICAS];
+    uint32_t nhold;
 };
 
 struct ring {
