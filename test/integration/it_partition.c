@@ -9,7 +9,10 @@
  * write and delete holds on every holder.
  *  1. gateway <-> one server (its coordinator for a third of the keys);
  *  2. server <-> server (every write between them needs both);
- *  3. manager1 cut from its partner manager0 and from half the servers
+ *  3. one server cut off from the gateway and the manager (marked fault,
+ *     its keys written through other coordinators meanwhile): the writes
+ *     that waited in the gateway's sockets must not land after the heal;
+ *  4. manager1 cut from its partner manager0 and from half the servers
  *     (2 of 4): the managers' views differ while it lasts.
  * Needs root and iproute2; otherwise TAP "1..0 # SKIP reason".
  * KUMO_FAULT_LOOPS=N repeats each fault N times on its cluster.
@@ -143,6 +146,19 @@ test_server_server(void **state)
     scenario(1, 3, pairs, 1, "server1 <-> server2");
 }
 
+/* Cut off from the gateway and the manager (not from the other servers):
+ * marked fault, its keys written through new coordinators meanwhile. */
+static void
+test_server_isolated(void **state)
+{
+    static const int pairs[][2] = {
+        { NODE_GW, NODE_SRV(1) },
+        { NODE_MGR(0), NODE_SRV(1) },
+    };
+
+    scenario(1, 3, pairs, 2, "server1 <-> gateway, manager0");
+}
+
 static void
 test_manager_split(void **state)
 {
@@ -162,6 +178,7 @@ main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_gateway_server, teardown),
         cmocka_unit_test_teardown(test_server_server, teardown),
+        cmocka_unit_test_teardown(test_server_isolated, teardown),
         cmocka_unit_test_teardown(test_manager_split, teardown),
     };
     char why[512];
