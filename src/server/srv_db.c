@@ -309,9 +309,15 @@ open_dir_of(const char *path)
     return fd;
 }
 
-/* Counts the records and those failing the check; false on a TC error. */
+/*
+ * Counts the records, those failing the check, and those the hash index
+ * does not lead back to (a damaged bucket array or chain: the per-record
+ * checksum cannot see it, and lookups and writes of those keys would go
+ * astray). False on a TC error.
+ */
 static bool
-scan_records(struct srv_db *db, uint64_t *nrec, uint64_t *ncorrupt)
+scan_records(struct srv_db *db, uint64_t *nrec, uint64_t *ncorrupt,
+             uint64_t *nastray)
 {
     TCXSTR *kx = tcxstrnew(), *vx = tcxstrnew();
     struct srv_item it;
@@ -319,6 +325,7 @@ scan_records(struct srv_db *db, uint64_t *nrec, uint64_t *ncorrupt)
 
     *nrec = 0;
     *ncorrupt = 0;
+    *nastray = 0;
     if (!tchdbiterinit(db->hdb)) {
         ok = false;
         goto out;
@@ -329,6 +336,10 @@ scan_records(struct srv_db *db, uint64_t *nrec, uint64_t *ncorrupt)
                                tcxstrptr(vx), (size_t)tcxstrsize(vx), &it)) {
             (*ncorrupt)++;
         }
+        if (tchdbvsiz(db->hdb, tcxstrptr(kx), tcxstrsize(kx)) !=
+            tcxstrsize(vx)) {
+            (*nastray)++;
+        }
     }
     ok = tchdbecode(db->hdb) == TCENOREC;
 out:
@@ -337,19 +348,27 @@ out:
     return ok;
 }
 
+/* What an operator does about a store whose structure is damaged (single
+ * records that fail their checksum are only treated as missing). */
+#define CORRUPT_HINT "move the file aside and start the server with an " \
+    "empty store: after kumoctl attach, the replace copies its keys back " \
+    "from the other holders (kumomergedb can salvage what is readable)"
+
 /*
  * Opens (creating) the DB named by spec, "path[#bnum=N][#xmsiz=N][#rcnum=N]"
  * (N may end in k, m or g). reserve is the free space, in bytes, below which
  * writes are refused. Returns the DB (free with srv_db_close) or NULL with a
  * one-line reason in err. Fails at once if another process holds the file.
- * Scans every record and logs how many fail the check.
+ * Scans every record and logs how many fail the check; refuses a file whose
+ * structure is damaged (header, index, records the scan cannot reach),
+ * saying "store PATH is corrupt".
  */
 struct srv_db *
 srv_db_open(const char *spec, uint64_t reserve, char *err, size_t errlen)
 {
     struct srv_db *db;
     struct db_opts o;
-    uint64_t nrec, ncorrupt;
+    uint64_t nrec, ncorrupt, nastray;
     char *path;
     int ecode;
 
@@ -384,14 +403,28 @@ srv_db_open(const char *spec, uint64_t reserve, char *err, size_t errlen)
             /* Tokyo Cabinet refuses a path already open in this process. */
             snprintf(err, errlen, "store %s: store file is already open in "
                      "this process", path);
-        } else {
+        } else if (ecode == TCENOFILE || ecode == TCENOPERM ||
+                   ecode == TCEOPEN || ecode == TCEMKDIR) {
             snprintf(err, errlen, "store %s: %s", path, tchdberrmsg(ecode));
+        } else {
+            snprintf(err, errlen, "store %s is corrupt (%s): %s", path,
+                     tchdberrmsg(ecode), CORRUPT_HINT);
         }
         goto fail;
     }
-    if (!scan_records(db, &nrec, &ncorrupt)) {
-        snprintf(err, errlen, "store %s: scanning records: %s", path,
-                 tchdberrmsg(tchdbecode(db->hdb)));
+    if (!scan_records(db, &nrec, &ncorrupt, &nastray) ||
+        nrec != tchdbrnum(db->hdb) || nastray > 0) {
+        if (tchdbecode(db->hdb) != TCESUCCESS &&
+            tchdbecode(db->hdb) != TCENOREC) {
+            snprintf(err, errlen, "store %s is corrupt (scanning records: "
+                     "%s): %s", path, tchdberrmsg(tchdbecode(db->hdb)),
+                     CORRUPT_HINT);
+        } else {
+            snprintf(err, errlen, "store %s is corrupt (%" PRIu64 " records "
+                     "found of %" PRIu64 " counted, %" PRIu64 " of them not "
+                     "found by key): %s", path, nrec, tchdbrnum(db->hdb),
+                     nastray, CORRUPT_HINT);
+        }
         if (!tchdbclose(db->hdb)) {
             log_tc(db, "tchdbclose");
         }
