@@ -57,6 +57,9 @@ struct h_daemon {
     char         netns[40];
     /* Any daemon: more arguments, appended as given (static strings). */
     const char  *extra[H_EXTRA_MAX + 1];
+    /* Any daemon: "NAME=value" set in its process only (static strings),
+     * e.g. an LD_PRELOAD shim for one server. */
+    const char  *env[H_EXTRA_MAX + 1];
     int          argc;              /* argv is built at the first start and */
     char        *argv[H_ARGS_MAX];  /* reused as is by every restart */
 };

@@ -244,6 +244,9 @@ hi_spawn(struct h_daemon *d)
          * cluster's directory. */
         if (chdir(d->cluster->dir) < 0)
             _exit(126);
+        for (int i = 0; i < H_EXTRA_MAX && d->env[i] != NULL; i++) {
+            putenv((char *)d->env[i]);
+        }
         if (d->netns[0] != '\0' && enter_netns(d->netns) < 0) {
             fprintf(stderr, "netns %s: %s\n", d->netns, strerror(errno));
             _exit(126);
