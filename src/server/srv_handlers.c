@@ -64,6 +64,8 @@ reply_owner_error(struct srv *s, struct rpc_conn *rc, uint32_t msgid, int code)
         rc, msgid, code,
         code == RPC_ENOTOWNER ? "obsolete hash space"
         : s->hs.w.nnodes == 0 ? "server not ready: no ring yet"
+        : !srv_lease_valid(s) && s->clock_fenced
+            ? "fenced: our clock is ahead of the managers'"
         : !srv_lease_valid(s)
             ? "fenced: no word from a manager within the lease"
             : "no manager: checking whether the coordinator is gone");

@@ -26,7 +26,7 @@
 #include "integration/it_fault_run.h"
 
 #define SLOW        1
-#define DELAY_US    "30000"     /* per write call: ~10 record writes/s */
+#define DELAY_US    "200000"     /* per write call: ~10 record writes/s */
 #define HOLD        4.0
 #define LOAD_KEYS   90
 
