@@ -250,6 +250,7 @@ main(int argc, char **argv)
     g.loop = EV_DEFAULT;
     conn_loop_init(g.loop);
     rpc_init(g.loop);
+    gw_batch_init();
     g.started = time(NULL);
     g.each_conn = gw_conn_foreach;
 

@@ -81,6 +81,7 @@ struct srv {
      * last keepalive answer: no lease (we would stamp writes from the
      * future, which would bury later ones), until it is back in step. */
     bool                 clock_fenced;
+    bool                 store_damaged; /* srv_db_damaged: stopping */
     ev_tstamp            clock_logged;
     double               lease_len;    /* 80% of the managers' -Ft */
     uint64_t             gc_horizon;   /* newest tombstone GC removed here */
