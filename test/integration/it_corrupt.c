@@ -51,18 +51,7 @@ static char bulk[BULK][IT_KEY_MAX];
 static int
 teardown(void **state)
 {
-    int rv = 0;
-
-    it_fr_free(&run);
-    if (cl != NULL) {
-        rv = h_cluster_stop(cl);
-        if (rv == 0 && passed) {
-            h_pass(cl);
-        }
-        h_cluster_free(cl);
-        cl = NULL;
-    }
-    return rv;
+    return it_fr_finish(&run, &cl, passed);
 }
 
 static void

@@ -281,3 +281,29 @@ it_fr_free(struct it_fault_run *r)
         r->load_ready = false;
     }
 }
+
+int
+it_fr_finish(struct it_fault_run *r, struct h_cluster **c, bool passed)
+{
+    int rv = 0;
+
+    it_fr_free(r);
+    if (*c != NULL) {
+        rv = h_cluster_stop(*c);
+        if (rv == 0 && passed) {
+            h_pass(*c);
+        }
+        h_cluster_free(*c);
+        *c = NULL;
+    }
+    return rv;
+}
+
+int
+it_fr_loops(void)
+{
+    const char *e = getenv("KUMO_FAULT_LOOPS");
+    int n = e != NULL ? atoi(e) : 1;
+
+    return n < 1 ? 1 : n;
+}

@@ -65,5 +65,14 @@ struct it_load_counts it_fr_phase(struct it_fault_run *r, const char *title,
 void it_fr_end(struct it_fault_run *r, double settle);
 /* Frees the load (safe on a failed test). */
 void it_fr_free(struct it_fault_run *r);
+/*
+ * A scenario's teardown: frees r's load, stops *c (every daemon must exit
+ * cleanly) and frees it, removing its directory only if passed (else its
+ * logs are kept and shown). Returns 0, or -1 if a daemon exited badly.
+ */
+int it_fr_finish(struct it_fault_run *r, struct h_cluster **c, bool passed);
+/* How many times to inject each fault: KUMO_FAULT_LOOPS (scripts/faults.sh),
+ * 1 by default. */
+int it_fr_loops(void);
 
 #endif

@@ -46,15 +46,6 @@ static struct h_cluster *cl;
 static struct it_fault_run run;
 static bool passed;             /* the running scenario got to its end */
 
-static int
-loops(void)
-{
-    const char *e = getenv("KUMO_FAULT_LOOPS");
-    int n = e != NULL ? atoi(e) : 1;
-
-    return n < 1 ? 1 : n;
-}
-
 /* A fresh cluster of nmgr managers and nsrv servers in the namespaces. */
 static void
 cluster_up(int nmgr, int nsrv)
@@ -77,19 +68,8 @@ cluster_up(int nmgr, int nsrv)
 static int
 teardown(void **state)
 {
-    int rv = 0;
-
     it_net_heal(&net);
-    it_fr_free(&run);
-    if (cl != NULL) {
-        rv = h_cluster_stop(cl);
-        if (rv == 0 && passed) {
-            h_pass(cl);
-        }
-        h_cluster_free(cl);
-        cl = NULL;
-    }
-    return rv;
+    return it_fr_finish(&run, &cl, passed);
 }
 
 /* One fault: cut every pair of pairs[], hold, heal, settle. writes_ok:
@@ -124,7 +104,7 @@ scenario(int nmgr, int nsrv, const int (*pairs)[2], int npairs,
 {
     passed = false;
     cluster_up(nmgr, nsrv);
-    for (int i = 0, n = loops(); i < n; i++) {
+    for (int i = 0, n = it_fr_loops(); i < n; i++) {
         char prefix[16];
 
         snprintf(prefix, sizeof(prefix), "part%d", i);

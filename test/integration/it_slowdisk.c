@@ -46,15 +46,6 @@ set_delay(const char *us)
     h_sleep(0.1);       /* the shim re-reads it every 50 ms */
 }
 
-static int
-loops(void)
-{
-    const char *e = getenv("KUMO_FAULT_LOOPS");
-    int n = e != NULL ? atoi(e) : 1;
-
-    return n < 1 ? 1 : n;
-}
-
 static void
 test_slow_disk(void **state)
 {
@@ -79,7 +70,7 @@ test_slow_disk(void **state)
     assert_int_equal(h_cluster_start(cl), 0);
     assert_int_equal(h_server_stat(cl, SLOW, "pid", &pid), 0);
 
-    for (int i = 0, n = loops(); i < n; i++) {
+    for (int i = 0, n = it_fr_loops(); i < n; i++) {
         char prefix[16];
         double t0;
 
