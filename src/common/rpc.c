@@ -113,6 +113,7 @@ rpc_strerror(int err)
     case RPC_ENOTREADY: return "server not ready";
     case RPC_EREPLICA: return "not written on every live replica";
     case RPC_ECLOCK: return "clock too far ahead";
+    case RPC_EAGAIN: return "not run: ask again";
     default: return "unknown error";
     }
 }
