@@ -76,6 +76,9 @@ struct mgr {
      * it may be us who are cut off. */
     ev_tstamp            partner_heard; /* its last answer */
     ev_tstamp            partner_vouched; /* when that ping was sent */
+    ev_tstamp            partner_streak;  /* when the first ping of the
+                                             unbroken run of answers was
+                                             sent; 0: none */
     ev_tstamp            partner_pinged;
     bool                 partner_pinging;
     bool                 partner_refused;
@@ -134,10 +137,12 @@ void mgr_partner_dial(struct mgr *m);
  * ring once the partition heals).
  */
 bool mgr_partner_cut_off(const struct mgr *m);
-/* May a server silent since `since` be blamed for it? Yes when there is no
- * partner, it is down, or it answered a ping sent after `since` (so this
- * manager is not the one cut off). */
-bool mgr_partner_vouches(const struct mgr *m, ev_tstamp since);
+/* May a server last heard at last_seen be blamed for its silence? Yes when
+ * there is no partner, it is down, or it answered every ping from before
+ * last_seen until one sent after the fault timeout ran out (so this
+ * manager was not the one cut off meanwhile, not even for a while before
+ * a heal). */
+bool mgr_partner_vouches(const struct mgr *m, ev_tstamp last_seen);
 
 /* mgr_cluster.c */
 /* After changing hs.w: new stamp (and r := w if keep_equal), save, push,

@@ -104,7 +104,7 @@ mgr_net_check(struct mgr *m)
         if (p->kind != MGR_PEER_SERVER || rpc_is_closing(p->rc) ||
             now - p->last_seen <= m->fault_timeout)
             continue;
-        if (!mgr_partner_vouches(m, p->last_seen + m->fault_timeout)) {
+        if (!mgr_partner_vouches(m, p->last_seen)) {
             /* Wait for the next ping's answer, or for good if none. */
             if (!p->silence_noted && mgr_partner_cut_off(m))
                 log_warnx("server %s silent for %.1f s, but the partner "
@@ -201,6 +201,7 @@ partner_on_close(struct rpc_conn *rc)
 
     /* Refused: nobody listens there, the partner is down, not cut off. */
     m->partner_refused = rpc_close_errno(rc) == ECONNREFUSED;
+    m->partner_streak = 0;
     m->partner_rc = NULL;
 }
 
@@ -213,16 +214,21 @@ partner_pong(void *arg, int err, const msgpack_object *result)
 
     m->partner_pinging = false;
     if (err == RPC_OK) {
+        if (m->partner_streak == 0)
+            m->partner_streak = m->partner_pinged;
         m->partner_heard = ev_now(m->loop);
         m->partner_vouched = m->partner_pinged;
+    } else {
+        m->partner_streak = 0;
     }
 }
 
 bool
-mgr_partner_vouches(const struct mgr *m, ev_tstamp since)
+mgr_partner_vouches(const struct mgr *m, ev_tstamp last_seen)
 {
     return !m->has_partner || m->partner_refused ||
-           m->partner_vouched > since;
+           (m->partner_streak != 0 && m->partner_streak <= last_seen &&
+            m->partner_vouched > last_seen + m->fault_timeout);
 }
 
 bool
