@@ -5,9 +5,10 @@
  * space that travels by RPC (MGR_RING_SYNC, SRV_RING_PUSH, GW_RING_PUSH,
  * the replies to hello and ring queries).
  *
- * A decoded hash space must be well formed (distinct nodes, 128 sorted
- * points per node), survive pack and decode unchanged, and place keys on
- * distinct existing nodes.
+ * A decoded hash space must be well formed (distinct nodes with weights
+ * in 1..RING_WEIGHT_MAX and racks within RING_RACK_MAX, 128 sorted points
+ * per unit of weight), survive pack and decode unchanged, and place keys
+ * on distinct existing nodes.
  */
 #include "config.h"
 #include "common/ring.h"
@@ -28,8 +29,20 @@ fail(const char *why)
 static void
 check_ring(const struct ring *r)
 {
-    if (r->nnodes > RING_NODES_MAX || r->npoints != r->nnodes * RING_VNODES)
-        fail("node or point count");
+    size_t units = 0;
+
+    if (r->nnodes > RING_NODES_MAX)
+        fail("node count");
+    for (size_t i = 0; i < r->nnodes; i++) {
+        const struct ring_node *n = &r->nodes[i];
+        if (n->weight < 1 || n->weight > RING_WEIGHT_MAX)
+            fail("weight out of range");
+        if (memchr(n->rack, '\0', sizeof(n->rack)) == NULL)
+            fail("rack not terminated");
+        units += n->weight;
+    }
+    if (r->npoints != units * RING_VNODES)
+        fail("point count");
     for (size_t i = 0; i < r->nnodes; i++) {
         for (size_t j = 0; j < i; j++) {
             if (addr_equal(&r->nodes[i].addr, &r->nodes[j].addr))
@@ -41,6 +54,12 @@ check_ring(const struct ring *r)
             fail("point of no node");
         if (i > 0 && r->points[i].hash < r->points[i - 1].hash)
             fail("points not sorted");
+        if (r->points[i].nhold > RING_REPLICAS)
+            fail("too many holders kept");
+        for (uint32_t k = 0; k < r->points[i].nhold; k++) {
+            if (r->points[i].hold[k] >= r->nnodes)
+                fail("kept holder of no node");
+        }
     }
 }
 

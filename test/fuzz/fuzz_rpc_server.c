@@ -13,7 +13,8 @@
  * server's peer pool is replaced below by one that never connects, so a
  * write that must reach a replica fails over at once (-Rt 0) instead of
  * dialling addresses the input made up. After each read the server's
- * timer work runs (replication retries, backup and GC slices), but not the
+ * timer work runs (replication retries, backup and GC slices, anti-entropy
+ * upkeep: its rounds find no peer to call), but not the
  * replace copy (it dials the new holders' stream ports) nor the manager
  * links (srv_mgr.c connects out; the managers' requests come to this same
  * dispatch). Backups run to the end in the private directory.
@@ -24,6 +25,7 @@
 #include "common/log.h"
 #include "common/pool.h"
 #include "server/srv.h"
+#include "server/srv_ae.h"
 #include "server/srv_backup.h"
 #include "server/srv_gc.h"
 #include "server/srv_rejoin.h"
@@ -78,6 +80,7 @@ open_server(void)
     srv.replace = srv_replace_new(&srv);
     srv.backup = srv_backup_new(&srv);
     srv.gc = srv_gc_new(&srv);
+    srv.ae = srv_ae_new(&srv);
     srv.stream = srv_stream_new_unbound();
     hspace_copy(&srv.hs, &self_hs);
 }
@@ -89,6 +92,7 @@ close_server(void)
     srv_replace_free(srv.replace);
     srv_backup_free(srv.backup);
     conn_loop_flush();
+    srv_ae_free(srv.ae);
     srv_gc_free(srv.gc);
     srv_repl_free(srv.repl);
     srv_ops_free(srv.ops);
@@ -97,6 +101,7 @@ close_server(void)
     srv.replace = NULL;
     srv.backup = NULL;
     srv.gc = NULL;
+    srv.ae = NULL;
     srv.repl = NULL;
     srv.ops = NULL;
     srv.db = NULL;
@@ -122,6 +127,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     srv.cfg.gc_mem_kib = 2048;
     srv.cfg.replace_mem_mib = 8;
     srv.cfg.min_copies = 1;
+    srv.cfg.ae_interval = 1;
+    srv.cfg.read_check = 1;     /* every get compared (no peer answers) */
+    srv.cfg.weight = 1;
     if (addr_parse("127.0.0.1", 19800, &srv.cfg.listen, err, sizeof(err)) < 0)
         abort();
     uint8_t dump[ADDR_DUMPLEN];
@@ -154,6 +162,7 @@ tick(void *arg)
     srv_repl_tick(srv.repl);
     srv_backup_tick(srv.backup);
     srv_gc_slice(srv.gc);
+    srv_ae_tick(srv.ae);
 }
 
 int
