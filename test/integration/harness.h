@@ -49,6 +49,9 @@ struct h_daemon {
     /* Server settings; change them between h_cluster_new and the start. */
     char         store[PATH_MAX];   /* -s: Tokyo Cabinet file */
     long         reserve_mib;       /* -r; < 0: the daemon's default */
+    /* Any daemon: its program, relative to the build tree, instead of the
+     * kind's own (e.g. a test build of kumo-server); NULL: the default. */
+    const char  *program;
     /* Any daemon: more arguments, appended as given (static strings). */
     const char  *extra[H_EXTRA_MAX + 1];
     int          argc;              /* argv is built at the first start and */
