@@ -32,7 +32,8 @@
 #define MAX_LINE         2048           /* longest reply line we accept */
 #define READ_CHUNK       65536
 #define PREFILL_DEPTH    32             /* in flight per conn while prefilling */
-#define PREFILL_MAX_SECS 120.0          /* prefill gives up after this */
+#define PREFILL_MAX_SECS 120.0          /* prefill gives up after this, */
+#define PREFILL_KEYS_SEC 5000.0         /* ... plus a second per this many keys */
 #define DRAIN_GRACE_SECS 10.0           /* deadline = duration + this */
 #define CONNECT_SECS     5
 #define TICK_SECS        0.02
@@ -1176,7 +1177,8 @@ main(int argc, char **argv)
 
         g.phase = PH_PREFILL;
         g.t_prefill = g.now;
-        g.t_deadline = g.now + secs_to_ns(PREFILL_MAX_SECS);
+        g.t_deadline = g.now + secs_to_ns(PREFILL_MAX_SECS +
+                                          g.o.keyspace / PREFILL_KEYS_SEC);
         for (i = 0; i < g.o.conns; i++) {
             fill(&g.conns[i]);
             flush(&g.conns[i]);
