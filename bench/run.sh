@@ -19,7 +19,8 @@ KEYS=100000
 SIZE=100
 CONNS_LIST="1 50"
 DEPTH_LIST="1 16"
-OPS_LIST="get set"
+OPS_LIST="get set mix"
+WIDTHS="100 1000"    # multi-get cases: keys per get, one connection
 MC_THREADS=""       # empty: memcached's default (-t 4)
 DO_MC=1
 DO_TW=1
@@ -40,7 +41,10 @@ usage: bench/run.sh [options]
   --size N          value size in bytes (default $SIZE)
   --conns "A B"     connection counts (default "$CONNS_LIST")
   --depths "A B"    pipeline depths (default "$DEPTH_LIST")
-  --ops "get set"   operations (default "$OPS_LIST")
+  --ops "get set"   operations: get, set, mix (half gets, half sets)
+                    (default "$OPS_LIST")
+  --widths "A B"    multi-get cases, keys per get, on 1 connection with 1
+                    in flight ("" for none; default "$WIDTHS")
   --mc-threads N    memcached -t N (default: memcached's own default, 4)
   --no-memcached | --no-twemproxy | --no-kumo    skip a target
   --kumo-servers N  kumo storage servers, 1..3 (default 3: three copies;
@@ -66,7 +70,8 @@ while [ $# -gt 0 ]; do
     --size) SIZE=${2:?}; shift ;;
     --conns) CONNS_LIST=${2:?}; shift ;;
     --depths) DEPTH_LIST=${2:?}; shift ;;
-    --ops) OPS_LIST=${2:?}; shift ;;
+    --ops) OPS_LIST=${2?}; shift ;;
+    --widths) WIDTHS=${2?}; shift ;;
     --mc-threads) MC_THREADS=${2:?}; shift ;;
     --no-memcached) DO_MC=0 ;;
     --no-twemproxy) DO_TW=0 ;;
@@ -88,7 +93,11 @@ for v in SECS REPS KEYS SIZE; do
 done
 case "$REPS" in *.*|0) die "--reps needs a whole number >= 1" ;; esac
 for op in $OPS_LIST; do
-    case "$op" in get|set) ;; *) die "--ops: unknown op '$op'" ;; esac
+    case "$op" in get|set|mix) ;; *) die "--ops: unknown op '$op'" ;; esac
+done
+for w in $WIDTHS; do
+    case "$w" in ''|*[!0-9]*) die "--widths needs whole numbers" ;; esac
+    [ "$w" -ge 2 ] && [ "$w" -le 10000 ] || die "--widths: $w is not in 2..10000"
 done
 
 BUILDDIR=$(cd "$BUILDDIR" 2>/dev/null && pwd) || die "no such build dir: ${KUMO_BUILDDIR:-$PWD}"
@@ -444,6 +453,9 @@ for op in $OPS_LIST; do
         done
     done
 done
+for w in $WIDTHS; do
+    CASES+=("get$w c=1 P=1")
+done
 
 MCVER=$(memcached -V 2>/dev/null | head -n 1)
 NCVER=$(nutcracker -V 2>&1 | head -n 1 | sed 's/^This is //')
@@ -452,11 +464,12 @@ echo "run.sh: ${#CASES[@]} cases x $REPS reps x ${#TARGETS[@]} targets (${TARGET
 
 # run_case TARGET OP CONNS DEPTH REP: one kumo-bench run, one results line.
 run_case() {
-    local t=$1 op=$2 c=$3 d=$4 rep=$5 ratio=1 verify=-v out rc
-    if [ "$op" = set ]; then
-        ratio=0
-        verify=""
-    fi
+    local t=$1 op=$2 c=$3 d=$4 rep=$5 ratio=1 verify=-v width=1 out rc
+    case $op in
+    set) ratio=0; verify="" ;;
+    mix) ratio=0.5 ;;
+    get[0-9]*) width=${op#get} ;;
+    esac
     if [ "${STATE[$t]}" != up ] || ! alive ${TPIDS[$t]}; then
         [ "${STATE[$t]}" = up ] && { echo "run.sh: $t died; no more runs on it" >&2; STATE[$t]=down; STATUS=1; }
         printf '%s\t%s\t%s\tfail\t-\t-\t-\t-\n' "$t" "$op c=$c P=$d" "$rep" >>"$RESULTS"
@@ -467,7 +480,7 @@ run_case() {
     read -r -a names <<<"${TPNAMES[$t]}"
     for i in "${!pids[@]}"; do t0[i]=$(cpu_ticks "${pids[i]}"); done
     times >"$TMP/times.0"
-    "$BENCH" -q -c "$c" -P "$d" -r "$ratio" $verify -k "$KEYS" -s "$SIZE" -d "$SECS" \
+    "$BENCH" -q -c "$c" -P "$d" -m "$width" -r "$ratio" $verify -k "$KEYS" -s "$SIZE" -d "$SECS" \
         "127.0.0.1:${PORT[$t]}" >"$TMP/last.out" 2>"$TMP/last.err" &
     BENCH_PID=$!
     wait "$BENCH_PID"
@@ -694,7 +707,7 @@ echo "targets:$STATES; $MCDESC; ${SECS}s x $REPS reps per case, median shown; ra
     echo "- kumo: 1 manager, $KUMO_SERVERS server(s) ($KUMO_SERVERS copies of each key), 1 gateway from $BUILDDIR"
     echo "- workload: kumo-bench, keys key:0..$((KEYS - 1)), $SIZE-byte values, uniform keys, gets verified, prefilled"
     echo "- each case ${SECS}s, $REPS runs interleaved across targets, median of ops/s, p50 and p99 each"
-    echo "- ratios are of ops/s; P = requests in flight per connection"
+    echo "- ratios are of ops/s; P = requests in flight per connection; getN = one get of N keys (key:k..key:k+N-1, on every server), counted as one op"
     echo
     render md
     if [ -n "$PROB" ]; then

@@ -82,12 +82,22 @@
       "[cursor:bin|nil, max:u32, prefix:bin] -> [cursor:bin|nil (nil: done), "\
       "[[key:bin, flags:u32, exptime:u32, clock:u64, size:u32]...]]  (live "  \
       "keys it coordinates)")                                                 \
+    X(SRV_GET_MULTI,   48, 1, srv_rpc_get_multi,                              \
+      "[[key...]] (1 to 1024) -> [nil | miss:u32 | [flags:u32, data:bin, "    \
+      "clock:u64, node:u32, exptime:u32] | [error:u32, message:str]...]  "    \
+      "(SRV_GET's answers, in key order)")                                    \
     X(SRV_HS_GET,      95, 0, srv_rpc_hs_get,                                 \
       "[] -> hs  (the server's own hash space)")                              \
     X(SRV_BACKUP,      96, 1, srv_backup_start, "[suffix:str] -> true")       \
     X(SRV_STATS,       97, 0, srv_rpc_stats, "[] -> {name: value...}")        \
     X(SRV_SET_CONFIG,  98, 2, srv_rpc_set_config,                             \
       "[code:u32 (0 = TCP_NODELAY), on:bool] -> sockets changed:u32")
+
+/* Keys in one SRV_GET_MULTI, and the value bytes its answer carries
+ * before the remaining keys are answered RPC_EAGAIN (at least one value
+ * is always sent). */
+#define SRV_GET_MULTI_MAX   1024
+#define SRV_GET_MULTI_BYTES (256 * 1024)
 
 /* Served by kumo-server on its stream port only (srv_stream.c). */
 #define SRV_STREAM_METHODS(X)                                                 \
@@ -138,6 +148,7 @@ enum rpc_error {
     RPC_ENOTREADY  = 8,  /* server has no ring yet */
     RPC_EREPLICA   = 9,  /* written here, but not on every live replica */
     RPC_ECLOCK     = 10, /* the sender's clock is too far ahead: refused */
+    RPC_EAGAIN     = 11, /* not run: SRV_GET_MULTI's answer was full */
 };
 
 /* SRV_STORE's op. */

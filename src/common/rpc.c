@@ -111,6 +111,7 @@ rpc_strerror(int err)
     case RPC_ENOTREADY: return "server not ready";
     case RPC_EREPLICA: return "not written on every live replica";
     case RPC_ECLOCK: return "clock too far ahead";
+    case RPC_EAGAIN: return "not run: ask again";
     default: return "unknown error";
     }
 }
@@ -812,7 +813,7 @@ rpc_init(struct ev_loop *loop)
     msgpack_zone_init(&rpc_zone, 8192);
     msgpack_sbuffer_init(&discard_sbuf);
     msgpack_packer_init(&discard_pk, &discard_sbuf, msgpack_sbuffer_write);
-    conn_set_deferred_hook(run_failed);
+    conn_add_deferred_hook(run_failed);
     ev_timer_init(&rpc_tick, tick_cb, RPC_TICK, RPC_TICK);
     ev_timer_start(loop, &rpc_tick);
     ev_unref(loop);

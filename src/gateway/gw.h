@@ -40,6 +40,8 @@ struct gw_config {
     size_t        prefix_len;
     bool          async_set;       /* -As: answer sets before replication */
     bool          async_delete;    /* -Ad: answer deletes before replication */
+    struct kaddr  metrics;         /* -Pm: Prometheus metrics over HTTP */
+    bool          has_metrics;
 };
 
 /* The gateway's counters ("stats"; doc/kumo-gateway.md says what each
@@ -58,6 +60,7 @@ struct gw_stats {
     uint64_t total_items;            /* items stored (STORED, incr/decr
                                         creating their initial value) */
     uint64_t retries, server_errors;
+    uint64_t failovers;              /* retries sent to another server */
     uint64_t bytes_read, bytes_written;
 };
 

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 #include "gateway/gw_request.h"
+#include "gateway/gw_metrics.h"
 #include "gateway/gw_route.h"
 #include "common/log.h"
 #include "common/mpk.h"
@@ -190,6 +191,7 @@ gw_exec_count(struct gw_req *r)
 {
     struct gw_stats *st = &r->gw->stats;
 
+    r->arrived = ev_time();
     /* As memcached 1.6.18: gat and gats count as touches only. */
     switch (r->op) {
     case GW_OP_GET: st->cmd_get++; break;
@@ -227,6 +229,10 @@ void
 gw_exec_complete(struct gw_req *r)
 {
     r->done = true;
+    if (r->arrived > 0 && (gw_op_is_keyed(r->op) || r->op == GW_OP_FLUSH_ALL)) {
+        gw_metrics_observe(r->op, ev_time() - r->arrived);
+        r->arrived = 0;
+    }
     if (r->client == NULL) {
         gw_req_release(r);
         return;
@@ -569,6 +575,12 @@ req_reply_cb(void *arg, int err, const msgpack_object *res)
         reply_result(r, res);
 }
 
+void
+gw_exec_reply(struct gw_req *r, int err, const msgpack_object *res)
+{
+    req_reply_cb(r, err, res);
+}
+
 /* ---- sending to servers ---- */
 
 static void
@@ -609,7 +621,12 @@ req_send(struct gw_req *r)
         req_retry(r, to == NULL ? RPC_ENOTREADY : RPC_ELOST);
         return;
     }
+    if (r->attempts > 0 && !addr_equal(to, &r->sent_to))
+        g->stats.failovers++;
+    r->sent_to = *to;
     double t = g->cfg.timeout;
+    if (r->op != GW_OP_GET || r->vivifying)
+        gw_batch_before_call(rc);
     switch (r->op) {
     case GW_OP_GET: case GW_OP_GAT:
         if (r->vivifying) {
@@ -624,9 +641,13 @@ req_send(struct gw_req *r)
             pack_bool(pk, false);
             break;
         }
+        if (r->op == GW_OP_GET) {
+            gw_batch_get(r, rc);        /* sent with this pass's others */
+            return;
+        }
         pk = rpc_call_begin(rc, SRV_GET, 3, req_reply_cb, r, t);
         mpk_pack_bytes(pk, r->key, r->klen);
-        pack_bool(pk, r->op == GW_OP_GAT);
+        pack_bool(pk, true);
         msgpack_pack_int64(pk, r->exptime);
         break;
     case GW_OP_SET: case GW_OP_ADD: case GW_OP_REPLACE: case GW_OP_APPEND:
@@ -680,6 +701,18 @@ req_send(struct gw_req *r)
     default:
         fatalx("%s: operation %s is not keyed", __func__, gw_op_name(r->op));
     }
+    rpc_call_end(rc);
+}
+
+void
+gw_exec_send_get(struct gw_req *r, struct rpc_conn *rc)
+{
+    msgpack_packer *pk = rpc_call_begin(rc, SRV_GET, 3, req_reply_cb, r,
+                                        r->gw->cfg.timeout);
+
+    mpk_pack_bytes(pk, r->key, r->klen);
+    pack_bool(pk, false);
+    msgpack_pack_int64(pk, r->exptime);
     rpc_call_end(rc);
 }
 

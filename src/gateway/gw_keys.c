@@ -229,6 +229,7 @@ keys_next(struct gw_req *r)
             continue;
         }
         uint64_t want = k->left < KEYS_BATCH ? k->left : KEYS_BATCH;
+        gw_batch_before_call(rc);
         msgpack_packer *pk = rpc_call_begin(rc, SRV_KEYS, 3, keys_reply_cb, r,
                                             g->cfg.timeout);
         if (k->cursor != NULL)
