@@ -253,7 +253,7 @@ test_kill_during_replace(void **state)
 {
     (void)state;
     struct it_check_sum sum;
-    const char *args[] = { "--keys", "1500", "--threads", "4", NULL };
+    const char *args[] = { "--keys", "3000", "--threads", "4", NULL };
     bool replacing = false;
     uint64_t stamp;
     double t;
@@ -264,18 +264,28 @@ test_kill_during_replace(void **state)
     h_sleep(4.0);
     kill9(&cl->srv[1]);
     h_sleep(2.0);
-    /* It comes back; the attach starts a replace, and server2 dies in it. */
-    assert_int_equal(h_launch(&cl->srv[1]), 0);
-    assert_true(WIFEXITED(h_kumoctl(cl, "attach", &out)));
-    free(out);
-    for (t = h_now(); h_now() - t < 5.0; h_sleep(0.002)) {
-        if (h_manager_rings(cl, &stamp, &replacing) == 0 && replacing)
-            break;
+    /* It comes back; the attach starts a replace, and server2 dies in it
+     * (again if the replace ended before it was seen: it is short). */
+    for (int attempt = 0; attempt < 5 && !replacing; attempt++) {
+        if (attempt > 0) {
+            fprintf(stderr, "# the replace ended before it was seen: "
+                    "again\n");
+            kill9(&cl->srv[1]);
+            h_sleep(1.0);
+        }
+        assert_int_equal(h_launch(&cl->srv[1]), 0);
+        assert_true(WIFEXITED(h_kumoctl(cl, "attach", &out)));
+        free(out);
+        out = NULL;
+        for (t = h_now(); h_now() - t < 5.0; h_sleep(0.002)) {
+            if (h_manager_rings(cl, &stamp, &replacing) == 0 && replacing) {
+                kill9(&cl->srv[2]);
+                break;
+            }
+        }
     }
-    kill9(&cl->srv[2]);
-    fprintf(stderr, "# server2 killed %s\n", replacing ?
-            "while the replace ran" : "(the replace had ended already)");
     assert_true(replacing);
+    fprintf(stderr, "# server2 killed while the replace ran\n");
     h_sleep(3.0);
     verify_ok("a server killed during the replace", &sum);
     heal();
@@ -522,9 +532,12 @@ static void
 test_deletes_past_gc(void **state)
 {
     (void)state;
-    /* make check has it_safety's test_no_resurrection for this. */
-    if (getenv("KUMO_FAULT_CAMPAIGN") == NULL)
-        skip();
+    /* make check has it_safety's test_no_resurrection for this (and
+     * automake's TAP driver counts cmocka's skip as a failure). */
+    if (getenv("KUMO_FAULT_CAMPAIGN") == NULL) {
+        fprintf(stderr, "# only in scripts/faults.sh\n");
+        return;
+    }
     deletes_while_down("deletes_gc", true);
 }
 
