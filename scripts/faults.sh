@@ -8,7 +8,10 @@
 # checker_catches_loss kill9_one kill9_two_at_once kill9_two_in_turn
 # rolling_restart kill_during_replace gateway_kill9 managers_kill9
 # sigstop_short sigstop_long burst_restart deletes_while_down
-# deletes_past_gc (it_campaign, under test/kumo_check.py).
+# deletes_past_gc (it_campaign, under test/kumo_check.py);
+# partition_gateway_server partition_server_server partition_server_isolated
+# partition_manager_split clock_skew disk_full store_corrupt slow_disk
+# (environment faults).
 # --quick runs each once, with short pauses; the default is 10 loops.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +22,7 @@ while [ $# -gt 0 ]; do
     case $1 in
     --quick) loops=1 quick=1 ;;
     --loops) loops=$2; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) scenarios+=("$1") ;;
     esac
     shift
@@ -29,12 +32,20 @@ all=(zombie_delete no_resurrection min_copies no_managers delete_retry
      checker_catches_loss kill9_one kill9_two_at_once kill9_two_in_turn
      rolling_restart kill_during_replace gateway_kill9 managers_kill9
      sigstop_short sigstop_long burst_restart deletes_while_down
-     deletes_past_gc)
+     deletes_past_gc
+     partition_gateway_server partition_server_server partition_server_isolated
+     partition_manager_split clock_skew disk_full store_corrupt slow_disk)
 [ ${#scenarios[@]} -gt 0 ] || scenarios=("${all[@]}")
 
 bash "$top/scripts/build.sh" >/dev/null 2>&1 || { echo "faults.sh: the build failed (run scripts/build.sh)" >&2; exit 2; }
-make -C "$build" -s test/integration/it_safety test/integration/it_faults \
-    test/integration/it_campaign test/integration/kumo-server-lossy >/dev/null
+make -C "$build" -s test/integration/it_safety test/integration/it_faults >/dev/null
+# The process faults under test/kumo_check.py.
+make -C "$build" -s test/integration/it_campaign \
+    test/integration/kumo-server-lossy >/dev/null
+# The environment faults (partitions, clock, disk).
+make -C "$build" -s test/integration/it_partition test/integration/it_clock \
+    test/integration/it_diskfull test/integration/it_corrupt \
+    test/integration/it_slowdisk test/integration/slowdisk.so >/dev/null
 # it_campaign: the checker's source, the full-length pauses unless --quick.
 export KUMO_BUILDDIR=$build KUMO_SRCDIR=$top KUMO_FAULT_CAMPAIGN=1
 [ "$quick" = 1 ] || export KUMO_FAULT_FULL=1
@@ -57,6 +68,15 @@ spec_of() {
     kill_during_replace|gateway_kill9|managers_kill9|sigstop_short|\
     sigstop_long|deletes_while_down|deletes_past_gc)
         echo "it_campaign test_$1 outer" ;;
+    # Environment faults under a verifying load (it_fault_run): partitions
+    # in network namespaces (root), one server's clock 300 s ahead, a full
+    # file system (root), a damaged store file, a slow disk (LD_PRELOAD).
+    partition_gateway_server|partition_server_server|partition_server_isolated|partition_manager_split)
+        echo "it_partition test_${1#partition_} inner" ;;
+    clock_skew) echo "it_clock test_skew_under_load outer" ;;
+    disk_full) echo "it_diskfull * outer" ;;
+    store_corrupt) echo "it_corrupt * outer" ;;
+    slow_disk) echo "it_slowdisk test_slow_disk inner" ;;
     *) echo "faults.sh: unknown scenario $1" >&2; exit 2 ;;
     esac
 }

@@ -8,7 +8,8 @@
  *   response [1, msgid:u32, error, result]   error: nil | [code:u32, msg:str]
  * Byte strings travel as msgpack bin. A version is two fields
  * clock:u64 node:u32 (see common/clock.h). A ring is
- * [stamp:u64, [[addr:bin(6), active:bool], ...]] (see common/ring.h).
+ * [stamp:u64, [[addr:bin(6), active:bool, stream_port:u16(, rack:str,
+ * weight:u32)], ...]] (see common/ring.h).
  */
 #ifndef KUMO_COMMON_PROTO_H
 #define KUMO_COMMON_PROTO_H
@@ -31,8 +32,8 @@
     X(MGR_RING_GET,     1, 0, mgr_rpc_ring_get, "[] -> hs (gateways, tools)") \
     X(MGR_SUBSCRIBE,    2, 0, mgr_rpc_subscribe,                              \
       "[] -> hs   and later MGR pushes GW_RING_PUSH")                         \
-    X(MGR_SERVER_HELLO, 3, 2, mgr_rpc_hello,                                  \
-      "[addr:bin(6), stream_port:u32] -> hs")                                 \
+    X(MGR_SERVER_HELLO, 3, 4, mgr_rpc_hello,                                  \
+      "[addr:bin(6), stream_port:u32, rack:str, weight:u32] -> hs")           \
     X(MGR_RING_SYNC,    5, 2, mgr_rpc_ring_sync,                              \
       "[from:bin(6), hs] -> bool adopted (partner)")                          \
     X(MGR_COPY_END,    10, 3, mgr_rpc_copy_end,                               \
@@ -82,6 +83,15 @@
       "[cursor:bin|nil, max:u32, prefix:bin] -> [cursor:bin|nil (nil: done), "\
       "[[key:bin, flags:u32, exptime:u32, clock:u64, size:u32]...]]  (live "  \
       "keys it coordinates)")                                                 \
+    X(SRV_AE_DIGEST,   42, 2, srv_ae_rpc_digest,                              \
+      "[layout:u64, [arc:u32...]] -> [layout:u64, tomb_horizon:u64, "        \
+      "[digest:u64|nil...]]  (anti-entropy)")                                 \
+    X(SRV_AE_KEYS,     43, 3, srv_ae_rpc_keys,                                \
+      "[why:u32, from:bin(6), [[key:bin, kind:u32, clock:u64, node:u32]...]]"\
+      " -> [[older:u32...], [missing:u32...], [newer:u32...]]")               \
+    X(SRV_AE_PUSH,     44, 9, srv_ae_rpc_push,                                \
+      "[why:u32, w.stamp:u64, key, kind:u32, clock:u64, node:u32, "           \
+      "flags:u32, exptime:u32, data:bin] -> applied:bool")                    \
     X(SRV_GET_MULTI,   48, 1, srv_rpc_get_multi,                              \
       "[[key...]] (1 to 1024) -> [nil | miss:u32 | [flags:u32, data:bin, "    \
       "clock:u64, node:u32, exptime:u32] | [error:u32, message:str]...]  "    \
