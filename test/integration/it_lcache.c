@@ -31,8 +31,9 @@
 #define LC_AGE      "1"         /* its -lt */
 #define LC_AGE_S    1.0
 #define LC_TIMEOUT  "0.5"       /* its -Ts, so that a paused server times out */
-/* Scheduling slack on a loaded machine when timing staleness. */
-#define STALE_MARGIN 0.3
+/* Slack for a loaded machine: between the test's clock reading and the
+ * gateway's read of its own. */
+#define STALE_MARGIN 0.1
 
 static struct h_cluster *cl;    /* its gateway caches */
 static struct h_cluster *other; /* no managers or servers of its own: only
@@ -480,7 +481,7 @@ test_failed_write(void **state)
 static void
 test_bounded_staleness(void **state)
 {
-    double worst = 0;
+    double worst = 0, worst_seen = 0, seen = 0;
     int fd = fd_to(cl);
 
     for (int round = 0; round < 3; round++) {
@@ -494,23 +495,30 @@ test_bounded_staleness(void **state)
         assert_true(gets(fd, key, val, sizeof(val), &cas));
         assert_string_equal(val, "before");
         set_via(other, key, v);
-        double t0 = h_now(), seen;
+        /* Stale: how long after the write a read was still sent that
+         * returned the old value (the poll's own delays do not count). */
+        double t0 = h_now(), stale = 0;
         for (;;) {
+            double sent = h_now();
             assert_true(gets(fd, key, val, sizeof(val), &cas));
             if (strcmp(val, v) == 0) {
                 seen = h_now() - t0;
                 break;
             }
             assert_string_equal(val, "before");
+            stale = sent - t0;
             if (h_now() - t0 > LC_AGE_S + 5)
                 fail_msg("still stale after %.1f s", h_now() - t0);
             h_sleep(0.01);
         }
-        if (seen > worst)
-            worst = seen;
+        if (stale > worst)
+            worst = stale;
+        if (seen > worst_seen)
+            worst_seen = seen;
     }
-    print_message("# it_lcache: a write through another gateway was seen "
-                  "after at most %.3f s (-lt %s)\n", worst, LC_AGE);
+    print_message("# it_lcache: a write through another gateway: old value "
+                  "read up to %.3f s after it, new one seen within %.3f s "
+                  "(-lt %s)\n", worst, worst_seen, LC_AGE);
     assert_true(worst <= LC_AGE_S + STALE_MARGIN);
     close(fd);
 }
