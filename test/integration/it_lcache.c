@@ -207,23 +207,6 @@ struct model {
     bool     changed;       /* written since that gets */
 };
 
-static void
-bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-bprintf(struct buf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    assert_true(n > 0 && (size_t)n < sizeof(tmp));
-    buf_append(b, tmp, (size_t)n);
-}
-
 static uint64_t
 rnd(uint64_t *s)
 {
@@ -237,9 +220,9 @@ static void
 want_value(struct buf *want, const char *key, const struct model *m)
 {
     if (m->present)
-        bprintf(want, "VALUE %s 0 %zu\r\n%s\r\n", key, strlen(m->value),
+        buf_printf(want, "VALUE %s 0 %zu\r\n%s\r\n", key, strlen(m->value),
                    m->value);
-    bprintf(want, "END\r\n");
+    buf_printf(want, "END\r\n");
 }
 
 /* Appends one random command on key to req and its reply to want. */
@@ -253,29 +236,29 @@ one_command(uint64_t *seed, const char *key, struct model *m, struct buf *req,
     snprintf(v, sizeof(v), "%u", (unsigned)(rnd(seed) % 1000));
     switch (op) {
     case 0: case 1:     /* set, sometimes noreply */
-        bprintf(req, "set %s 0 0 %zu%s\r\n%s\r\n", key, strlen(v),
+        buf_printf(req, "set %s 0 0 %zu%s\r\n%s\r\n", key, strlen(v),
                    op == 1 ? " noreply" : "", v);
         if (op == 0)
-            bprintf(want, "STORED\r\n");
+            buf_printf(want, "STORED\r\n");
         m->present = true;
         snprintf(m->value, sizeof(m->value), "%s", v);
         m->changed = true;
         break;
     case 2:
-        bprintf(req, "delete %s\r\n", key);
-        bprintf(want, m->present ? "DELETED\r\n" : "NOT_FOUND\r\n");
+        buf_printf(req, "delete %s\r\n", key);
+        buf_printf(want, m->present ? "DELETED\r\n" : "NOT_FOUND\r\n");
         m->changed |= m->present;
         m->present = false;
         break;
     case 3:
-        bprintf(req, "incr %s 7\r\n", key);
+        buf_printf(req, "incr %s 7\r\n", key);
         if (m->present) {
             snprintf(m->value, sizeof(m->value), "%llu",
                      strtoull(m->value, NULL, 10) + 7);
-            bprintf(want, "%s\r\n", m->value);
+            buf_printf(want, "%s\r\n", m->value);
             m->changed = true;
         } else {
-            bprintf(want, "NOT_FOUND\r\n");
+            buf_printf(want, "NOT_FOUND\r\n");
         }
         break;
     case 4: case 5: {   /* append, prepend: kept short, so still numbers */
@@ -285,8 +268,8 @@ one_command(uint64_t *seed, const char *key, struct model *m, struct buf *req,
             one_command(seed, key, m, req, want);
             return;
         }
-        bprintf(req, "%s %s 0 0 1\r\n%s\r\n", cmd, key, bit);
-        bprintf(want, m->present ? "STORED\r\n" : "NOT_STORED\r\n");
+        buf_printf(req, "%s %s 0 0 1\r\n%s\r\n", cmd, key, bit);
+        buf_printf(want, m->present ? "STORED\r\n" : "NOT_STORED\r\n");
         if (m->present) {
             size_t n = strlen(m->value);       /* at most 12 */
             if (op == 4) {
@@ -301,30 +284,30 @@ one_command(uint64_t *seed, const char *key, struct model *m, struct buf *req,
         break;
     }
     case 6:             /* cas with the cas of the batch's start */
-        bprintf(req, "cas %s 0 0 %zu %" PRIu64 "\r\n%s\r\n", key, strlen(v),
+        buf_printf(req, "cas %s 0 0 %zu %" PRIu64 "\r\n%s\r\n", key, strlen(v),
                    m->cas, v);
         if (!m->present) {
-            bprintf(want, "NOT_FOUND\r\n");
+            buf_printf(want, "NOT_FOUND\r\n");
         } else if (m->changed) {
-            bprintf(want, "EXISTS\r\n");
+            buf_printf(want, "EXISTS\r\n");
         } else {
-            bprintf(want, "STORED\r\n");
+            buf_printf(want, "STORED\r\n");
             snprintf(m->value, sizeof(m->value), "%s", v);
             m->changed = true;
         }
         break;
     case 7:
-        bprintf(req, "touch %s 0\r\n", key);
-        bprintf(want, m->present ? "TOUCHED\r\n" : "NOT_FOUND\r\n");
+        buf_printf(req, "touch %s 0\r\n", key);
+        buf_printf(want, m->present ? "TOUCHED\r\n" : "NOT_FOUND\r\n");
         m->changed |= m->present;
         break;
     case 8:
-        bprintf(req, "gat 0 %s\r\n", key);
+        buf_printf(req, "gat 0 %s\r\n", key);
         want_value(want, key, m);
         m->changed |= m->present;
         break;
     default:            /* reads weigh as much as writes */
-        bprintf(req, "get %s\r\n", key);
+        buf_printf(req, "get %s\r\n", key);
         want_value(want, key, m);
         break;
     }
@@ -384,8 +367,8 @@ test_pipelined_coherence(void **state)
             one_command(&seed, keys[k], &m[k], &req, &want);
         }
         for (int k = 0; k < NKEYS; k++)
-            bprintf(&req, "gets %s\r\n", keys[k]);
-        bprintf(&req, "mn\r\n");
+            buf_printf(&req, "gets %s\r\n", keys[k]);
+        buf_printf(&req, "mn\r\n");
         assert_int_equal(h_send(fd, buf_head(&req), buf_len(&req),
                                 H_IO_TIMEOUT), 0);
         if (h_recv_until(fd, got, 1 << 20, "MN\r\n", H_IO_TIMEOUT) < 0)
