@@ -28,11 +28,13 @@
 
 #define MAX_CONNS        4096
 #define MAX_DEPTH        1024
+#define MAX_WIDTH        10000
 #define MAX_VALUE        (1024 * 1024)
 #define MAX_LINE         2048           /* longest reply line we accept */
 #define READ_CHUNK       65536
 #define PREFILL_DEPTH    32             /* in flight per conn while prefilling */
-#define PREFILL_MAX_SECS 120.0          /* prefill gives up after this */
+#define PREFILL_MAX_SECS 120.0          /* prefill gives up after this, */
+#define PREFILL_KEYS_SEC 5000.0         /* ... plus a second per this many keys */
 #define DRAIN_GRACE_SECS 10.0           /* deadline = duration + this */
 #define CONNECT_SECS     5
 #define TICK_SECS        0.02
@@ -99,7 +101,8 @@ struct conn {
     unsigned unstamped; /* newest entries not yet stamped with a send time */
     enum rstate rs;
     size_t data_len;    /* data bytes of the current VALUE */
-    bool got_value;
+    uint32_t value_key; /* the key of the current VALUE */
+    unsigned got_value; /* VALUEs received for the head request */
     bool value_bad;
 };
 
@@ -115,6 +118,7 @@ struct options {
     size_t value_size;
     double get_ratio;
     unsigned depth;
+    unsigned width;     /* keys per get: get key:k .. key:k+width-1 */
     bool prefill;
     bool verify;
     bool quiet;
@@ -465,7 +469,19 @@ issue(struct conn *c)
         return false;
     }
 
-    if (op == OP_GET) {
+    if (op == OP_GET && g.o.width > 1) {
+        /* Consecutive key numbers hash to every server. */
+        bytes_reserve(&c->out, 4 + (size_t)g.o.width * 16 + 2);
+        memcpy(c->out.data + c->out.len, "get", 3);
+        c->out.len += 3;
+        for (unsigned i = 0; i < g.o.width; i++) {
+            memcpy(c->out.data + c->out.len, " key:", 5);
+            c->out.len += 5;
+            c->out.len += utoa((key + i) % g.o.keyspace, c->out.data + c->out.len);
+        }
+        c->out.data[c->out.len++] = '\r';
+        c->out.data[c->out.len++] = '\n';
+    } else if (op == OP_GET) {
         memcpy(line, "get key:", 8);
         n = 8 + utoa(key, line + 8);
         line[n++] = '\r';
@@ -557,7 +573,7 @@ complete(struct conn *c, enum result res)
     c->head = (c->head + 1) % c->cap;
     c->count--;
     g.inflight--;
-    c->got_value = false;
+    c->got_value = 0;
     c->value_bad = false;
 
     if (!r->measured) {
@@ -636,18 +652,30 @@ note_error_line(const char *p, size_t n)
 static bool
 parse_value_line(struct conn *c, const char *p, size_t n, uint32_t key)
 {
-    char want[24];
-    size_t wn;
-    size_t i;
+    size_t i = 6 + 4;
     unsigned long long v = 0;
+    uint32_t off;
     int field;
 
-    memcpy(want, "key:", 4);
-    wn = 4 + utoa(key, want + 4);
-    if (n < 6 + wn + 1 || memcmp(p + 6, want, wn) != 0 || p[6 + wn] != ' ') {
+    /* "key:<n>" with n one of the request's keys (key .. key+width-1), in
+     * order: a get answers its hits in the order asked. */
+    if (n < i + 2 || memcmp(p + 6, "key:", 4) != 0) {
         return false;
     }
-    i = 6 + wn + 1;
+    while (i < n && p[i] >= '0' && p[i] <= '9' && v <= 0xffffffffULL) {
+        v = v * 10 + (unsigned)(p[i++] - '0');
+    }
+    if (i >= n || p[i] != ' ' || v >= g.o.keyspace) {
+        return false;
+    }
+    off = (uint32_t)((v + g.o.keyspace - key) % g.o.keyspace);
+    if (off >= (g.o.width > 1 ? g.o.width : 1) ||
+        (c->got_value > 0 && off <= (uint32_t)((c->value_key + g.o.keyspace - key) %
+                                               g.o.keyspace))) {
+        return false;
+    }
+    c->value_key = (uint32_t)v;
+    i++;
     /* flags, then bytes */
     for (field = 0; field < 2; field++) {
         if (i >= n || p[i] < '0' || p[i] > '9') {
@@ -686,7 +714,8 @@ handle_line(struct conn *c, const char *p, size_t n)
     r = &c->ring[c->head];
     if (r->op == OP_GET) {
         if (line_starts(p, n, "VALUE ")) {
-            if (c->got_value || !parse_value_line(c, p, n, r->key)) {
+            if ((c->got_value > 0 && g.o.width <= 1) ||
+                !parse_value_line(c, p, n, r->key)) {
                 return false;
             }
             if (g.o.verify && c->data_len != g.o.value_size) {
@@ -696,8 +725,8 @@ handle_line(struct conn *c, const char *p, size_t n)
             return true;
         }
         if (line_is(p, n, "END")) {
-            if (!c->got_value) {
-                complete(c, RES_MISS);
+            if (c->got_value < g.o.width) {
+                complete(c, RES_MISS);     /* a key of the get was missing */
             } else {
                 complete(c, c->value_bad ? RES_BAD_VALUE : RES_HIT);
             }
@@ -743,14 +772,14 @@ parse_replies(struct conn *c)
                 return;
             }
             if (g.o.verify && !c->value_bad && c->count > 0) {
-                make_value(c->ring[c->head].key, g.expect);
+                make_value(c->value_key, g.expect);
                 if (memcmp(p, g.expect, g.o.value_size) != 0) {
                     c->value_bad = true;
                 }
             }
             c->in.off += c->data_len + 2;
             c->rs = RS_LINE;
-            c->got_value = true;
+            c->got_value++;
             continue;
         }
         nl = memchr(p, '\n', avail);
@@ -999,7 +1028,8 @@ print_summary(void)
            "errors=%llu misses=%llu "
            "p90_us=%llu p999_us=%llu max_us=%llu mean_us=%.1f "
            "gets=%llu sets=%llu verify_errors=%llu conn_errors=%llu "
-           "lost=%llu timeouts=%llu prefill_errors=%llu conns=%d depth=%u\n",
+           "lost=%llu timeouts=%llu prefill_errors=%llu conns=%d depth=%u "
+           "width=%u\n",
            (unsigned long long)g.s.ops, secs,
            secs > 0 ? (double)g.s.ops / secs : 0.0,
            (unsigned long long)hist_percentile(0.50),
@@ -1014,7 +1044,7 @@ print_summary(void)
            (unsigned long long)g.s.conn_errors,
            (unsigned long long)g.s.lost, (unsigned long long)g.s.timeouts,
            (unsigned long long)g.s.prefill_errors,
-           g.o.conns, g.o.depth);
+           g.o.conns, g.o.depth, g.o.width);
     fflush(stdout);
 }
 
@@ -1029,6 +1059,7 @@ usage(FILE *f)
           "  -s N     value size in bytes (default 100)\n"
           "  -r R     fraction of gets, 0..1 (default 0.9)\n"
           "  -P N     requests in flight per connection (default 1)\n"
+          "  -m N     keys per get (default 1): get key:k .. key:k+N-1\n"
           "  -p       prefill: set every key once before the run\n"
           "  -v       verify: every get hit must return the exact value\n"
           "  -S N     random seed (default: time and pid)\n"
@@ -1090,9 +1121,10 @@ parse_args(int argc, char **argv)
     g.o.value_size = 100;
     g.o.get_ratio = 0.9;
     g.o.depth = 1;
+    g.o.width = 1;
     g.o.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 
-    while ((ch = getopt(argc, argv, "c:d:n:k:s:r:P:pvS:qh")) != -1) {
+    while ((ch = getopt(argc, argv, "c:d:n:k:s:r:P:m:pvS:qh")) != -1) {
         switch (ch) {
         case 'c':
             g.o.conns = (int)parse_num(optarg, "connection count", 1, MAX_CONNS);
@@ -1116,6 +1148,9 @@ parse_args(int argc, char **argv)
             break;
         case 'P':
             g.o.depth = (unsigned)parse_num(optarg, "pipeline depth", 1, MAX_DEPTH);
+            break;
+        case 'm':
+            g.o.width = (unsigned)parse_num(optarg, "get width", 1, MAX_WIDTH);
             break;
         case 'p':
             g.o.prefill = true;
@@ -1176,7 +1211,8 @@ main(int argc, char **argv)
 
         g.phase = PH_PREFILL;
         g.t_prefill = g.now;
-        g.t_deadline = g.now + secs_to_ns(PREFILL_MAX_SECS);
+        g.t_deadline = g.now + secs_to_ns(PREFILL_MAX_SECS +
+                                          g.o.keyspace / PREFILL_KEYS_SEC);
         for (i = 0; i < g.o.conns; i++) {
             fill(&g.conns[i]);
             flush(&g.conns[i]);

@@ -19,7 +19,8 @@ KEYS=100000
 SIZE=100
 CONNS_LIST="1 50"
 DEPTH_LIST="1 16"
-OPS_LIST="get set"
+OPS_LIST="get set mix"
+WIDTHS="100 1000"    # multi-get cases: keys per get, one connection
 MC_THREADS=""       # empty: memcached's default (-t 4)
 DO_MC=1
 DO_TW=1
@@ -41,7 +42,10 @@ usage: bench/run.sh [options]
   --size N          value size in bytes (default $SIZE)
   --conns "A B"     connection counts (default "$CONNS_LIST")
   --depths "A B"    pipeline depths (default "$DEPTH_LIST")
-  --ops "get set"   operations (default "$OPS_LIST")
+  --ops "get set"   operations: get, set, mix (half gets, half sets)
+                    (default "$OPS_LIST")
+  --widths "A B"    multi-get cases, keys per get, on 1 connection with 1
+                    in flight ("" for none; default "$WIDTHS")
   --mc-threads N    memcached -t N (default: memcached's own default, 4)
   --no-memcached | --no-twemproxy | --no-kumo    skip a target
   --kumo-servers N  kumo storage servers, 1..3 (default 3: three copies;
@@ -69,7 +73,8 @@ while [ $# -gt 0 ]; do
     --size) SIZE=${2:?}; shift ;;
     --conns) CONNS_LIST=${2:?}; shift ;;
     --depths) DEPTH_LIST=${2:?}; shift ;;
-    --ops) OPS_LIST=${2:?}; shift ;;
+    --ops) OPS_LIST=${2?}; shift ;;
+    --widths) WIDTHS=${2?}; shift ;;
     --mc-threads) MC_THREADS=${2:?}; shift ;;
     --no-memcached) DO_MC=0 ;;
     --no-twemproxy) DO_TW=0 ;;
@@ -92,7 +97,11 @@ for v in SECS REPS KEYS SIZE; do
 done
 case "$REPS" in *.*|0) die "--reps needs a whole number >= 1" ;; esac
 for op in $OPS_LIST; do
-    case "$op" in get|set) ;; *) die "--ops: unknown op '$op'" ;; esac
+    case "$op" in get|set|mix) ;; *) die "--ops: unknown op '$op'" ;; esac
+done
+for w in $WIDTHS; do
+    case "$w" in ''|*[!0-9]*) die "--widths needs whole numbers" ;; esac
+    [ "$w" -ge 2 ] && [ "$w" -le 10000 ] || die "--widths: $w is not in 2..10000"
 done
 
 BUILDDIR=$(cd "$BUILDDIR" 2>/dev/null && pwd) || die "no such build dir: ${KUMO_BUILDDIR:-$PWD}"
@@ -100,6 +109,7 @@ BENCH=${BENCH:-$BUILDDIR/bench/kumo-bench}
 [ -x "$BENCH" ] || die "$BENCH not found: run 'make bench/kumo-bench' in the build dir (or set KUMO_BUILDDIR)"
 OUT=${OUT:-$BUILDDIR/bench-results.md}
 
+LOAD0=$(uptime | sed 's/.*load average/load average/')
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kumo-bench.XXXXXX") || die "mktemp failed"
 RESULTS=$TMP/results.tsv
 : >"$RESULTS"
@@ -208,18 +218,33 @@ show_log() {
     tail -n 15 "$TMP/$1.log" >&2
 }
 
+now_s() {
+    date +%s.%N
+}
+
+# What each process costs (CPU per operation, memory): bench/costs.sh.
+# shellcheck source=bench/costs.sh
+. "$(dirname "$0")/costs.sh"
+
 # --- targets -------------------------------------------------------------
 
 TARGETS=()          # names, in table order
 declare -A PORT     # target -> port kumo-bench talks to
 declare -A TPIDS    # target -> its processes
 declare -A STATE    # target -> up | down | skipped | failed
+declare -A TPNAMES  # target -> a name for each of its processes (TPIDS order)
+KUMO_S1_CMD=()      # how server 1 was started (the restart measurement)
 TNAMES=(memcached twemproxy kumo)
 
 MC_USER=()
 [ "$(id -u)" = 0 ] && MC_USER=(-u root)    # memcached refuses root without -u
 MC_T=()
 [ -n "$MC_THREADS" ] && MC_T=(-t "$MC_THREADS")
+# memcached must hold every key without evicting: its default -m is 64 MiB,
+# raised for big key spaces (about 1.3 x key + value + 120 bytes per item).
+MC_MEM=$(( KEYS * (SIZE + 120) * 13 / 10 / 1048576 ))
+[ "$MC_MEM" -lt 64 ] && MC_MEM=64
+MC_T+=(-m "$MC_MEM")
 
 NPORTS=14
 read -r -a P <<<"$(free_ports $NPORTS)"
@@ -233,6 +258,7 @@ start_memcached() {
     fi
     start memcached memcached -l 127.0.0.1 -p "$port" -U 0 "${MC_T[@]}" "${MC_USER[@]}"
     TPIDS[memcached]=$LAST_PID
+    TPNAMES[memcached]=memcached
     if ! wait_port "$port" 10 $LAST_PID; then
         echo "run.sh: memcached did not come up" >&2
         show_log memcached
@@ -275,6 +301,7 @@ EOF
         -s "$stats" -a 127.0.0.1 -p "$TMP/nutcracker.pid"
     pids="$pids $LAST_PID"
     TPIDS[twemproxy]=$pids
+    TPNAMES[twemproxy]="mc1 mc2 mc3 nutcracker"
     if ! wait_port "$port" 10 $pids; then
         echo "run.sh: nutcracker did not come up" >&2
         show_log nutcracker
@@ -317,8 +344,11 @@ start_kumo() {
         start "kumo-server$i" "$BUILDDIR/src/server/kumo-server" -l "127.0.0.1:$sp" -L "$ss" \
             -m "127.0.0.1:$mgr" -s "$dir/s$i.tch"
         pids="$pids $LAST_PID"
+        [ "$i" = 1 ] && KUMO_S1_CMD=("$BUILDDIR/src/server/kumo-server" -l "127.0.0.1:$sp" \
+            -L "$ss" -m "127.0.0.1:$mgr" -s "$dir/s$i.tch")
     done
     TPIDS[kumo]=$pids
+    TPNAMES[kumo]="manager$(seq -f ' server%g' -s '' 1 "$KUMO_SERVERS") gateway"
     for i in $(seq 1 "$KUMO_SERVERS"); do
         if ! wait_port "${P[6 + i]}" 10 $pids; then
             echo "run.sh: kumo-server$i did not come up" >&2
@@ -370,12 +400,32 @@ start_kumo() {
     PORT[kumo]=$gw
 }
 
+# A kumo store that outgrew its hash table moves to a bigger one in the
+# background (a <store>.grow file next to it): the matrix and the memory
+# figures wait for the end of that (up to 10 minutes), and the wait is
+# reported with the prefill.
+GROW_WAIT=""
+wait_grown() {
+    local t0 i
+    t0=$(now_s)
+    for ((i = 0; i < 6000; i++)); do
+        compgen -G "$TMP/kumo/*.grow" >/dev/null || break
+        sleep 0.1
+    done
+    GROW_WAIT=$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN { printf "%.1f", b - a }')
+}
+
 # Sets every key once so get cases hit; sets later write the same values.
+# The time it takes is reported: for kumo it includes the stores growing.
+declare -A PREFILL_SECS
 prefill() {
-    local t=$1 out
-    out=$(timeout 200 "$BENCH" -q -c 4 -P 16 -k "$KEYS" -s "$SIZE" -p -n 0 "127.0.0.1:${PORT[$t]}")
+    local t=$1 out t0
+    t0=$(now_s)
+    out=$(timeout $((200 + KEYS / 4000)) "$BENCH" -q -c 4 -P 16 -k "$KEYS" -s "$SIZE" -p -n 0 "127.0.0.1:${PORT[$t]}")
+    PREFILL_SECS[$t]=$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN { printf "%.1f", b - a }')
+    [ "$t" = kumo ] && wait_grown
     case "$out" in
-    *" errors=0 "*) return 0 ;;
+    *" errors=0 "*) mem_snapshot "$t"; return 0 ;;
     *) echo "run.sh: prefill of $t failed: ${out:-no output}" >&2; return 1 ;;
     esac
 }
@@ -407,6 +457,9 @@ for op in $OPS_LIST; do
         done
     done
 done
+for w in $WIDTHS; do
+    CASES+=("get$w c=1 P=1")
+done
 
 MCVER=$(memcached -V 2>/dev/null | head -n 1)
 NCVER=$(nutcracker -V 2>&1 | head -n 1 | sed 's/^This is //')
@@ -415,26 +468,45 @@ echo "run.sh: ${#CASES[@]} cases x $REPS reps x ${#TARGETS[@]} targets (${TARGET
 
 # run_case TARGET OP CONNS DEPTH REP: one kumo-bench run, one results line.
 run_case() {
-    local t=$1 op=$2 c=$3 d=$4 rep=$5 ratio=1 verify=-v out rc
-    if [ "$op" = set ]; then
-        ratio=0
-        verify=""
-    fi
+    local t=$1 op=$2 c=$3 d=$4 rep=$5 ratio=1 verify=-v width=1 out rc
+    case $op in
+    set) ratio=0; verify="" ;;
+    mix) ratio=0.5 ;;
+    get[0-9]*) width=${op#get} ;;
+    esac
     if [ "${STATE[$t]}" != up ] || ! alive ${TPIDS[$t]}; then
         [ "${STATE[$t]}" = up ] && { echo "run.sh: $t died; no more runs on it" >&2; STATE[$t]=down; STATUS=1; }
         printf '%s\t%s\t%s\tfail\t-\t-\t-\t-\n' "$t" "$op c=$c P=$d" "$rep" >>"$RESULTS"
         return
     fi
-    "$BENCH" -q -c "$c" -P "$d" -r "$ratio" $verify -k "$KEYS" -s "$SIZE" -d "$SECS" \
+    local pids names i t0=() t1=() c0 c1
+    read -r -a pids <<<"${TPIDS[$t]}"
+    read -r -a names <<<"${TPNAMES[$t]}"
+    for i in "${!pids[@]}"; do t0[i]=$(cpu_ticks "${pids[i]}"); done
+    times >"$TMP/times.0"
+    "$BENCH" -q -c "$c" -P "$d" -m "$width" -r "$ratio" $verify -k "$KEYS" -s "$SIZE" -d "$SECS" \
         "127.0.0.1:${PORT[$t]}" >"$TMP/last.out" 2>"$TMP/last.err" &
     BENCH_PID=$!
     wait "$BENCH_PID"
     rc=$?
     BENCH_PID=""
+    times >"$TMP/times.1"
+    for i in "${!pids[@]}"; do t1[i]=$(cpu_ticks "${pids[i]}"); done
+    c0=$(children_us "$TMP/times.0")
+    c1=$(children_us "$TMP/times.1")
     out=$(cat "$TMP/last.out")
     echo "$t | $op c=$c P=$d | rep $rep | rc=$rc $out" >>"$TMP/raw.log"
     case "$out" in
     ops=*)
+        # CPU microseconds per operation of the client and of each process.
+        {
+            echo "client $((c1 - c0))"
+            for i in "${!pids[@]}"; do
+                echo "${names[i]} $(( (t1[i] - t0[i]) * 1000000 / CLK_TCK ))"
+            done
+        } | awk -v t="$t" -v cs="$op c=$c P=$d" -v rep="$rep" -v out="$out" '
+            BEGIN { n = split(out, f, " "); for (i = 1; i <= n; i++) { split(f[i], kv, "="); v[kv[1]] = kv[2] } }
+            v["ops"] > 0 { printf "%s\t%s\t%s\t%s\t%.2f\n", t, cs, rep, $1, $2 / v["ops"] }' >>"$TMP/cpu.tsv"
         echo "$out" | awk -v t="$t" -v cs="$op c=$c P=$d" -v rep="$rep" '{
             for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
             printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t, cs, rep,
@@ -465,6 +537,49 @@ for ((rep = 1; rep <= REPS; rep++)); do
     done
 done
 [ -t 2 ] && printf '%-60s\r' "" >&2
+
+# --- a restart of one kumo server on its full store ----------------------
+
+# Stops server 1 (TERM), starts it again on the same store and times both:
+# ready = listening, which it does once the store is open (page cache warm).
+RESTART=""
+measure_restart() {
+    local pids old new t0 t1 t2 i p recs keep=()
+    read -r -a pids <<<"${TPIDS[kumo]}"
+    old=${pids[1]}
+    t0=$(now_s)
+    kill -TERM "$old" 2>/dev/null
+    for ((i = 0; i < 1200; i++)); do
+        kill -0 "$old" 2>/dev/null || break
+        sleep 0.05
+    done
+    if kill -0 "$old" 2>/dev/null; then
+        RESTART="server1 did not stop within 60 s"
+        return
+    fi
+    wait "$old" 2>/dev/null
+    t1=$(now_s)
+    start kumo-server1-restart "${KUMO_S1_CMD[@]}"
+    new=$LAST_PID
+    for p in "${PIDS[@]}"; do [ "$p" != "$old" ] && keep+=("$p"); done
+    PIDS=("${keep[@]}")
+    pids[1]=$new
+    TPIDS[kumo]="${pids[*]}"
+    if ! wait_port "${P[7]}" 300 "$new"; then
+        RESTART="server1 did not listen again within 300 s"
+        show_log kumo-server1-restart
+        STATUS=1
+        return
+    fi
+    t2=$(now_s)
+    recs=$(( KEYS * (KUMO_SERVERS < 3 ? KUMO_SERVERS : 3) / KUMO_SERVERS ))
+    RESTART=$(awk -v a="$t0" -v b="$t1" -v c="$t2" -v r="$recs" 'BEGIN {
+        printf "server1 holding %d keys: stopped in %.2f s, listening again %.2f s after start", r, b - a, c - b }')
+}
+if [ "${STATE[kumo]:-}" = up ] && alive ${TPIDS[kumo]}; then
+    echo "run.sh: restarting kumo server 1" >&2
+    measure_restart
+fi
 
 # --- report --------------------------------------------------------------
 
@@ -553,11 +668,18 @@ problems() {
     }'
 }
 
+PREFILLS=""
+for t in "${TARGETS[@]}"; do
+    PREFILLS="$PREFILLS $t ${PREFILL_SECS[$t]:-?} s;"
+done
+[ -n "$GROW_WAIT" ] && PREFILLS="$PREFILLS then kumo's stores finished growing in $GROW_WAIT s;"
+KUMO_FILES=$(ls -l "$TMP"/kumo/*.tch* 2>/dev/null | awk '{ printf "%s %.0f MiB; ", $NF, $5 / 1048576 }' | sed "s|$TMP/kumo/||g")
+
 STATES=""
 for t in "${TNAMES[@]}"; do
     STATES="$STATES $t=${STATE[$t]:-skipped}"
 done
-MCDESC="memcached defaults (-t ${MC_THREADS:-4} worker threads, -m 64 MiB, -c 1024)"
+MCDESC="memcached defaults (-t ${MC_THREADS:-4} worker threads, -m $MC_MEM MiB, -c 1024)"
 
 echo
 render text
@@ -568,6 +690,14 @@ if [ -n "$PROB" ]; then
     echo "$PROB"
     STATUS=1
 fi
+echo
+echo "CPU per operation, microseconds (utime+stime from /proc/PID/stat; client = kumo-bench):"
+cpu_table text
+echo
+echo "memory after the prefill of $KEYS keys of $SIZE bytes (prefill:$PREFILLS):"
+mem_table text
+[ -n "$KUMO_FILES" ] && echo "kumo store files: $KUMO_FILES"
+[ -n "$RESTART" ] && echo "restart: $RESTART"
 echo
 echo "targets:$STATES; $MCDESC; ${SECS}s x $REPS reps per case, median shown; raw: --keep"
 
@@ -581,7 +711,7 @@ echo "targets:$STATES; $MCDESC; ${SECS}s x $REPS reps per case, median shown; ra
     echo "- kumo: 1 manager, $KUMO_SERVERS server(s) ($KUMO_SERVERS copies of each key), 1 gateway from $BUILDDIR"
     echo "- workload: kumo-bench, keys key:0..$((KEYS - 1)), $SIZE-byte values, uniform keys, gets verified, prefilled"
     echo "- each case ${SECS}s, $REPS runs interleaved across targets, median of ops/s, p50 and p99 each"
-    echo "- ratios are of ops/s; P = requests in flight per connection"
+    echo "- ratios are of ops/s; P = requests in flight per connection; getN = one get of N keys (key:k..key:k+N-1, on every server), counted as one op"
     echo
     render md
     if [ -n "$PROB" ]; then
@@ -590,6 +720,24 @@ echo "targets:$STATES; $MCDESC; ${SECS}s x $REPS reps per case, median shown; ra
         echo
         echo "$PROB"
     fi
+    echo
+    echo "CPU per operation, microseconds (utime+stime from /proc/PID/stat, median of runs; client = kumo-bench):"
+    echo
+    cpu_table md
+    echo
+    echo "Memory after the prefill of $KEYS keys of $SIZE bytes (prefill took:$PREFILLS):"
+    echo
+    mem_table md
+    if [ -n "$KUMO_FILES" ]; then
+        echo
+        echo "kumo store files: $KUMO_FILES"
+    fi
+    if [ -n "$RESTART" ]; then
+        echo
+        echo "Restart: $RESTART."
+    fi
+    echo
+    echo "Load (uptime): $LOAD0 at the start, $(uptime | sed 's/.*load average/load average/') at the end."
 } >"$OUT" || STATUS=1
 echo "run.sh: wrote $OUT" >&2
 

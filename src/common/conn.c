@@ -22,7 +22,8 @@ static ev_prepare conn_prepare;
 static struct conn *flush_head;
 static struct conn *reap_head;
 static struct conn *reread_head;   /* resumed with input already buffered */
-static bool (*deferred_hook)(void);
+static bool (*deferred_hooks[CONN_DEFERRED_HOOKS])(void);
+static size_t ndeferred_hooks;
 
 static void conn_try_write(struct conn *c);
 
@@ -96,9 +97,26 @@ conn_loop_init(struct ev_loop *loop)
 }
 
 void
-conn_set_deferred_hook(bool (*hook)(void))
+conn_add_deferred_hook(bool (*hook)(void))
 {
-    deferred_hook = hook;
+    for (size_t i = 0; i < ndeferred_hooks; i++) {
+        if (deferred_hooks[i] == hook)
+            return;
+    }
+    if (ndeferred_hooks == CONN_DEFERRED_HOOKS)
+        fatalx("%s: too many hooks", __func__);
+    deferred_hooks[ndeferred_hooks++] = hook;
+}
+
+/* Runs every hook (each one, even when an earlier one did something). */
+static bool
+run_deferred_hooks(void)
+{
+    bool did = false;
+
+    for (size_t i = 0; i < ndeferred_hooks; i++)
+        did |= deferred_hooks[i]();
+    return did;
 }
 
 void
@@ -107,7 +125,7 @@ conn_loop_flush(void)
     /* Deferred work and reaping can queue flushes (replies, failed calls)
      * and flushing can close connections: run all until quiet. */
     for (;;) {
-        bool more = deferred_hook != NULL && deferred_hook();
+        bool more = run_deferred_hooks();
 
         if (!more && flush_head == NULL && reap_head == NULL &&
             reread_head == NULL)

@@ -58,9 +58,12 @@ struct conn {
 
 /* Sets up the per-loop flush and reap hooks; call once after creating the loop. */
 void conn_loop_init(struct ev_loop *loop);
-/* Registers work to run before each flush pass (returns true if it did
- * something); used by rpc.c to complete failed calls outside callbacks. */
-void conn_set_deferred_hook(bool (*hook)(void));
+/* Registers work to run before each flush pass, in the order registered
+ * (returns true if it did something): rpc.c completes failed calls
+ * outside callbacks, the gateway sends its batched gets. At most
+ * CONN_DEFERRED_HOOKS; registering one twice is a no-op. */
+#define CONN_DEFERRED_HOOKS 4
+void conn_add_deferred_hook(bool (*hook)(void));
 /* Runs pending flushes and closes now (used before exiting the loop). */
 void conn_loop_flush(void);
 

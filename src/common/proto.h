@@ -82,12 +82,19 @@
       "[cursor:bin|nil, max:u32, prefix:bin] -> [cursor:bin|nil (nil: done), "\
       "[[key:bin, flags:u32, exptime:u32, clock:u64, size:u32]...]]  (live "  \
       "keys it coordinates)")                                                 \
+    X(SRV_GET_MULTI,   48, 1, srv_rpc_get_multi,                              \
+      "[[key...]] (1 to 1024) -> [nil | miss:u32 | [flags:u32, data:bin, "    \
+      "clock:u64, node:u32, exptime:u32] | [error:u32, message:str]...]  "    \
+      "(SRV_GET's answers, in key order)")                                    \
     X(SRV_HS_GET,      95, 0, srv_rpc_hs_get,                                 \
       "[] -> hs  (the server's own hash space)")                              \
     X(SRV_BACKUP,      96, 1, srv_backup_start, "[suffix:str] -> true")       \
     X(SRV_STATS,       97, 0, srv_rpc_stats, "[] -> {name: value...}")        \
     X(SRV_SET_CONFIG,  98, 2, srv_rpc_set_config,                             \
       "[code:u32 (0 = TCP_NODELAY), on:bool] -> sockets changed:u32")
+
+/* Keys in one SRV_GET_MULTI. */
+#define SRV_GET_MULTI_MAX 1024
 
 /* Served by kumo-server on its stream port only (srv_stream.c). */
 #define SRV_STREAM_METHODS(X)                                                 \

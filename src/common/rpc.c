@@ -812,7 +812,7 @@ rpc_init(struct ev_loop *loop)
     msgpack_zone_init(&rpc_zone, 8192);
     msgpack_sbuffer_init(&discard_sbuf);
     msgpack_packer_init(&discard_pk, &discard_sbuf, msgpack_sbuffer_write);
-    conn_set_deferred_hook(run_failed);
+    conn_add_deferred_hook(run_failed);
     ev_timer_init(&rpc_tick, tick_cb, RPC_TICK, RPC_TICK);
     ev_timer_start(loop, &rpc_tick);
     ev_unref(loop);

@@ -572,6 +572,12 @@ req_reply_cb(void *arg, int err, const msgpack_object *res)
         reply_result(r, res);
 }
 
+void
+gw_exec_reply(struct gw_req *r, int err, const msgpack_object *res)
+{
+    req_reply_cb(r, err, res);
+}
+
 /* ---- sending to servers ---- */
 
 static void
@@ -613,6 +619,8 @@ req_send(struct gw_req *r)
         return;
     }
     double t = g->cfg.timeout;
+    if (r->op != GW_OP_GET || r->vivifying)
+        gw_batch_before_call(rc);
     switch (r->op) {
     case GW_OP_GET: case GW_OP_GAT:
         if (r->vivifying) {
@@ -627,9 +635,13 @@ req_send(struct gw_req *r)
             pack_bool(pk, false);
             break;
         }
+        if (r->op == GW_OP_GET) {
+            gw_batch_get(r, rc);        /* sent with this pass's others */
+            return;
+        }
         pk = rpc_call_begin(rc, SRV_GET, 3, req_reply_cb, r, t);
         mpk_pack_bytes(pk, r->key, r->klen);
-        pack_bool(pk, r->op == GW_OP_GAT);
+        pack_bool(pk, true);
         msgpack_pack_int64(pk, r->exptime);
         break;
     case GW_OP_SET: case GW_OP_ADD: case GW_OP_REPLACE: case GW_OP_APPEND:
@@ -683,6 +695,18 @@ req_send(struct gw_req *r)
     default:
         fatalx("%s: operation %s is not keyed", __func__, gw_op_name(r->op));
     }
+    rpc_call_end(rc);
+}
+
+void
+gw_exec_send_get(struct gw_req *r, struct rpc_conn *rc)
+{
+    msgpack_packer *pk = rpc_call_begin(rc, SRV_GET, 3, req_reply_cb, r,
+                                        r->gw->cfg.timeout);
+
+    mpk_pack_bytes(pk, r->key, r->klen);
+    pack_bool(pk, false);
+    msgpack_pack_int64(pk, r->exptime);
     rpc_call_end(rc);
 }
 

@@ -111,6 +111,7 @@ gw_fan_out(struct gw_req *r)
             f->sums.asked++;
             continue;
         }
+        gw_batch_before_call(rc);
         f->waiting++;
         f->sums.asked++;
         if (r->op == GW_OP_FLUSH_ALL) {

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #define KEYS_BATCH 1000         /* keys a server sends per call, at most */
+#define KEYS_CURSOR_MAX 2048    /* a server's cursor (opaque to us) */
 
 struct gw_keys {
     struct kaddr *servers;      /* every active server of both rings */
@@ -187,7 +188,7 @@ keys_reply_cb(void *arg, int err, const msgpack_object *res)
             n++;
     }
     k->left -= n;
-    if (cur == NULL || curlen == 0 || curlen > GW_KEY_MAX) {
+    if (cur == NULL || curlen == 0 || curlen > KEYS_CURSOR_MAX) {
         next_server(k);
     } else {
         free(k->cursor);
@@ -228,6 +229,7 @@ keys_next(struct gw_req *r)
             continue;
         }
         uint64_t want = k->left < KEYS_BATCH ? k->left : KEYS_BATCH;
+        gw_batch_before_call(rc);
         msgpack_packer *pk = rpc_call_begin(rc, SRV_KEYS, 3, keys_reply_cb, r,
                                             g->cfg.timeout);
         if (k->cursor != NULL)

@@ -260,6 +260,7 @@ main(int argc, char **argv)
     g.loop = EV_DEFAULT;
     conn_loop_init(g.loop);
     rpc_init(g.loop);
+    gw_batch_init();
     g.started = time(NULL);
     /* A write that timed out may still land within -Ts: its key is not
      * cached meanwhile. */

@@ -314,6 +314,23 @@ void gw_exec_count(struct gw_req *r);
 void gw_exec_run(struct gw_req *r);
 /* Runs due retries (the gateway's tick). */
 void gw_exec_retry_run(struct gw *g);
+/* A server's answer to r's call (err: RPC_OK or why it failed; res: the
+ * answer, or the error's message). gw_batch hands each key's part of a
+ * batched answer here. */
+void gw_exec_reply(struct gw_req *r, int err, const msgpack_object *res);
+/* Sends r (a plain get) to rc as one SRV_GET. */
+void gw_exec_send_get(struct gw_req *r, struct rpc_conn *rc);
+
+/* ---- gw_batch.c: gets to one server in one loop pass, in one call ---- */
+
+/* Queues r (a plain get) for rc: sent before the loop next writes. */
+void gw_batch_get(struct gw_req *r, struct rpc_conn *rc);
+/* Sends the gets waiting for rc now: call before any other call to rc,
+ * so the server runs them first (a client's requests run in order). */
+void gw_batch_before_call(struct rpc_conn *rc);
+/* Registers the sending of batches with the connection layer (after
+ * rpc_init). */
+void gw_batch_init(void);
 
 /* ---- gw_lc.c: the local cache (-lc) ---- */
 

@@ -331,24 +331,42 @@ put(struct buf *out, const char *s)
     buf_append(out, s, strlen(s));
 }
 
+/* Writes " <v>" at p (a VALUE line's numbers: no printf per value, the
+ * gateway writes one line per key of every get). */
+static size_t
+put_num(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    p[0] = ' ';
+    for (size_t i = 0; i < n; i++)
+        p[1 + i] = tmp[n - 1 - i];
+    return n + 1;
+}
+
 static void
 put_value(const struct gw_req *r, struct buf *out)
 {
     const struct gw_result *res = &r->res;
     size_t klen;
     const char *key = gw_req_user_key(r, &klen);   /* clients never see -k */
-    char *p = buf_reserve(out, klen + res->vlen + 64);
+    char *p = buf_reserve(out, klen + res->vlen + 72);
     size_t n;
 
     memcpy(p, "VALUE ", 6);
     memcpy(p + 6, key, klen);
     n = 6 + klen;
+    n += put_num(p + n, res->flags);
+    n += put_num(p + n, res->vlen);
     if (ctx_of_const(r)->with_cas)
-        n += (size_t)sprintf(p + n, " %" PRIu32 " %zu %" PRIu64 "\r\n",
-                             res->flags, res->vlen, res->cas);
-    else
-        n += (size_t)sprintf(p + n, " %" PRIu32 " %zu\r\n", res->flags,
-                             res->vlen);
+        n += put_num(p + n, res->cas);
+    memcpy(p + n, "\r\n", 2);
+    n += 2;
     if (res->vlen > 0)
         memcpy(p + n, res->value, res->vlen);
     memcpy(p + n + res->vlen, "\r\n", 2);

@@ -1,24 +1,23 @@
 /*
- * srv_db.c - the storage server's Tokyo Cabinet hash DB: opening it, the
- * free-space reserve, reads and writes of records (srv_record.c encodes
- * them) and iteration. Knows nothing about
- * memcached commands (srv_ops.c) or the network.
+ * srv_db.c - the storage server's Tokyo Cabinet hash DB: record codec,
+ * checksums, the free-space reserve, and reads and writes over the one or
+ * two files of a store (two while it grows: see srv_db_grow.c). Knows
+ * nothing about memcached commands (srv_ops.c) or the network.
  */
 #include "config.h"
-#include "server/srv_db.h"
+#include "server/srv_db_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <tchdb.h>
 
 #include "common/log.h"
 #include "common/xmalloc.h"
@@ -28,9 +27,10 @@
  * write even when the database is used from one thread (measured: 27,833
  * calls for 20,000 puts). On a loaded machine each call hands the CPU to
  * another process, and the server spent half its time switching. kumo's
- * server touches the database from a single thread, where a yield has
+ * server touches each database from a single thread, where a yield has
  * nothing to wait for, so it defines a no-op that the library resolves to
- * (the executable's definition takes precedence over libc's).
+ * (the executable's definition takes precedence over libc's). The growth
+ * thread (srv_db_grow.c) works on a TCHDB of its own.
  */
 int sched_yield(void);
 int
@@ -38,8 +38,6 @@ sched_yield(void)
 {
     return 0;
 }
-
-#define SRV_DB_BNUM_DEFAULT 262144
 
 /*
  * How long a statvfs result is trusted. Bytes written since are subtracted
@@ -53,29 +51,8 @@ sched_yield(void)
 #define SRV_DB_TC_OVERHEAD      64
 #define SRV_DB_SPACE_SLACK      (16ULL << 20)
 
-struct srv_db_buf {
-    char   *b_data;
-    size_t  b_cap;
-};
-
-struct srv_db {
-    TCHDB             *hdb;
-    char              *path;        /* file path, without the #options */
-    int                dirfd;       /* directory of the file, for fstatvfs */
-    uint64_t           reserve;     /* refuse writes below this free space */
-
-    uint64_t           sp_avail;    /* f_bavail * f_frsize at sp_when */
-    uint64_t           sp_spent;    /* bytes charged since sp_when */
-    int64_t            sp_when;     /* monotonic ns of the statvfs, 0 = none */
-    unsigned           sp_writes;   /* writes since sp_when */
-    bool               sp_full;     /* last check refused (log transitions) */
-
-    struct srv_db_buf  rbuf;        /* srv_db_get results (borrowed out) */
-    struct srv_db_buf  wbuf;        /* encoded records; internal reads */
-};
-
-static void
-db_buf_reserve(struct srv_db_buf *b, size_t n)
+void
+srv_db_buf_reserve(struct srv_db_buf *b, size_t n)
 {
     size_t cap;
 
@@ -91,8 +68,8 @@ db_buf_reserve(struct srv_db_buf *b, size_t n)
 }
 
 /* A printable, bounded rendering of a (binary) key for log lines. */
-static const char *
-key_repr(const void *key, size_t klen, char *out, size_t outlen)
+const char *
+srv_db_key_repr(const void *key, size_t klen, char *out, size_t outlen)
 {
     const unsigned char *k = key;
     size_t i, o = 0;
@@ -119,18 +96,18 @@ log_corrupt(const struct srv_db *db, const void *key, size_t klen)
 
     log_warnx("store %s: record of key '%s' fails the checksum; "
               "treated as missing", db->path,
-              key_repr(key, klen, k, sizeof(k)));
+              srv_db_key_repr(key, klen, k, sizeof(k)));
 }
 
-static void
-log_tc(const struct srv_db *db, const char *what)
+void
+srv_db_log_tc(const struct srv_db *db, TCHDB *hdb, const char *what)
 {
     log_warnx("store %s: %s: %s", db->path, what,
-              tchdberrmsg(tchdbecode(db->hdb)));
+              tchdberrmsg(tchdbecode(hdb)));
 }
 
-static int64_t
-mono_ns(void)
+int64_t
+srv_db_mono_ns(void)
 {
     struct timespec ts;
 
@@ -143,12 +120,12 @@ mono_ns(void)
  * it is old, and always counts what was written since it, so the reserve
  * holds even in a burst between two refreshes.
  */
-static enum srv_db_status
-space_check(struct srv_db *db, uint64_t need)
+enum srv_db_status
+srv_db_space_check(struct srv_db *db, uint64_t need)
 {
     struct statvfs sv;
     uint64_t avail;
-    int64_t now = mono_ns();
+    int64_t now = srv_db_mono_ns();
 
     if (db->sp_when == 0 || now - db->sp_when >= SRV_DB_SPACE_MAX_AGE_NS ||
         db->sp_writes >= SRV_DB_SPACE_MAX_WRITES) {
@@ -181,109 +158,11 @@ space_check(struct srv_db *db, uint64_t need)
     return SRV_DB_OK;
 }
 
-static void
-space_charge(struct srv_db *db, uint64_t n)
+void
+srv_db_space_charge(struct srv_db *db, uint64_t n)
 {
     db->sp_spent += n;
     db->sp_writes++;
-}
-
-/* Parses a size "N[kKmMgG]" (binary multiples, as Tokyo Cabinet's tools). */
-static bool
-parse_size(const char *s, size_t n, int64_t max, int64_t *out)
-{
-    uint64_t v = 0, mul = 1;
-    size_t i;
-
-    if (n == 0) {
-        return false;
-    }
-    switch (s[n - 1]) {
-    case 'k': case 'K': mul = 1ULL << 10; n--; break;
-    case 'm': case 'M': mul = 1ULL << 20; n--; break;
-    case 'g': case 'G': mul = 1ULL << 30; n--; break;
-    default: break;
-    }
-    if (n == 0) {
-        return false;
-    }
-    for (i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return false;
-        }
-        v = v * 10 + (uint64_t)(s[i] - '0');
-        if (v > (uint64_t)max) {
-            return false;
-        }
-    }
-    if (v != 0 && (uint64_t)max / v < mul) {
-        return false;
-    }
-    *out = (int64_t)(v * mul);
-    return true;
-}
-
-struct db_opts {
-    int64_t bnum;
-    int64_t xmsiz;       /* -1 = not given */
-    int64_t rcnum;       /* -1 = not given */
-};
-
-/* Splits spec into the path (malloc'd) and the #name=value options. */
-static char *
-parse_spec(const char *spec, struct db_opts *o, char *err, size_t errlen)
-{
-    const char *hash = strchr(spec, '#');
-    const char *p, *end, *eq;
-    size_t plen = hash != NULL ? (size_t)(hash - spec) : strlen(spec);
-    size_t olen, nlen;
-    int64_t *dst, max;
-    char *path;
-
-    o->bnum = SRV_DB_BNUM_DEFAULT;
-    o->xmsiz = -1;
-    o->rcnum = -1;
-    if (plen == 0) {
-        snprintf(err, errlen, "empty store path in '%s'", spec);
-        return NULL;
-    }
-    for (p = hash; p != NULL; p = end) {
-        p++;
-        end = strchr(p, '#');
-        olen = end != NULL ? (size_t)(end - p) : strlen(p);
-        eq = memchr(p, '=', olen);
-        if (eq == NULL) {
-            snprintf(err, errlen, "bad store option '#%.*s': expected "
-                     "#name=value", (int)olen, p);
-            return NULL;
-        }
-        nlen = (size_t)(eq - p);
-        if (nlen == 4 && memcmp(p, "bnum", 4) == 0) {
-            dst = &o->bnum;
-            max = INT64_MAX / 16;
-        } else if (nlen == 5 && memcmp(p, "xmsiz", 5) == 0) {
-            dst = &o->xmsiz;
-            max = INT64_MAX;
-        } else if (nlen == 5 && memcmp(p, "rcnum", 5) == 0) {
-            dst = &o->rcnum;
-            max = INT32_MAX;
-        } else {
-            snprintf(err, errlen, "unknown store option '#%.*s' (known: "
-                     "#bnum, #xmsiz, #rcnum)", (int)nlen, p);
-            return NULL;
-        }
-        /* A bucket count of 0 would silently mean Tokyo Cabinet's default. */
-        if (!parse_size(eq + 1, olen - nlen - 1, max, dst) ||
-            (dst == &o->bnum && *dst == 0)) {
-            snprintf(err, errlen, "bad value for store option '#%.*s': "
-                     "'%.*s'", (int)nlen, p, (int)(olen - nlen - 1), eq + 1);
-            return NULL;
-        }
-    }
-    path = xmalloc(plen + 1);
-    memcpy(path, spec, plen);
-    path[plen] = '\0';
-    return path;
 }
 
 /* Opens the directory holding path, for the free-space checks (an fd keeps
@@ -309,74 +188,29 @@ open_dir_of(const char *path)
     return fd;
 }
 
-/* Counts the records and those failing the check; false on a TC error. */
-static bool
-scan_records(struct srv_db *db, uint64_t *nrec, uint64_t *ncorrupt)
-{
-    TCXSTR *kx = tcxstrnew(), *vx = tcxstrnew();
-    struct srv_item it;
-    bool ok = true;
-
-    *nrec = 0;
-    *ncorrupt = 0;
-    if (!tchdbiterinit(db->hdb)) {
-        ok = false;
-        goto out;
-    }
-    while (tchdbiternext3(db->hdb, kx, vx)) {
-        (*nrec)++;
-        if (!srv_record_decode(tcxstrptr(kx), (size_t)tcxstrsize(kx),
-                               tcxstrptr(vx), (size_t)tcxstrsize(vx), &it)) {
-            (*ncorrupt)++;
-        }
-    }
-    ok = tchdbecode(db->hdb) == TCENOREC;
-out:
-    tcxstrdel(vx);
-    tcxstrdel(kx);
-    return ok;
-}
-
 /*
- * Opens (creating) the DB named by spec, "path[#bnum=N][#xmsiz=N][#rcnum=N]"
- * (N may end in k, m or g). reserve is the free space, in bytes, below which
- * writes are refused. Returns the DB (free with srv_db_close) or NULL with a
- * one-line reason in err. Fails at once if another process holds the file.
- * Scans every record and logs how many fail the check.
+ * Opens one Tokyo Cabinet file with the store's options (the bucket count
+ * applies only when the file is created). Fails at once if another process
+ * holds it. NULL with a one-line reason in err.
  */
-struct srv_db *
-srv_db_open(const char *spec, uint64_t reserve, char *err, size_t errlen)
+TCHDB *
+srv_db_tc_open(const char *path, const struct srv_db_opts *o, bool create,
+               char *err, size_t errlen)
 {
-    struct srv_db *db;
-    struct db_opts o;
-    uint64_t nrec, ncorrupt;
-    char *path;
+    TCHDB *hdb = tchdbnew();
     int ecode;
 
-    path = parse_spec(spec, &o, err, errlen);
-    if (path == NULL) {
+    if (!tchdbtune(hdb, o->bnum, -1, -1, HDBTLARGE) ||
+        !tchdbsetxmsiz(hdb, o->xmsiz) ||
+        (o->rcnum >= 0 && !tchdbsetcache(hdb, (int32_t)o->rcnum))) {
+        snprintf(err, errlen, "store %s: tuning: %s", path,
+                 tchdberrmsg(tchdbecode(hdb)));
+        tchdbdel(hdb);
         return NULL;
     }
-    db = xcalloc(1, sizeof(*db));
-    db->path = path;
-    db->reserve = reserve;
-    db->dirfd = open_dir_of(path);
-    if (db->dirfd == -1) {
-        snprintf(err, errlen, "store %s: cannot open its directory: %s",
-                 path, strerror(errno));
-        goto fail;
-    }
-    db->hdb = tchdbnew();
-    /* Tuning applies only when the file is created. */
-    if (!tchdbtune(db->hdb, o.bnum, -1, -1, HDBTLARGE) ||
-        (o.xmsiz >= 0 && !tchdbsetxmsiz(db->hdb, o.xmsiz)) ||
-        (o.rcnum >= 0 && !tchdbsetcache(db->hdb, (int32_t)o.rcnum))) {
-        snprintf(err, errlen, "store %s: tuning: %s", path,
-                 tchdberrmsg(tchdbecode(db->hdb)));
-        goto fail;
-    }
-    if (!tchdbopen(db->hdb, path, HDBOWRITER | HDBOCREAT | HDBOLCKNB)) {
-        ecode = tchdbecode(db->hdb);
+    if (!tchdbopen(hdb, path, HDBOWRITER | HDBOLCKNB |
+                   (create ? HDBOCREAT : 0))) {
+        ecode = tchdbecode(hdb);
         if (ecode == TCELOCK) {
             snprintf(err, errlen, "store %s: store file is locked by another "
                      "process", path);
@@ -387,52 +221,137 @@ srv_db_open(const char *spec, uint64_t reserve, char *err, size_t errlen)
         } else {
             snprintf(err, errlen, "store %s: %s", path, tchdberrmsg(ecode));
         }
-        goto fail;
+        tchdbdel(hdb);
+        return NULL;
     }
-    if (!scan_records(db, &nrec, &ncorrupt)) {
-        snprintf(err, errlen, "store %s: scanning records: %s", path,
-                 tchdberrmsg(tchdbecode(db->hdb)));
-        if (!tchdbclose(db->hdb)) {
-            log_tc(db, "tchdbclose");
-        }
-        goto fail;
-    }
-    if (ncorrupt > 0) {
-        log_warnx("store %s: %" PRIu64 " records fail the checksum and will "
-                  "be treated as missing", path, ncorrupt);
-    }
-    log_info("store %s: %" PRIu64 " records", path, nrec);
-    return db;
+    return hdb;
+}
 
-fail:
-    if (db->hdb != NULL) {
-        tchdbdel(db->hdb);
+/* Closes and frees hdb (tchdbclose writes everything back); false (logged)
+ * on a close error. */
+bool
+srv_db_tc_close(struct srv_db *db, TCHDB *hdb)
+{
+    bool ok = tchdbclose(hdb);
+
+    if (!ok) {
+        srv_db_log_tc(db, hdb, "tchdbclose");
     }
+    tchdbdel(hdb);
+    return ok;
+}
+
+/* A process-wide counter: a scan's resume state names the file it is in. */
+uint32_t
+srv_db_new_gen(void)
+{
+    static atomic_uint next = 1;
+
+    return atomic_fetch_add(&next, 1);
+}
+
+static void
+db_free(struct srv_db *db)
+{
     if (db->dirfd != -1) {
         close(db->dirfd);
     }
+    free(db->rbuf.b_data);
+    free(db->wbuf.b_data);
+    free(db->sbuf.b_data);
+    free(db->mig_cursor);
+    free(db->verify_cursor);
+    free(db->grow_path);
+    free(db->grow_tmp);
     free(db->path);
     free(db);
+}
+
+static char *
+path_with(const char *path, const char *suffix)
+{
+    size_t n = strlen(path) + strlen(suffix) + 1;
+    char *p = xmalloc(n);
+
+    snprintf(p, n, "%s%s", path, suffix);
+    return p;
+}
+
+/*
+ * Opens (creating) the DB named by spec, "path[#bnum=N][#xmsiz=N][#rcnum=N]"
+ * (N may end in k, m or g). reserve is the free space, in bytes, below which
+ * writes are refused. Returns the DB (free with srv_db_close) or NULL with a
+ * one-line reason in err. Fails at once if another process holds the file.
+ * A growth cut short by a crash or a stop (path.grow next to path) resumes.
+ * The records' checksums are checked afterwards, in the background (see
+ * srv_db_maintain).
+ */
+struct srv_db *
+srv_db_open(const char *spec, uint64_t reserve, char *err, size_t errlen)
+{
+    struct srv_db *db;
+    struct srv_db_opts o;
+    char *path;
+
+    path = srv_db_parse_spec(spec, &o, err, errlen);
+    if (path == NULL) {
+        return NULL;
+    }
+    db = xcalloc(1, sizeof(*db));
+    db->path = path;
+    db->grow_path = path_with(path, ".grow");
+    db->grow_tmp = path_with(path, ".grow.tmp");
+    db->reserve = reserve;
+    db->opts = o;
+    db->dirfd = open_dir_of(path);
+    if (db->dirfd == -1) {
+        snprintf(err, errlen, "store %s: cannot open its directory: %s",
+                 path, strerror(errno));
+        goto fail;
+    }
+    if (access(path, F_OK) == -1 && errno == ENOENT &&
+        access(db->grow_path, F_OK) == 0) {
+        /* Only an operator gets here: the store was growing and its main
+         * file is gone. Starting empty would hide the data in .grow. */
+        snprintf(err, errlen, "store %s: missing, but %s exists (the store "
+                 "was growing): restore the store file, or remove %s to "
+                 "start empty", path, db->grow_path, db->grow_path);
+        goto fail;
+    }
+    db->hdb = srv_db_tc_open(path, &o, true, err, errlen);
+    if (db->hdb == NULL) {
+        goto fail;
+    }
+    db->gen = srv_db_new_gen();
+    if (!srv_db_grow_resume(db, err, errlen)) {
+        srv_db_tc_close(db, db->hdb);
+        goto fail;
+    }
+    log_info("store %s: %" PRIu64 " records", path, srv_db_count(db));
+    return db;
+
+fail:
+    db_free(db);
     return NULL;
 }
 
 /* Closes the DB (tchdbclose writes everything back) and frees it. NULL is a
- * no-op. A close error is logged: there is nobody left to return it to. */
+ * no-op. A migration under way stays on disk and resumes at the next open.
+ * A close error is logged: there is nobody left to return it to. */
 void
 srv_db_close(struct srv_db *db)
 {
     if (db == NULL) {
         return;
     }
-    if (!tchdbclose(db->hdb)) {
-        log_tc(db, "tchdbclose");
+    srv_db_grow_stop(db);
+    if (db->old != NULL) {
+        srv_db_tc_close(db, db->old);
     }
-    tchdbdel(db->hdb);
-    close(db->dirfd);
-    free(db->rbuf.b_data);
-    free(db->wbuf.b_data);
-    free(db->path);
-    free(db);
+    if (db->hdb != NULL) {
+        srv_db_tc_close(db, db->hdb);
+    }
+    db_free(db);
 }
 
 /* The file path (without the #options); owned by db. */
@@ -443,48 +362,88 @@ srv_db_path(const struct srv_db *db)
 }
 
 /*
- * Reads the raw record of key into b and decodes it into out (data points
- * into b). NOTFOUND for absent or corrupt (logged); EIO on a TC error.
+ * Reads the raw record of key from hdb into b and decodes it into out (data
+ * points into b). A record failing the check is logged.
  */
-static enum srv_db_status
-db_read(struct srv_db *db, const void *key, size_t klen, struct srv_db_buf *b,
-        struct srv_item *out)
+enum srv_db_look
+srv_db_read_file(struct srv_db *db, TCHDB *hdb, const void *key, size_t klen,
+                 struct srv_db_buf *b, struct srv_item *out)
 {
     int n, vsiz;
 
     if (klen > INT_MAX) {
-        return SRV_DB_NOTFOUND;
+        return LOOK_ABSENT;
     }
-    db_buf_reserve(b, 4096);
+    srv_db_buf_reserve(b, 4096);
     for (;;) {
         /* tchdbget3 truncates to the buffer: a full buffer may mean more. */
-        n = tchdbget3(db->hdb, key, (int)klen, b->b_data,
+        n = tchdbget3(hdb, key, (int)klen, b->b_data,
                       (int)(b->b_cap > INT_MAX ? INT_MAX : b->b_cap));
         if (n < 0) {
-            if (tchdbecode(db->hdb) == TCENOREC) {
-                return SRV_DB_NOTFOUND;
+            if (tchdbecode(hdb) == TCENOREC) {
+                return LOOK_ABSENT;
             }
-            log_tc(db, "tchdbget3");
-            return SRV_DB_EIO;
+            srv_db_log_tc(db, hdb, "tchdbget3");
+            return LOOK_EIO;
         }
         if ((size_t)n < b->b_cap) {
             break;
         }
-        vsiz = tchdbvsiz(db->hdb, key, (int)klen);
+        vsiz = tchdbvsiz(hdb, key, (int)klen);
         if (vsiz < 0) {
-            log_tc(db, "tchdbvsiz");
-            return SRV_DB_EIO;
+            srv_db_log_tc(db, hdb, "tchdbvsiz");
+            return LOOK_EIO;
         }
         if ((size_t)vsiz < b->b_cap) {
             break;
         }
-        db_buf_reserve(b, (size_t)vsiz + 1);
+        srv_db_buf_reserve(b, (size_t)vsiz + 1);
     }
     if (!srv_record_decode(key, klen, b->b_data, (size_t)n, out)) {
         log_corrupt(db, key, klen);
+        return LOOK_CORRUPT;
+    }
+    return LOOK_FOUND;
+}
+
+/*
+ * Where a key's record is, across the files: the new file answers first;
+ * the old one (during a migration) only for keys the new file lacks. A
+ * corrupt record in the new file hides an older one in the old file, which
+ * must not come back.
+ */
+struct db_where {
+    bool in_new;
+    bool in_old;      /* looked up only when not in_new */
+};
+
+static enum srv_db_look
+db_lookup(struct srv_db *db, const void *key, size_t klen,
+          struct srv_db_buf *b, struct srv_item *out, struct db_where *w)
+{
+    enum srv_db_look r = srv_db_read_file(db, db->hdb, key, klen, b, out);
+
+    w->in_new = r == LOOK_FOUND || r == LOOK_CORRUPT;
+    w->in_old = false;
+    if (r != LOOK_ABSENT || db->old == NULL) {
+        return r;
+    }
+    r = srv_db_read_file(db, db->old, key, klen, b, out);
+    w->in_old = r == LOOK_FOUND || r == LOOK_CORRUPT;
+    return r;
+}
+
+static enum srv_db_status
+look_status(enum srv_db_look r)
+{
+    switch (r) {
+    case LOOK_FOUND:
+        return SRV_DB_OK;
+    case LOOK_EIO:
+        return SRV_DB_EIO;
+    default:
         return SRV_DB_NOTFOUND;
     }
-    return SRV_DB_OK;
 }
 
 /*
@@ -496,17 +455,32 @@ enum srv_db_status
 srv_db_get(struct srv_db *db, const void *key, size_t klen,
            struct srv_item *out)
 {
-    return db_read(db, key, klen, &db->rbuf, out);
+    struct db_where w;
+
+    return look_status(db_lookup(db, key, klen, &db->rbuf, out, &w));
 }
 
-/* Encodes it into wbuf and stores it, after the free-space check. */
+/* Is key in hdb? (a lookup without reading the value) */
+static bool
+tc_has(TCHDB *hdb, const void *key, size_t klen)
+{
+    return tchdbvsiz(hdb, key, (int)klen) >= 0;
+}
+
+/*
+ * Encodes it into wbuf and stores it in the file written to, after the
+ * free-space check. During a migration w (NULL: unknown, looked up here)
+ * says whether the key was in the new file or only in the old one, to keep
+ * the count of keys in both.
+ */
 static enum srv_db_status
 db_write(struct srv_db *db, const void *key, size_t klen,
-         const struct srv_item *it)
+         const struct srv_item *it, const struct db_where *w)
 {
     size_t reclen = SRV_DB_HEADER + (size_t)it->len;
     uint64_t need = (uint64_t)klen + reclen + SRV_DB_TC_OVERHEAD;
     enum srv_db_status st;
+    bool adds_overlap = false;
     char k[96];
 
     if ((it->kind != SRV_ITEM_LIVE && it->kind != SRV_ITEM_TOMBSTONE) ||
@@ -515,21 +489,30 @@ db_write(struct srv_db *db, const void *key, size_t klen,
         /* Would store a record that never reads back: refuse it loudly. */
         log_warnx("store %s: refusing invalid item for key '%s' (kind %d, "
                   "%zu key bytes, %" PRIu32 " data bytes)", db->path,
-                  key_repr(key, klen, k, sizeof(k)), (int)it->kind, klen,
-                  it->len);
+                  srv_db_key_repr(key, klen, k, sizeof(k)), (int)it->kind,
+                  klen, it->len);
         return SRV_DB_EIO;
     }
-    st = space_check(db, need);
+    st = srv_db_space_check(db, need);
     if (st != SRV_DB_OK) {
         return st;
     }
-    db_buf_reserve(&db->wbuf, reclen);
+    if (db->old != NULL) {
+        adds_overlap = w != NULL ? !w->in_new && w->in_old :
+                       !tc_has(db->hdb, key, klen) &&
+                       tc_has(db->old, key, klen);
+    }
+    srv_db_buf_reserve(&db->wbuf, reclen);
     srv_record_encode(key, klen, it, db->wbuf.b_data);
     if (!tchdbput(db->hdb, key, (int)klen, db->wbuf.b_data, (int)reclen)) {
-        log_tc(db, "tchdbput");
+        srv_db_log_tc(db, db->hdb, "tchdbput");
         return SRV_DB_EIO;
     }
-    space_charge(db, need);
+    srv_db_space_charge(db, need);
+    if (adds_overlap) {
+        db->overlap++;
+        srv_db_overlap_save(db);
+    }
     return SRV_DB_OK;
 }
 
@@ -542,7 +525,7 @@ enum srv_db_status
 srv_db_put(struct srv_db *db, const void *key, size_t klen,
            const struct srv_item *it)
 {
-    return db_write(db, key, klen, it);
+    return db_write(db, key, klen, it, NULL);
 }
 
 /*
@@ -555,38 +538,61 @@ srv_db_put_if_newer(struct srv_db *db, const void *key, size_t klen,
                     const struct srv_item *it, bool *applied)
 {
     struct srv_item cur;
+    struct db_where w;
+    enum srv_db_look r;
     enum srv_db_status st;
 
     *applied = false;
     /* Read into wbuf, not rbuf: it->data may point into rbuf. */
-    st = db_read(db, key, klen, &db->wbuf, &cur);
-    if (st == SRV_DB_EIO) {
-        return st;
+    r = db_lookup(db, key, klen, &db->wbuf, &cur, &w);
+    if (r == LOOK_EIO) {
+        return SRV_DB_EIO;
     }
-    if (st == SRV_DB_OK && kver_cmp(&cur.ver, &it->ver) >= 0) {
+    if (r == LOOK_FOUND && kver_cmp(&cur.ver, &it->ver) >= 0) {
         return SRV_DB_OK;
     }
-    st = db_write(db, key, klen, it);
+    st = db_write(db, key, klen, it, &w);
     *applied = st == SRV_DB_OK;
     return st;
 }
 
-/* Removes the record of key outright. SRV_DB_OK, SRV_DB_NOTFOUND or
+/* Removes key from one file: 1 removed, 0 absent, -1 error (logged). */
+static int
+tc_remove(struct srv_db *db, TCHDB *hdb, const void *key, size_t klen)
+{
+    if (tchdbout(hdb, key, (int)klen)) {
+        return 1;
+    }
+    if (tchdbecode(hdb) == TCENOREC) {
+        return 0;
+    }
+    srv_db_log_tc(db, hdb, "tchdbout");
+    return -1;
+}
+
+/* Removes the record of key outright (from both files during a migration,
+ * or the old copy would come back). SRV_DB_OK, SRV_DB_NOTFOUND or
  * SRV_DB_EIO. Never refused by the reserve: it frees space. */
 enum srv_db_status
 srv_db_remove(struct srv_db *db, const void *key, size_t klen)
 {
+    int in_new, in_old = 0;
+
     if (klen > INT_MAX) {
         return SRV_DB_NOTFOUND;
     }
-    if (!tchdbout(db->hdb, key, (int)klen)) {
-        if (tchdbecode(db->hdb) == TCENOREC) {
-            return SRV_DB_NOTFOUND;
-        }
-        log_tc(db, "tchdbout");
+    in_new = tc_remove(db, db->hdb, key, klen);
+    if (in_new >= 0 && db->old != NULL) {
+        in_old = tc_remove(db, db->old, key, klen);
+    }
+    if (in_new < 0 || in_old < 0) {
         return SRV_DB_EIO;
     }
-    return SRV_DB_OK;
+    if (in_new > 0 && in_old > 0 && db->overlap > 0) {
+        db->overlap--;
+        srv_db_overlap_save(db);
+    }
+    return in_new + in_old > 0 ? SRV_DB_OK : SRV_DB_NOTFOUND;
 }
 
 /* The opaque field: slot 0 holds a marker, slots 1..15 the numbers. */
@@ -610,10 +616,10 @@ meta_store(char *p, uint64_t v)
         p[i] = (char)(v >> (56 - 8 * i));
 }
 
-bool
-srv_db_meta_get(struct srv_db *db, enum srv_db_meta slot, uint64_t *v)
+static bool
+meta_get(TCHDB *hdb, int slot, uint64_t *v)
 {
-    char *op = tchdbopaque(db->hdb);
+    char *op = tchdbopaque(hdb);
 
     if (op == NULL || slot <= 0 || slot >= META_SLOTS ||
         meta_load(op) != META_MAGIC)
@@ -622,10 +628,10 @@ srv_db_meta_get(struct srv_db *db, enum srv_db_meta slot, uint64_t *v)
     return true;
 }
 
-void
-srv_db_meta_put(struct srv_db *db, enum srv_db_meta slot, uint64_t v)
+static void
+meta_put(TCHDB *hdb, int slot, uint64_t v)
 {
-    char *op = tchdbopaque(db->hdb);
+    char *op = tchdbopaque(hdb);
 
     if (op == NULL || slot <= 0 || slot >= META_SLOTS)
         return;
@@ -636,18 +642,76 @@ srv_db_meta_put(struct srv_db *db, enum srv_db_meta slot, uint64_t v)
     meta_store(op + 8 * slot, v);
 }
 
-/* Number of records, tombstones (and corrupt ones) included. */
+/* The numbers live in the file written to; a migration copies them over
+ * before anything else is written there (srv_db_meta_copy). */
+bool
+srv_db_meta_get(struct srv_db *db, enum srv_db_meta slot, uint64_t *v)
+{
+    if ((int)slot >= SRV_DB_META_GROW_ID)
+        return false;
+    return meta_get(db->hdb, (int)slot, v);
+}
+
+void
+srv_db_meta_put(struct srv_db *db, enum srv_db_meta slot, uint64_t v)
+{
+    if ((int)slot >= SRV_DB_META_GROW_ID)
+        return;
+    meta_put(db->hdb, (int)slot, v);
+}
+
+bool
+srv_db_meta_slot(TCHDB *hdb, int slot, uint64_t *v)
+{
+    return meta_get(hdb, slot, v);
+}
+
+void
+srv_db_meta_set(TCHDB *hdb, int slot, uint64_t v)
+{
+    meta_put(hdb, slot, v);
+}
+
+void
+srv_db_meta_copy(TCHDB *from, TCHDB *to)
+{
+    uint64_t v;
+
+    for (int slot = 1; slot < SRV_DB_META_GROW_ID; slot++) {
+        if (meta_get(from, slot, &v))
+            meta_put(to, slot, v);
+    }
+}
+
+/* The count of keys in both files, kept in the new file's header so that a
+ * restart mid-migration still counts right (a write to the mapped header:
+ * it lands with the record it accounts for). */
+void
+srv_db_overlap_save(struct srv_db *db)
+{
+    meta_put(db->hdb, SRV_DB_META_OVERLAP, db->overlap);
+}
+
+/* Number of records, tombstones (and corrupt ones) included; a key in both
+ * files during a migration counts once. */
 uint64_t
 srv_db_count(struct srv_db *db)
 {
-    return tchdbrnum(db->hdb);
+    uint64_t n;
+
+    n = tchdbrnum(db->hdb);
+    if (db->old != NULL) {
+        uint64_t o = tchdbrnum(db->old);
+        n += o > db->overlap ? o - db->overlap : 0;
+    }
+    return n;
 }
 
-/* Size of the DB file in bytes. */
+/* Size of the store's files in bytes. */
 uint64_t
 srv_db_size(struct srv_db *db)
 {
-    return tchdbfsiz(db->hdb);
+    return tchdbfsiz(db->hdb) + (db->old != NULL ? tchdbfsiz(db->old) : 0);
 }
 
 uint64_t
@@ -660,112 +724,4 @@ srv_db_room(struct srv_db *db)
         return 0;
     avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
     return avail > db->reserve ? avail - db->reserve : 0;
-}
-
-/*
- * Calls cb for every valid record until it returns false. key and item are
- * borrowed for the call; cb must not write to the DB. Corrupt records are
- * skipped and counted into *corrupt (if non-NULL). SRV_DB_OK, or SRV_DB_EIO
- * if Tokyo Cabinet fails midway.
- */
-enum srv_db_status
-srv_db_foreach(struct srv_db *db, srv_db_iter_cb *cb, void *arg,
-               uint64_t *corrupt)
-{
-    TCXSTR *kx, *vx;
-    struct srv_item it;
-    enum srv_db_status st = SRV_DB_OK;
-    uint64_t bad = 0;
-
-    if (!tchdbiterinit(db->hdb)) {
-        log_tc(db, "tchdbiterinit");
-        return SRV_DB_EIO;
-    }
-    kx = tcxstrnew();
-    vx = tcxstrnew();
-    for (;;) {
-        if (!tchdbiternext3(db->hdb, kx, vx)) {
-            if (tchdbecode(db->hdb) != TCENOREC) {
-                log_tc(db, "tchdbiternext3");
-                st = SRV_DB_EIO;
-            }
-            break;
-        }
-        if (!srv_record_decode(tcxstrptr(kx), (size_t)tcxstrsize(kx),
-                               tcxstrptr(vx), (size_t)tcxstrsize(vx), &it)) {
-            bad++;
-            continue;
-        }
-        if (!cb(arg, tcxstrptr(kx), (size_t)tcxstrsize(kx), &it)) {
-            break;
-        }
-    }
-    tcxstrdel(vx);
-    tcxstrdel(kx);
-    if (corrupt != NULL) {
-        *corrupt = bad;
-    }
-    return st;
-}
-
-/*
- * A resumable scan for background work (GC, rebalancing), which must not
- * hold the loop: visits at most max valid records after the record whose
- * key is after[0..afterlen) (after == NULL: from the start). Records visited
- * are passed to cb as in srv_db_foreach; *done is set when the scan reached
- * the end. If the `after` record has vanished the scan restarts from the
- * start (Tokyo Cabinet can only resume at an existing key). *last receives
- * a malloc'd copy of the last key visited (caller frees), or NULL.
- */
-enum srv_db_status
-srv_db_scan(struct srv_db *db, const void *after, size_t afterlen, size_t max,
-            srv_db_iter_cb *cb, void *arg, bool *done, char **last,
-            size_t *lastlen, uint64_t *corrupt)
-{
-    TCXSTR *kx, *vx;
-    struct srv_item it;
-    enum srv_db_status st = SRV_DB_OK;
-    size_t visited = 0;
-    bool skip_first = false;
-
-    *done = false;
-    *last = NULL;
-    *lastlen = 0;
-    if (after != NULL && tchdbiterinit2(db->hdb, after, (int)afterlen)) {
-        skip_first = true;
-    } else if (!tchdbiterinit(db->hdb)) {
-        log_tc(db, "tchdbiterinit");
-        return SRV_DB_EIO;
-    }
-    kx = tcxstrnew();
-    vx = tcxstrnew();
-    while (visited < max) {
-        if (!tchdbiternext3(db->hdb, kx, vx)) {
-            if (tchdbecode(db->hdb) != TCENOREC) {
-                log_tc(db, "tchdbiternext3");
-                st = SRV_DB_EIO;
-            }
-            *done = true;
-            break;
-        }
-        if (skip_first) {
-            skip_first = false;
-            continue;
-        }
-        visited++;
-        free(*last);
-        *lastlen = (size_t)tcxstrsize(kx);
-        *last = xmemdup(tcxstrptr(kx), *lastlen ? *lastlen : 1);
-        if (!srv_record_decode(tcxstrptr(kx), (size_t)tcxstrsize(kx),
-                               tcxstrptr(vx), (size_t)tcxstrsize(vx), &it)) {
-            if (corrupt != NULL)
-                (*corrupt)++;
-            continue;
-        }
-        if (!cb(arg, tcxstrptr(kx), (size_t)tcxstrsize(kx), &it))
-            break;
-    }
-    tcxstrdel(vx);
-    tcxstrdel(kx);
-    return st;
 }

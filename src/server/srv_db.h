@@ -1,6 +1,6 @@
 /*
- * srv_db.h - the storage server's Tokyo Cabinet hash DB, and the only file
- * that includes <tchdb.h>. It owns the record format:
+ * srv_db.h - the storage server's Tokyo Cabinet hash DB (srv_db*.c, the only
+ * files that include <tchdb.h>). It owns the record format:
  *
  *   TC key   = the user key, as sent by the client
  *   TC value = 32-byte header + data, big-endian fields:
@@ -20,6 +20,12 @@
  * the file system is checked (statvfs) against a reserve, because Tokyo
  * Cabinet loses writes silently (and can die of SIGBUS in its mmap) on a
  * full disk; writes past the reserve fail with SRV_DB_ENOSPC.
+ *
+ * A store grows by itself: when its records outnumber its buckets, a
+ * second file (path.grow) with more buckets takes the writes while the
+ * records move over in the background (srv_db_maintain), then takes the
+ * store's name. Every call below works the same during such a migration,
+ * and a restart resumes it (srv_db_grow.c).
  */
 #ifndef KUMO_SERVER_SRV_DB_H
 #define KUMO_SERVER_SRV_DB_H
@@ -53,15 +59,25 @@ struct srv_item {
 
 struct srv_db;
 
-/* Opens (creating) the DB. spec is "path[#xmsiz=N][#rcnum=N]" as kumofs's
- * -s. reserve is the free space (bytes) below which writes are refused.
- * Returns NULL with a one-line reason in err. After opening it scans every
- * record and logs a warning with the count of records that fail the check. */
+/* Opens (creating) the DB. spec is "path[#bnum=N][#xmsiz=N][#rcnum=N]
+ * [#grow=0|1]" as kumofs's -s; without them the store starts with 256k
+ * buckets, maps half the machine's memory and grows. reserve is the free
+ * space (bytes) below which writes are refused. Returns NULL with a
+ * one-line reason in err. Resumes a growth cut short. */
 struct srv_db *srv_db_open(const char *spec, uint64_t reserve,
                            char *err, size_t errlen);
 /* Syncs and closes; NULL is a no-op. */
 void srv_db_close(struct srv_db *db);
 const char *srv_db_path(const struct srv_db *db);
+
+/* Background upkeep, for the server's tick (every 20 ms): grows the store
+ * when its bucket array is full, moving records in slices of at most a
+ * few milliseconds, and checks every record's checksum once after open
+ * (logging how many fail). Returns true while work is left. A DB nobody
+ * calls this for (a backup copy, kumomergedb) never grows. */
+bool srv_db_maintain(struct srv_db *db);
+/* Is a growth under way (its second file being created or filled)? */
+bool srv_db_growing(const struct srv_db *db);
 
 /* Reads the record of key (live or tombstone). out->data points into a
  * buffer owned by db, valid until the next srv_db call. Expiry is NOT
@@ -88,7 +104,7 @@ enum srv_db_meta { SRV_META_SYNCED = 1, SRV_META_GC_HORIZON = 2 };
 bool srv_db_meta_get(struct srv_db *db, enum srv_db_meta slot, uint64_t *v);
 void srv_db_meta_put(struct srv_db *db, enum srv_db_meta slot, uint64_t v);
 
-/* Record count (tombstones included) and file size in bytes. */
+/* Record count (tombstones included) and the files' size in bytes. */
 uint64_t srv_db_count(struct srv_db *db);
 uint64_t srv_db_size(struct srv_db *db);
 /* Free bytes above the reserve on the store's file system (a fresh
@@ -104,13 +120,24 @@ typedef bool srv_db_iter_cb(void *arg, const void *key, size_t klen,
 enum srv_db_status srv_db_foreach(struct srv_db *db, srv_db_iter_cb *cb,
                                   void *arg, uint64_t *corrupt);
 
-/* Resumable scan of at most max records after key `after` (see srv_db.c).
- * *last (malloc'd, caller frees) is where to resume. */
+/* Resumable scan of at most max records after `after` (see
+ * srv_db_scan.c). *last (malloc'd, caller frees) is where to resume: it
+ * holds the last key examined (*lastlen bytes, comparable with keys) and,
+ * after them, hidden state. So `after` must be NULL (start over) or a
+ * *last of an earlier scan of this db, unchanged. Every record present
+ * for the whole scan and not written meanwhile is visited exactly once,
+ * even across a migration; when a migration ends, scans that were in its
+ * old file start over (records visited again). */
+/* The hidden state's size, after a *last's *lastlen bytes. */
+#define SRV_DB_SCAN_MARK_LEN 8
+
 enum srv_db_status srv_db_scan(struct srv_db *db, const void *after,
                                size_t afterlen, size_t max,
                                srv_db_iter_cb *cb, void *arg, bool *done,
                                char **last, size_t *lastlen,
                                uint64_t *corrupt);
+bool srv_db_scan_resumable(struct srv_db *db, const void *after,
+                           size_t afterlen);
 
 /* Is the item expired at now (seconds)? Tombstones are never "expired". */
 bool srv_item_expired(const struct srv_item *it, uint32_t now);

@@ -15,6 +15,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 /* Why this server may not serve key: RPC_OK, RPC_ENOTREADY (no ring, or
  * fenced: the lease expired, see srv_mgr.h) or RPC_ENOTOWNER. Writes need
@@ -56,17 +57,21 @@ get_key(const msgpack_object *o, const char **key, size_t *klen)
     return mpk_bytes(o, key, klen) && *klen > 0 && *klen <= SRV_KEY_MAX;
 }
 
+static const char *
+owner_error_text(struct srv *s, int code)
+{
+    return code == RPC_ENOTOWNER ? "obsolete hash space"
+           : s->hs.w.nnodes == 0 ? "server not ready: no ring yet"
+           : !srv_lease_valid(s)
+               ? "fenced: no word from a manager within the lease"
+               : "no manager: checking whether the coordinator is gone";
+}
+
 static void
 reply_owner_error(struct srv *s, struct rpc_conn *rc, uint32_t msgid, int code)
 {
     s->stats.not_owner++;
-    rpc_reply_error(
-        rc, msgid, code,
-        code == RPC_ENOTOWNER ? "obsolete hash space"
-        : s->hs.w.nnodes == 0 ? "server not ready: no ring yet"
-        : !srv_lease_valid(s)
-            ? "fenced: no word from a manager within the lease"
-            : "no manager: checking whether the coordinator is gone");
+    rpc_reply_error(rc, msgid, code, owner_error_text(s, code));
 }
 
 /* May this server run a write of key now? Replies the error if not: not
@@ -147,6 +152,50 @@ cas_matches(struct srv *s, const char *key, size_t klen, uint64_t cas,
     return false;
 }
 
+/* A read's figures: memcached's get_hits, get_misses, get_expired and
+ * get_flushed. */
+static void
+count_read(struct srv *s, enum srv_result res, enum srv_miss why)
+{
+    if (res == SRV_VALUE) {
+        s->stats.get_hits++;
+    } else if (res == SRV_NOT_FOUND) {
+        s->stats.get_misses++;
+        s->stats.get_expired += why == SRV_MISS_EXPIRED;
+        s->stats.get_flushed += why == SRV_MISS_FLUSHED;
+    }
+}
+
+/* SRV_GET's answer for a value or a miss: the record, or nil (absent), or
+ * why the item is hidden (memcached's get_expired, get_flushed). */
+static void
+pack_read(msgpack_packer *pk, enum srv_result res, enum srv_miss why,
+          const struct srv_item *it)
+{
+    if (res != SRV_VALUE) {
+        if (why == SRV_MISS_ABSENT)
+            msgpack_pack_nil(pk);
+        else
+            msgpack_pack_uint32(pk, (uint32_t)why);
+        return;
+    }
+    msgpack_pack_array(pk, 5);
+    msgpack_pack_uint32(pk, it->flags);
+    mpk_pack_bytes(pk, it->data, it->len);
+    msgpack_pack_uint64(pk, it->ver.clock);
+    msgpack_pack_uint32(pk, it->ver.node);
+    msgpack_pack_uint32(pk, it->exptime);   /* meta mg t, me exp */
+}
+
+/* One key's failure inside SRV_GET_MULTI's answer. */
+static void
+pack_error(msgpack_packer *pk, int code, const char *msg)
+{
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_uint32(pk, (uint32_t)code);
+    mpk_pack_bytes(pk, msg, strlen(msg));
+}
+
 static void
 srv_rpc_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
             const msgpack_object *p)
@@ -189,34 +238,61 @@ srv_rpc_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     } else {
         res = srv_ops_get_why(s->ops, key, klen, srv_now(s), &it, &why);
     }
-    msgpack_packer *pk;
-    if (res != SRV_VALUE) {
-        if (res == SRV_NOT_FOUND) {
-            /* nil, or why the item is hidden (memcached's get_expired,
-             * get_flushed) */
-            s->stats.get_misses++;
-            s->stats.get_expired += why == SRV_MISS_EXPIRED;
-            s->stats.get_flushed += why == SRV_MISS_FLUSHED;
-            pk = rpc_reply_begin(rc, msgid);
-            if (why == SRV_MISS_ABSENT)
-                msgpack_pack_nil(pk);
-            else
-                msgpack_pack_uint32(pk, (uint32_t)why);
-            rpc_reply_end(rc);
-        } else {
-            rpc_reply_error(rc, msgid, RPC_ESERVER, res == SRV_NOSPACE ?
-                            "out of memory storing object" : "storage error");
-        }
+    count_read(s, res, why);
+    if (res != SRV_VALUE && res != SRV_NOT_FOUND) {
+        rpc_reply_error(rc, msgid, RPC_ESERVER, res == SRV_NOSPACE ?
+                        "out of memory storing object" : "storage error");
         return;
     }
-    s->stats.get_hits++;
-    pk = rpc_reply_begin(rc, msgid);
-    msgpack_pack_array(pk, 5);
-    msgpack_pack_uint32(pk, it.flags);
-    mpk_pack_bytes(pk, it.data, it.len);
-    msgpack_pack_uint64(pk, it.ver.clock);
-    msgpack_pack_uint32(pk, it.ver.node);
-    msgpack_pack_uint32(pk, it.exptime);    /* meta mg t, me exp */
+    pack_read(rpc_reply_begin(rc, msgid), res, why, &it);
+    rpc_reply_end(rc);
+}
+
+/* Gets of many keys in one call (a gateway batches the gets bound for
+ * this server in one loop pass): each key answered as SRV_GET would, or
+ * with [error, message] where SRV_GET would have failed. */
+static void
+srv_rpc_get_multi(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                  const msgpack_object *p)
+{
+    size_t n;
+    const msgpack_object *keys = mpk_array(&p[0], -1, &n);
+    const char *key;
+    size_t klen;
+
+    if (keys == NULL || n == 0 || n > SRV_GET_MULTI_MAX) {
+        rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to get_multi");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!get_key(&keys[i], &key, &klen)) {
+            rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to get_multi");
+            return;
+        }
+    }
+    msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+    msgpack_pack_array(pk, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        struct srv_item it;
+        enum srv_miss why = SRV_MISS_ABSENT;
+        enum srv_result res;
+        int own;
+
+        (void)get_key(&keys[i], &key, &klen);
+        if ((own = check_owner(s, key, klen, false)) != RPC_OK) {
+            s->stats.not_owner++;
+            pack_error(pk, own, owner_error_text(s, own));
+            continue;
+        }
+        s->stats.cmd_get++;
+        res = srv_ops_get_why(s->ops, key, klen, srv_now(s), &it, &why);
+        count_read(s, res, why);
+        if (res == SRV_VALUE || res == SRV_NOT_FOUND)
+            pack_read(pk, res, why, &it);
+        else
+            pack_error(pk, RPC_ESERVER, res == SRV_NOSPACE ?
+                       "out of memory storing object" : "storage error");
+    }
     rpc_reply_end(rc);
 }
 
@@ -473,7 +549,8 @@ srv_handle_request(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                                 e != NULL ? e->arity : 0, params)) == NULL)
         return;
     /* Clients are waiting: background work yields (srv_main.c). */
-    if ((method >= SRV_GET && method <= SRV_FLUSH) || method == SRV_REPLICATE)
+    if ((method >= SRV_GET && method <= SRV_FLUSH) || method == SRV_REPLICATE ||
+        method == SRV_GET_MULTI)
         s->last_client = ev_now(s->loop);
     e->fn(s, rc, msgid, p);
 }

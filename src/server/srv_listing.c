@@ -17,6 +17,9 @@
 
 #define KEYS_VISIT_MAX 4096     /* records visited per call */
 #define KEYS_REPLY_MAX 1000     /* keys answered per call */
+/* A cursor: a stored key (client keys are shorter, but not every record's
+ * key is a client's) and the scan's state. */
+#define SRV_KEYS_CURSOR_MAX (1024 + SRV_DB_SCAN_MARK_LEN)
 
 struct keys_entry {
     size_t   off, len;          /* in keys_buf */
@@ -31,8 +34,6 @@ struct keys_scan {
     size_t             plen;
     uint32_t           now;
     size_t             max, n;
-    char               last[SRV_KEY_MAX];   /* last valid record visited */
-    size_t             lastlen;
 };
 
 static struct keys_entry entries[KEYS_REPLY_MAX];
@@ -45,10 +46,7 @@ keys_visit(void *arg, const void *key, size_t klen, const struct srv_item *it)
     struct srv *s = ks->s;
 
     if (klen > SRV_KEY_MAX)
-        return true;            /* not a client's key: skipped, and not a
-                                   cursor (it would not fit) */
-    memcpy(ks->last, key, klen);
-    ks->lastlen = klen;
+        return true;            /* not a client's key */
     if (it->kind != SRV_ITEM_LIVE || srv_item_expired(it, ks->now) ||
         srv_ops_flushed(s->ops, it, ks->now) ||
         srv_ops_reserved_key(key, klen) || klen < ks->plen ||
@@ -82,8 +80,9 @@ srv_rpc_keys(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
 
     memset(&ks, 0, sizeof(ks));
     if ((!mpk_is_nil(&p[0]) &&
-         (!mpk_bytes(&p[0], &after, &afterlen) || afterlen == 0 ||
-          afterlen > SRV_KEY_MAX)) ||
+         (!mpk_bytes(&p[0], &after, &afterlen) ||
+          afterlen <= SRV_DB_SCAN_MARK_LEN ||
+          afterlen > SRV_KEYS_CURSOR_MAX)) ||
         !mpk_u32(&p[1], &max) || !mpk_bytes(&p[2], &ks.prefix, &ks.plen) ||
         ks.plen > SRV_KEY_MAX) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to keys");
@@ -94,11 +93,17 @@ srv_rpc_keys(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                         "server not ready: no ring yet");
         return;
     }
-    /* Tokyo Cabinet resumes only at a record that exists, and would start
-     * over otherwise, listing keys twice: say so instead. */
-    if (after != NULL && srv_db_get(s->db, after, afterlen, &it) != SRV_DB_OK) {
-        rpc_reply_error(rc, msgid, RPC_ESERVER, "listing cursor lost");
-        return;
+    /* The cursor is a scan position (srv_db_scan's *last: the key, then
+     * the scan's state). Tokyo Cabinet resumes only at a record that
+     * exists, and the scan would start over otherwise (so would one whose
+     * file a finished migration removed), listing keys twice: say so. */
+    if (after != NULL) {
+        afterlen -= SRV_DB_SCAN_MARK_LEN;
+        if (!srv_db_scan_resumable(s->db, after, afterlen) ||
+            srv_db_get(s->db, after, afterlen, &it) != SRV_DB_OK) {
+            rpc_reply_error(rc, msgid, RPC_ESERVER, "listing cursor lost");
+            return;
+        }
     }
     ks.s = s;
     ks.self = ring_find(&s->hs.r, &s->cfg.listen);
@@ -112,16 +117,12 @@ srv_rpc_keys(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     }
     msgpack_packer *pk = rpc_reply_begin(rc, msgid);
     msgpack_pack_array(pk, 2);
-    /* The cursor is the last valid record visited (it exists now); with
-     * none visited, where the scan stopped. */
-    if (done)
-        msgpack_pack_nil(pk);
-    else if (ks.lastlen > 0)
-        mpk_pack_bytes(pk, ks.last, ks.lastlen);
-    else if (last != NULL && lastlen > 0 && lastlen <= SRV_KEY_MAX)
-        mpk_pack_bytes(pk, last, lastlen);
+    /* The cursor is where the scan stopped, state included. */
+    if (!done && last != NULL &&
+        lastlen + SRV_DB_SCAN_MARK_LEN <= SRV_KEYS_CURSOR_MAX)
+        mpk_pack_bytes(pk, last, lastlen + SRV_DB_SCAN_MARK_LEN);
     else
-        msgpack_pack_nil(pk);   /* nothing to resume at: the end */
+        msgpack_pack_nil(pk);   /* the end (or nothing to resume at) */
     free(last);
     msgpack_pack_array(pk, (uint32_t)ks.n);
     for (size_t i = 0; i < ks.n; i++) {

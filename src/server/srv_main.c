@@ -48,6 +48,7 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     srv_repl_tick(s->repl);
     srv_replace_tick(s->replace);
     srv_backup_tick(s->backup);
+    srv_db_maintain(s->db);
     if (ev_now(loop) - s->last_gc >= 1.0) {
         s->last_gc = ev_now(loop);
         srv_gc_slice(s->gc);

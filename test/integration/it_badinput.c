@@ -441,6 +441,10 @@ run_rpc_cases(struct h_daemon *d, bool is_server)
     static const uint8_t get_int_key[] = { 0x94, 0x00, 0x07, 0x22, 0x93, 0x05,
                                            0xc2, 0x00 };
     static const uint8_t store_no_args[] = { 0x94, 0x00, 0x07, 0x23, 0x90 };
+    static const uint8_t multi_no_keys[] = { 0x94, 0x00, 0x07, 0x30, 0x91,
+                                             0x90 };
+    static const uint8_t multi_int_key[] = { 0x94, 0x00, 0x07, 0x30, 0x91,
+                                             0x92, 0xa1, 'k', 0x05 };
     static const uint8_t status_args[] = { 0x94, 0x00, 0x07, 0x63, 0x93,
                                            0x01, 0x02, 0x03 };
     const struct rpc_case cases[] = {
@@ -471,6 +475,10 @@ run_rpc_cases(struct h_daemon *d, bool is_server)
         { "method 34 with an int key", get_int_key, sizeof(get_int_key),
           is_server },
         { "method 35 without arguments", store_no_args, sizeof(store_no_args),
+          is_server },
+        { "method 48 with no keys", multi_no_keys, sizeof(multi_no_keys),
+          is_server },
+        { "method 48 with an int key", multi_int_key, sizeof(multi_int_key),
           is_server },
         { "method 99 with 3 arguments", status_args, sizeof(status_args),
           !is_server },

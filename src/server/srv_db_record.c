@@ -1,8 +1,7 @@
 /*
- * srv_record.c - the stored record's codec (layout in srv_db.h): a 32-byte
- * big-endian header with an XXH32 checksum over key and record, then the
- * data. Pure: no Tokyo Cabinet, no I/O (kumomergedb and the tests use it
- * too).
+ * srv_db_record.c - the record format of srv_db.h: big-endian header,
+ * XXH32 checksum over the key and the record. Pure: no I/O (used by
+ * srv_db*.c, kumomergedb and the tests).
  */
 #include "config.h"
 #include "server/srv_db.h"
@@ -13,7 +12,7 @@
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
-#define SRV_DB_FORMAT 1          /* the header's first byte */
+#define SRV_DB_FORMAT       1
 
 static void
 be16_put(char *p, uint16_t v)
