@@ -375,8 +375,8 @@ stats_general(struct gw_req *r, const struct gw_cluster_sums *sums)
     add("servers", "%zu", g->hs.w.nnodes);
     add("servers_active", "%zu", ring_active_count(&g->hs.w));
     add_u64("server_records", sums->records);
-    add("stats_incomplete", "%d", sums->answered < sums->asked ? 1 : 0);
     add_local_cache(g);
+    add("stats_incomplete", "%d", sums->answered < sums->asked ? 1 : 0);
     lines_finish(r);
 }
 
