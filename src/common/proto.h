@@ -93,8 +93,11 @@
     X(SRV_SET_CONFIG,  98, 2, srv_rpc_set_config,                             \
       "[code:u32 (0 = TCP_NODELAY), on:bool] -> sockets changed:u32")
 
-/* Keys in one SRV_GET_MULTI. */
-#define SRV_GET_MULTI_MAX 1024
+/* Keys in one SRV_GET_MULTI, and the value bytes its answer carries
+ * before the remaining keys are answered RPC_EAGAIN (at least one value
+ * is always sent). */
+#define SRV_GET_MULTI_MAX   1024
+#define SRV_GET_MULTI_BYTES (256 * 1024)
 
 /* Served by kumo-server on its stream port only (srv_stream.c). */
 #define SRV_STREAM_METHODS(X)                                                 \
@@ -145,6 +148,7 @@ enum rpc_error {
     RPC_ENOTREADY  = 8,  /* server has no ring yet */
     RPC_EREPLICA   = 9,  /* written here, but not on every live replica */
     RPC_ECLOCK     = 10, /* the sender's clock is too far ahead: refused */
+    RPC_EAGAIN     = 11, /* not run: SRV_GET_MULTI's answer was full */
 };
 
 /* SRV_STORE's op. */

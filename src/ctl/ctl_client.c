@@ -20,8 +20,8 @@
 static struct auth_key ctl_key;
 static bool ctl_keyed;
 
-static int
-wait_fd(int fd, short events, double deadline)
+int
+ctl_wait_fd(int fd, short events, double deadline)
 {
     for (;;) {
         double left = deadline - mono_now();
@@ -50,7 +50,7 @@ send_all(int fd, const void *p, size_t n, double deadline)
             continue;
         }
         if (w < 0 && (errno == EAGAIN || errno == EINTR) &&
-            wait_fd(fd, POLLOUT, deadline) > 0)
+            ctl_wait_fd(fd, POLLOUT, deadline) > 0)
             continue;
         if (w == 0)
             errno = EPIPE;
@@ -81,7 +81,7 @@ read_some(struct ctl_client *c, double deadline, char *err, size_t errlen)
             snprintf(err, errlen, "receive failed: %s", strerror(errno));
             return -1;
         }
-        int w = wait_fd(c->fd, POLLIN, deadline);
+        int w = ctl_wait_fd(c->fd, POLLIN, deadline);
         if (w <= 0) {
             snprintf(err, errlen, w == 0 ? "timed out waiting for a reply" :
                      "poll failed");
@@ -189,10 +189,45 @@ handshake(struct ctl_client *c, const char *as, double deadline, char *err,
 /* ---- calls ---- */
 
 int
+ctl_tcp_connect(const struct kaddr *to, double deadline, char *err,
+                size_t errlen)
+{
+    struct sockaddr_in sin;
+    char as[ADDR_STRLEN];
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    addr_format(to, as, sizeof(as));
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
+    addr_to_sockaddr(to, &sin);
+    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+        int e = errno, soerr = 0;
+        socklen_t len = sizeof(soerr);
+
+        if (e != EINPROGRESS || ctl_wait_fd(fd, POLLOUT, deadline) <= 0) {
+            snprintf(err, errlen, "cannot connect to %s: %s", as,
+                     e == EINPROGRESS ? "timed out" : strerror(e));
+            close(fd);
+            return -1;
+        }
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+        if (soerr != 0) {
+            snprintf(err, errlen, "cannot connect to %s: %s", as,
+                     strerror(soerr));
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+int
 ctl_connect(struct ctl_client *c, const struct kaddr *to, double timeout,
             char *err, size_t errlen)
 {
-    struct sockaddr_in sin;
     char as[ADDR_STRLEN];
     double deadline = mono_now() + timeout;
 
@@ -204,29 +239,8 @@ ctl_connect(struct ctl_client *c, const struct kaddr *to, double timeout,
     msgpack_zone_init(&c->zone, 4096);
     addr_format(to, as, sizeof(as));
     snprintf(c->peer, sizeof(c->peer), "%s", as);
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (c->fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
+    if ((c->fd = ctl_tcp_connect(to, deadline, err, errlen)) < 0)
         return -1;
-    }
-    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL, 0) | O_NONBLOCK);
-    addr_to_sockaddr(to, &sin);
-    if (connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
-        int e = errno, soerr = 0;
-        socklen_t len = sizeof(soerr);
-
-        if (e != EINPROGRESS || wait_fd(c->fd, POLLOUT, deadline) <= 0) {
-            snprintf(err, errlen, "cannot connect to %s: %s", as,
-                     e == EINPROGRESS ? "timed out" : strerror(e));
-            return -1;
-        }
-        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
-        if (soerr != 0) {
-            snprintf(err, errlen, "cannot connect to %s: %s", as,
-                     strerror(soerr));
-            return -1;
-        }
-    }
     if (ctl_keyed)
         return handshake(c, as, deadline, err, errlen);
     return 0;

@@ -43,6 +43,13 @@ const struct auth_key *ctl_secret(void);
  * handshake's hello (the peer wants the secret), else NULL. */
 const char *ctl_hello_instead(const void *in, size_t len);
 
+/* A non-blocking TCP connection to `to`, made before deadline (mono_now
+ * seconds). The fd, or -1 with a one-line reason in err. */
+int ctl_tcp_connect(const struct kaddr *to, double deadline, char *err,
+                    size_t errlen);
+/* poll() for events on fd until deadline: 1 ready, 0 timed out, -1 error. */
+int ctl_wait_fd(int fd, short events, double deadline);
+
 /* Connects (and with a secret, authenticates within the timeout). Returns
  * 0, or -1 with a one-line reason in err. */
 int ctl_connect(struct ctl_client *c, const struct kaddr *to, double timeout,

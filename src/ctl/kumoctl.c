@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include "ctl/ctl_client.h"
+#include "ctl/ctl_status.h"
 #include "common/clock.h"
 #include "common/mpk.h"
 #include "common/ring.h"
@@ -43,61 +44,21 @@ usage(FILE *fp)
         "  kumo %s\n", KUMO_VERSION);
 }
 
-static void
-print_stamp(uint64_t stamp)
-{
-    time_t t = (time_t)kclock_seconds(stamp);
-    struct tm tm;
-    char buf[64];
-
-    localtime_r(&t, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S %z", &tm);
-    printf("  %s clock %u\n", buf, (unsigned)(stamp & 0xffffffffu));
-}
-
 static int
 cmd_status(struct ctl_client *c)
 {
-    struct rpc_msg reply;
-    char err[256], as[ADDR_STRLEN];
-    const msgpack_object *a, *list;
-    size_t n;
-    struct ring r;
+    struct ctl_status st;
+    char err[256];
+    int rv = 0;
 
-    ctl_begin(c, MGR_STATUS, 0);
-    if (ctl_call(c, &reply, err, sizeof(err)) < 0) {
+    if (ctl_status_fetch(c, &st, err, sizeof(err)) < 0) {
         fprintf(stderr, "error: %s\n", err);
-        return 1;
+        rv = 1;
+    } else {
+        ctl_status_print(stdout, &st);
     }
-    if (reply.err != RPC_OK) {
-        fprintf(stderr, "error: %s\n", ctl_remote_error(&reply, err, sizeof(err)));
-        return 1;
-    }
-    ring_init(&r);
-    if ((a = mpk_array(reply.result, 4, NULL)) == NULL ||
-        ring_unpack(&a[0], &r) < 0 || (list = mpk_array(&a[1], -1, &n)) == NULL) {
-        fprintf(stderr, "error: malformed status reply\n");
-        return 1;
-    }
-    printf("hash space timestamp:\n");
-    print_stamp(r.stamp);
-    printf("attached node:\n");
-    for (size_t i = 0; i < r.nnodes; i++)
-        printf("  %s  (%s)\n", addr_format(&r.nodes[i].addr, as, sizeof(as)),
-               r.nodes[i].active ? "active" : "fault");
-    printf("not attached node:\n");
-    for (size_t i = 0; i < n; i++) {
-        const char *p;
-        size_t len;
-        struct kaddr addr;
-
-        if (!mpk_bytes(&list[i], &p, &len) || len != ADDR_DUMPLEN)
-            continue;
-        addr_undump((const uint8_t *)p, &addr);
-        printf("  %s\n", addr_format(&addr, as, sizeof(as)));
-    }
-    ring_free(&r);
-    return 0;
+    ctl_status_free(&st);
+    return rv;
 }
 
 static int

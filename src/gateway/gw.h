@@ -42,6 +42,8 @@ struct gw_config {
     bool          async_delete;    /* -Ad: answer deletes before replication */
     long          lc_mib;          /* -lc: the local cache's MiB, 0: none */
     double        lc_age;          /* -lt: the oldest item it serves */
+    struct kaddr  metrics;         /* -Pm: Prometheus metrics over HTTP */
+    bool          has_metrics;
 };
 
 /* The gateway's counters ("stats"; doc/kumo-gateway.md says what each
@@ -60,6 +62,7 @@ struct gw_stats {
     uint64_t total_items;            /* items stored (STORED, incr/decr
                                         creating their initial value) */
     uint64_t retries, server_errors;
+    uint64_t failovers;              /* retries sent to another server */
     uint64_t bytes_read, bytes_written;
 };
 

@@ -38,6 +38,7 @@ struct batch {
 
 /* A call in flight: its requests, in key order. */
 struct multi_call {
+    struct rpc_conn *rc;        /* alive while its answer is read */
     size_t         n;
     struct gw_req *reqs[];
 };
@@ -46,12 +47,29 @@ static struct batch *waiting;   /* one per server with gets this pass */
 static size_t nwaiting, capwaiting;
 static bool multi_refused;      /* a server without SRV_GET_MULTI answered */
 
+static void batch_requeue_first(struct gw_req **reqs, size_t n,
+                                struct rpc_conn *rc);
+
+/* Is e SRV_GET_MULTI's [error, message] with error code? */
+static bool
+element_is_error(const msgpack_object *e, uint32_t *code, const msgpack_object **msg)
+{
+    size_t n;
+    const msgpack_object *a = mpk_array(e, -1, &n);
+
+    if (a == NULL || n != 2 || !mpk_u32(&a[0], code) || *code == RPC_OK)
+        return false;
+    *msg = &a[1];
+    return true;
+}
+
 static void
 multi_reply(void *arg, int err, const msgpack_object *res)
 {
     struct multi_call *mc = arg;
-    const msgpack_object *a = NULL;
-    size_t n = 0;
+    const msgpack_object *a = NULL, *msg;
+    size_t n = 0, again = 0;
+    uint32_t code;
 
     if (err == RPC_OK && ((a = mpk_array(res, -1, &n)) == NULL || n != mc->n))
         err = RPC_ESERVER;      /* malformed: each request fails */
@@ -60,19 +78,28 @@ multi_reply(void *arg, int err, const msgpack_object *res)
         multi_refused = true;
         log_warnx("a server refused SRV_GET_MULTI: sending single gets");
     }
-    for (size_t i = 0; i < mc->n; i++) {
-        const msgpack_object *e;
-        size_t elen;
-        uint32_t code;
-
-        if (err != RPC_OK) {
+    if (err != RPC_OK) {
+        for (size_t i = 0; i < mc->n; i++)
             gw_exec_reply(mc->reqs[i], err, err == RPC_ESERVER ? NULL : res);
-        } else if ((e = mpk_array(&a[i], -1, &elen)) != NULL && elen == 2 &&
-                   mpk_u32(&e[0], &code) && code != RPC_OK) {
-            gw_exec_reply(mc->reqs[i], (int)code, &e[1]);  /* [error, text] */
-        } else {
+        free(mc);
+        return;
+    }
+    /* The keys left out of a full answer go back first, before the
+     * others complete (and their clients send more). */
+    struct gw_req **later = xmalloc(mc->n * sizeof(*later));
+    for (size_t i = 0; i < mc->n; i++) {
+        if (element_is_error(&a[i], &code, &msg) && code == RPC_EAGAIN &&
+            mc->reqs[i]->client != NULL)
+            later[again++] = mc->reqs[i];
+    }
+    if (again > 0)
+        batch_requeue_first(later, again, mc->rc);
+    free(later);
+    for (size_t i = 0; i < mc->n; i++) {
+        if (!element_is_error(&a[i], &code, &msg))
             gw_exec_reply(mc->reqs[i], RPC_OK, &a[i]);
-        }
+        else if (code != RPC_EAGAIN || mc->reqs[i]->client == NULL)
+            gw_exec_reply(mc->reqs[i], (int)code, msg);
     }
     free(mc);
 }
@@ -88,6 +115,7 @@ batch_send(struct batch *b)
     } else {
         struct multi_call *mc = xmalloc(sizeof(*mc) + b->n * sizeof(mc->reqs[0]));
 
+        mc->rc = b->rc;
         mc->n = b->n;
         memcpy(mc->reqs, b->reqs, b->n * sizeof(b->reqs[0]));
         pk = rpc_call_begin(b->rc, SRV_GET_MULTI, 1, multi_reply, mc,
@@ -100,32 +128,58 @@ batch_send(struct batch *b)
     b->n = 0;
 }
 
+/* The batch waiting for rc, made if there is none. */
+static struct batch *
+batch_for(struct rpc_conn *rc)
+{
+    for (size_t i = 0; i < nwaiting; i++) {
+        if (waiting[i].rc == rc)
+            return &waiting[i];
+    }
+    if (nwaiting == capwaiting) {
+        capwaiting = capwaiting ? 2 * capwaiting : 8;
+        waiting = xrealloc(waiting, capwaiting * sizeof(*waiting));
+    }
+    struct batch *b = &waiting[nwaiting++];
+    b->rc = rc;
+    b->n = 0;
+    rpc_ref(rc);
+    return b;
+}
+
 void
 gw_batch_get(struct gw_req *r, struct rpc_conn *rc)
 {
-    struct batch *b = NULL;
+    struct batch *b;
 
     if (multi_refused) {
         gw_exec_send_get(r, rc);
         return;
     }
-    for (size_t i = 0; i < nwaiting && b == NULL; i++) {
-        if (waiting[i].rc == rc)
-            b = &waiting[i];
-    }
-    if (b == NULL) {
-        if (nwaiting == capwaiting) {
-            capwaiting = capwaiting ? 2 * capwaiting : 8;
-            waiting = xrealloc(waiting, capwaiting * sizeof(*waiting));
-        }
-        b = &waiting[nwaiting++];
-        b->rc = rc;
-        b->n = 0;
-        rpc_ref(rc);
-    }
+    b = batch_for(rc);
     b->reqs[b->n++] = r;
     if (b->n == BATCH_MAX)
         batch_send(b);
+}
+
+/* Puts reqs[0..n) (left out of a full answer) first in rc's next batch:
+ * ahead of the gets their own completions let the clients send, which
+ * would otherwise overtake them again and again. */
+static void
+batch_requeue_first(struct gw_req **reqs, size_t n, struct rpc_conn *rc)
+{
+    while (n > 0) {
+        struct batch *b = batch_for(rc);
+        size_t k = n < BATCH_MAX - b->n ? n : BATCH_MAX - b->n;
+
+        memmove(b->reqs + k, b->reqs, b->n * sizeof(b->reqs[0]));
+        memcpy(b->reqs, reqs, k * sizeof(reqs[0]));
+        b->n += k;
+        reqs += k;
+        n -= k;
+        if (b->n == BATCH_MAX)
+            batch_send(b);
+    }
 }
 
 void

@@ -10,10 +10,12 @@
 #include "gateway/gw_bin.h"
 #include "gateway/gw_cache.h"
 #include "gateway/gw_conn.h"
+#include "gateway/gw_metrics.h"
 #include "gateway/gw_route.h"
 #include "gateway/memtext.h"
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/metrics_http.h"
 #include "common/opt.h"
 
 #include <errno.h>
@@ -225,6 +227,8 @@ main(int argc, char **argv)
           .dest = &g.cfg.lc_age, .argname = "<sec=1>",
           .help = "serve a cached value at most this long after reading it",
           .dmin = 0.001, .dmax = 86400 },
+        METRICS_HTTP_OPTION(&g.cfg.metrics, &g.cfg.has_metrics,
+                            METRICS_PORT_GATEWAY),
         DAEMON_OPTIONS(&dopts),
         { .name = NULL },
     };
@@ -294,6 +298,13 @@ main(int argc, char **argv)
                  addr_format(&g.cfg.listen_bin, as, sizeof(as)));
     }
 
+    struct metrics_http *metrics = NULL;
+    if (g.cfg.has_metrics &&
+        (metrics = metrics_http_start(g.loop, &g.cfg.metrics,
+                                      gw_metrics_collect, &g)) == NULL)
+        return 1;
+    if (metrics != NULL)
+        metrics_http_set_prepare(metrics, gw_metrics_prepare);
     gw_route_start(&g);
     ev_timer_init(&g.tick, tick_cb, GW_TICK, GW_TICK);
     g.tick.data = &g;
@@ -301,6 +312,7 @@ main(int argc, char **argv)
 
     int rv = daemon_run(g.loop, &dopts);
 
+    metrics_http_stop(metrics);
     conn_loop_flush();
     close(g.listen_fd);
     if (g.listen_bin_fd >= 0)

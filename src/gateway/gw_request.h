@@ -150,6 +150,8 @@ struct gw_req {
     struct gw_req      *retry_next;
     ev_tstamp           retry_at;
     uint8_t             attempts;
+    struct kaddr        sent_to;     /* the last attempt's server */
+    ev_tstamp           arrived;     /* when accepted (its latency) */
     uint64_t            since;       /* delete: clock of the first attempt,
                                         less a margin for clock skew */
     struct gw_fan      *fan;         /* fan-out in progress */

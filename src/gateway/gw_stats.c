@@ -371,6 +371,7 @@ stats_general(struct gw_req *r, const struct gw_cluster_sums *sums)
     /* kumo's own */
     add_u64("get_errors", st->get_errors);
     add_u64("retries", st->retries);
+    add_u64("failovers", st->failovers);
     add_u64("server_errors", st->server_errors);
     add("servers", "%zu", g->hs.w.nnodes);
     add("servers_active", "%zu", ring_active_count(&g->hs.w));

@@ -81,6 +81,8 @@ struct mgr {
     struct rpc_listener *listener;
     ev_timer             check_timer;
     ev_tstamp            started;
+    struct kaddr         metrics;       /* -Pm */
+    bool                 has_metrics;
     /* rebalancing */
     bool                 auto_replace;  /* -a */
     double               replace_delay; /* -Rs */
@@ -131,6 +133,11 @@ void mgr_mark_fault(struct mgr *m, const struct kaddr *addr);
 void mgr_auto_replace_soon(struct mgr *m);
 /* Marks ring members that never reconnected after a restart fault. */
 void mgr_cluster_check(struct mgr *m);
+
+/* mgr_metrics.c: a metrics_collect_fn (common/metrics_http.h), arg the
+ * struct mgr. */
+struct metrics_writer;
+void mgr_metrics_collect(void *arg, struct metrics_writer *w);
 
 /* mgr_replace.c */
 /* Drives rebalancing; called from the manager's timer. */

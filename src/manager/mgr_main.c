@@ -9,6 +9,7 @@
 #include "common/conn.h"
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/metrics_http.h"
 #include "common/mpk.h"
 #include "common/opt.h"
 #include "common/xmalloc.h"
@@ -75,6 +76,7 @@ main(int argc, char **argv)
           .dest = &max_ahead, .argname = "<sec=60>",
           .help = "refuse peer clocks further ahead than this", .min = 0,
           .max = 86400 },
+        METRICS_HTTP_OPTION(&m.metrics, &m.has_metrics, METRICS_PORT_MANAGER),
         DAEMON_OPTIONS(&dopts),
         { .name = NULL },
     };
@@ -144,6 +146,11 @@ main(int argc, char **argv)
         fprintf(stderr, "error: %s\n", err);
         return 1;
     }
+    struct metrics_http *metrics = NULL;
+    if (m.has_metrics &&
+        (metrics = metrics_http_start(m.loop, &m.metrics, mgr_metrics_collect,
+                                      &m)) == NULL)
+        return 1;
     log_info("start manager %s", addr_format(&m.listen, as, sizeof(as)));
 
     ev_timer_init(&m.check_timer, check_cb, 0.1, 0.25);
@@ -151,6 +158,7 @@ main(int argc, char **argv)
     ev_timer_start(m.loop, &m.check_timer);
     int rv = daemon_run(m.loop, &dopts);
 
+    metrics_http_stop(metrics);
     conn_loop_flush();
     rpc_listener_close(m.listener);
     hspace_free(&m.hs);

@@ -271,6 +271,7 @@ srv_rpc_get_multi(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         }
     }
     msgpack_packer *pk = rpc_reply_begin(rc, msgid);
+    size_t bytes = 0;
     msgpack_pack_array(pk, (uint32_t)n);
     for (size_t i = 0; i < n; i++) {
         struct srv_item it;
@@ -279,6 +280,10 @@ srv_rpc_get_multi(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         int own;
 
         (void)get_key(&keys[i], &key, &klen);
+        if (bytes >= SRV_GET_MULTI_BYTES) {
+            pack_error(pk, RPC_EAGAIN, "not run: ask again");
+            continue;
+        }
         if ((own = check_owner(s, key, klen, false)) != RPC_OK) {
             s->stats.not_owner++;
             pack_error(pk, own, owner_error_text(s, own));
@@ -292,6 +297,8 @@ srv_rpc_get_multi(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         else
             pack_error(pk, RPC_ESERVER, res == SRV_NOSPACE ?
                        "out of memory storing object" : "storage error");
+        if (res == SRV_VALUE)
+            bytes += it.len;
     }
     rpc_reply_end(rc);
 }

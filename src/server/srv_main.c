@@ -6,6 +6,7 @@
 #include "server/srv.h"
 #include "server/srv_backup.h"
 #include "server/srv_gc.h"
+#include "server/srv_metrics.h"
 #include "server/srv_mgr.h"
 #include "server/srv_rejoin.h"
 #include "server/srv_repl.h"
@@ -14,6 +15,7 @@
 #include "common/conn.h"
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/metrics_http.h"
 #include "common/mpk.h"
 #include "common/opt.h"
 
@@ -153,6 +155,8 @@ main(int argc, char **argv)
           .dest = &s.cfg.min_copies, .argname = "<n=2>",
           .help = "copies a write needs before it is acknowledged",
           .min = 1, .max = 3 },
+        METRICS_HTTP_OPTION(&s.cfg.metrics, &s.cfg.has_metrics,
+                            METRICS_PORT_SERVER),
         DAEMON_OPTIONS(&dopts),
         { .name = NULL },
     };
@@ -217,6 +221,15 @@ main(int argc, char **argv)
         srv_db_close(s.db);
         return 1;
     }
+    struct metrics_http *metrics = NULL;
+    if (s.cfg.has_metrics &&
+        (metrics = metrics_http_start(s.loop, &s.cfg.metrics,
+                                      srv_metrics_collect, &s)) == NULL) {
+        srv_stream_free(s.stream);
+        srv_ops_free(s.ops);
+        srv_db_close(s.db);
+        return 1;
+    }
     log_info("start server %s, store %s",
              addr_format(&s.cfg.listen, as, sizeof(as)), s.cfg.store);
 
@@ -229,6 +242,7 @@ main(int argc, char **argv)
 
     int rv = daemon_run(s.loop, &dopts);
 
+    metrics_http_stop(metrics);
     conn_loop_flush();
     if (srv_repl_pending(s.repl) > 0)
         log_warnx("stopping with %zu writes not yet on every replica",

@@ -408,3 +408,50 @@ h_alarm(unsigned seconds)
     sigaction(SIGALRM, &sa, NULL);
     alarm(seconds);
 }
+
+static void
+san_env(struct h_cluster *c, const char *name, const char *defaults)
+{
+    const char *cur = getenv(name);
+    const char *base = cur != NULL ? cur : defaults;
+    char buf[PATH_MAX + 512];
+
+    snprintf(buf, sizeof(buf), "%s%slog_path=%s/san", base, *base ? ":" : "",
+             c->dir);
+    setenv(name, buf, 1);
+}
+
+void
+h_san_to_files(struct h_cluster *c)
+{
+    san_env(c, "ASAN_OPTIONS", "");
+    san_env(c, "UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1");
+}
+
+int
+h_san_reports(struct h_cluster *c)
+{
+    DIR *d = opendir(c->dir);
+    struct dirent *de;
+    int found = 0;
+
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        char path[PATH_MAX + 300], text[2001];
+        size_t n = 0;
+        FILE *fp;
+
+        if (strncmp(de->d_name, "san.", 4) != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", c->dir, de->d_name);
+        if ((fp = fopen(path, "r")) != NULL) {
+            n = fread(text, 1, sizeof(text) - 1, fp);
+            fclose(fp);
+        }
+        text[n] = '\0';
+        fprintf(stderr, "# sanitizer report %s:\n%s\n", path, text);
+        found++;
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}

@@ -248,6 +248,14 @@ int h_mount_tmpfs(struct h_cluster *c, const char *sub, unsigned mib,
  * Also ignores SIGPIPE.
  */
 void h_alarm(unsigned seconds);
+/*
+ * For daemons whose stderr is /dev/null (run with -d): sets ASAN_OPTIONS
+ * and UBSAN_OPTIONS (kept, and added to) so that sanitizer reports go to
+ * files DIR/san.PID. Call before anything starts.
+ */
+void h_san_to_files(struct h_cluster *c);
+/* The DIR/san.* reports: each printed on stderr; returns how many. */
+int h_san_reports(struct h_cluster *c);
 /* Monotonic seconds. */
 double h_now(void);
 /* Sleeps s seconds (restarting on signals). */

@@ -14,7 +14,6 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -276,26 +275,7 @@ rotate(pid_t pid, const char *log, char *old)
 static void
 no_sanitizer_reports(void)
 {
-    DIR *d = opendir(cl->dir);
-    struct dirent *de;
-    int found = 0;
-
-    assert_non_null(d);
-    while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, "san.", 4) == 0) {
-            char path[PATH_MAX + 300];
-            char *text;
-
-            snprintf(path, sizeof(path), "%s/%s", cl->dir, de->d_name);
-            text = slurp(path);
-            fprintf(stderr, "# sanitizer report %s:\n%.2000s\n", path,
-                    text ? text : "");
-            free(text);
-            found++;
-        }
-    }
-    closedir(d);
-    assert_int_equal(found, 0);
+    assert_int_equal(h_san_reports(cl), 0);
 }
 
 /* ---- tests ---- */
@@ -521,18 +501,6 @@ alarm_cb(int sig)
     _exit(99);
 }
 
-static void
-set_san_env(const char *name, const char *defaults)
-{
-    const char *cur = getenv(name);
-    const char *base = cur != NULL ? cur : defaults;
-    char buf[PATH_MAX + 512];
-
-    snprintf(buf, sizeof(buf), "%s%slog_path=%s/san", base, *base ? ":" : "",
-             cl->dir);
-    setenv(name, buf, 1);
-}
-
 int
 main(void)
 {
@@ -559,8 +527,7 @@ main(void)
     }
     /* After start-up a daemon's stderr is /dev/null: sanitizer reports
      * go to files DIR/san.PID instead. */
-    set_san_env("ASAN_OPTIONS", "");
-    set_san_env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1");
+    h_san_to_files(cl);
     failed = cmocka_run_group_tests_name("it_daemon", tests, NULL, NULL);
     for (int i = 0; i < nstarted; i++) {
         if (started[i] > 0) {

@@ -6,7 +6,8 @@
  * stored one), that a pipeline of interleaved writes and reads through
  * the caching gateway never reads a stale value, nor does a read after a
  * write that timed out, that a write through the other gateway is seen
- * within -lt, and that the cache stays within its memory bound.
+ * within -lt, and that the cache stays within its memory bound; its
+ * figures in "stats" and in the Prometheus metrics (-Pm).
  */
 #include "config.h"
 
@@ -28,7 +29,7 @@
 #define NSRV        3
 #define LC_MIB      "1"         /* the reader's -lc */
 #define LC_BYTES    (1024 * 1024)
-#define LC_AGE      "1"         /* its -lt */
+#define LC_AGE      "1"         /* its -lt: the default */
 #define LC_AGE_S    1.0
 #define LC_TIMEOUT  "0.5"       /* its -Ts, so that a paused server times out */
 /* Slack for a loaded machine: between the test's clock reading and the
@@ -104,13 +105,19 @@ set_via(struct h_cluster *c, const char *key, const char *val)
     close(fd);
 }
 
+static uint16_t metrics_port;   /* the caching gateway's -Pm */
+
 static int
 group_setup(void **state)
 {
-    static const char *const args[] = {
-        "-lc", LC_MIB, "-lt", LC_AGE, "-Ts", LC_TIMEOUT, "-S", "0", NULL,
+    static char pm[32];
+    /* At most H_EXTRA_MAX words: -lt is left at its default, LC_AGE. */
+    static const char *args[H_EXTRA_MAX + 1] = {
+        "-lc", LC_MIB, "-Ts", LC_TIMEOUT, "-S", "0", "-Pm", pm, NULL,
     };
 
+    metrics_port = h_free_port();
+    snprintf(pm, sizeof(pm), "127.0.0.1:%u", metrics_port);
     cl = h_cluster_new(1, NSRV);
     if (cl == NULL)
         return -1;
@@ -136,6 +143,33 @@ group_setup(void **state)
     }
 }
 
+/* The value of a Prometheus sample "name value" in the gateway's
+ * /metrics. */
+static uint64_t
+metric_of(const char *name)
+{
+    static char page[256 * 1024];
+    const char *req = "GET /metrics HTTP/1.0\r\n\r\n";
+    char pat[128];
+    size_t len = 0;
+    ssize_t n;
+    int fd = h_connect(metrics_port, H_IO_TIMEOUT);
+
+    assert_true(fd >= 0);
+    assert_int_equal(h_send(fd, req, strlen(req), H_IO_TIMEOUT), 0);
+    while (len + 1 < sizeof(page) &&
+           (n = h_recv(fd, page + len, sizeof(page) - 1 - len,
+                       H_IO_TIMEOUT)) > 0)
+        len += (size_t)n;
+    close(fd);
+    page[len] = '\0';
+    snprintf(pat, sizeof(pat), "\n%s ", name);
+    const char *p = strstr(page, pat);
+    if (p == NULL)
+        fail_msg("no %s in /metrics", name);
+    return strtoull(p + strlen(pat), NULL, 10);
+}
+
 /* N gets of a key written elsewhere: one miss, then N-1 hits, whose
  * value and cas are the stored ones; a write here is cached as written. */
 static void
@@ -157,6 +191,10 @@ test_hits(void **state)
     assert_int_equal(stat_of(cl, "lc_hits") - hits0, N - 1);
     assert_int_equal(stat_of(cl, "lc_misses") - miss0, 1);
     assert_int_equal(stat_of(cl, "get_hits") - gh0, N);
+    assert_int_equal(metric_of("kumo_gateway_local_cache_hits_total"),
+                     stat_of(cl, "lc_hits"));
+    assert_int_equal(metric_of("kumo_gateway_local_cache_limit_bytes"),
+                     LC_BYTES);
 
     /* Written through this gateway: cached with the cas the server gave. */
     char buf[256];

@@ -12,7 +12,7 @@ srcdir=${KUMO_SRCDIR:-.}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/it_manpages.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-programs="kumo-manager kumo-server kumo-gateway kumoctl kumohash kumostat kumotop kumomergedb"
+programs="kumo-manager kumo-server kumo-gateway kumoctl kumocluster kumohash kumostat kumotop kumomergedb"
 units="kumo-manager.service kumo-server@.service kumo-gateway.service"
 sections="NAME SYNOPSIS DESCRIPTION OPTIONS EXAMPLES EXIT_STATUS FILES SEE_ALSO"
 

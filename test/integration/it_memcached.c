@@ -45,6 +45,7 @@ main(void)
         cmocka_unit_test(test_large_values),
         cmocka_unit_test(test_key_length),
         cmocka_unit_test(test_multiget),
+        cmocka_unit_test(test_multiget_big),
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_concurrent_clients),
         cmocka_unit_test(test_stats),

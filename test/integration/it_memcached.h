@@ -79,6 +79,7 @@ void test_flush_all(void **state);
 
 /* it_memcached_load.c */
 void test_multiget(void **state);
+void test_multiget_big(void **state);
 void test_pipeline(void **state);
 void test_concurrent_clients(void **state);
 void test_stats(void **state);

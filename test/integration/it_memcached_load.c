@@ -95,6 +95,56 @@ test_multiget(void **state)
     memcached_free(mc);
 }
 
+/*
+ * One get line of big values: the gateway sends a server's keys as one
+ * SRV_GET_MULTI, whose answer stops at 256 KiB of values and leaves the
+ * rest to be asked again. Every value comes back, whole, in order.
+ */
+#define BIG_KEYS  24
+#define BIG_BYTES 100000
+
+void
+test_multiget_big(void **state)
+{
+    int fd = gw_fd();
+    size_t bufcap = BIG_KEYS * (BIG_BYTES + 512);
+    char *val = malloc(BIG_BYTES), *buf = malloc(bufcap), line[1024], hdr[64];
+    struct val *v = calloc(BIG_KEYS, sizeof(*v));
+    size_t off = (size_t)snprintf(line, sizeof(line), "get");
+
+    (void)state;
+    assert_non_null(val);
+    assert_non_null(buf);
+    assert_non_null(v);
+    for (int i = 0; i < BIG_KEYS; i++) {
+        memset(val, 'a' + i, BIG_BYTES);
+        int hl = snprintf(hdr, sizeof(hdr), "set big:%d %d 0 %d\r\n", i, i,
+                          BIG_BYTES);
+        assert_int_equal(h_send(fd, hdr, (size_t)hl, H_IO_TIMEOUT), 0);
+        assert_int_equal(h_send(fd, val, BIG_BYTES, H_IO_TIMEOUT), 0);
+        h_chat(fd, "\r\n", "STORED\r\n");
+        off += (size_t)snprintf(line + off, sizeof(line) - off, " big:%d", i);
+    }
+    off += (size_t)snprintf(line + off, sizeof(line) - off, "\r\n");
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(h_send(fd, line, off, H_IO_TIMEOUT), 0);
+        assert_int_equal(recv_get_reply(fd, buf, bufcap, v, BIG_KEYS), BIG_KEYS);
+        for (int i = 0; i < BIG_KEYS; i++) {
+            char key[32];
+            snprintf(key, sizeof(key), "big:%d", i);
+            assert_string_equal(v[i].key, key);
+            assert_int_equal(v[i].flags, i);
+            assert_int_equal(v[i].bytes, BIG_BYTES);
+            memset(val, 'a' + i, BIG_BYTES);
+            assert_memory_equal(v[i].data, val, BIG_BYTES);
+        }
+    }
+    close(fd);
+    free(val);
+    free(buf);
+    free(v);
+}
+
 /* Appends a formatted string to a growing buffer. */
 struct sbuf {
     char   *p;
