@@ -81,6 +81,12 @@ struct srv {
     int                  nmgr;
     ev_timer             mgr_timer;
     ev_tstamp            lease_until;  /* see srv_mgr.h */
+    /* Our wall clock was more than -Xc seconds ahead of a manager's in its
+     * last keepalive answer: no lease (we would stamp writes from the
+     * future, which would bury later ones), until it is back in step. */
+    bool                 clock_fenced;
+    bool                 store_damaged; /* srv_db_damaged: stopping */
+    ev_tstamp            clock_logged;
     double               lease_len;    /* 80% of the managers' -Ft */
     uint64_t             gc_horizon;   /* newest tombstone GC removed here */
     uint64_t             gc_horizon_saved; /* as last written to the store */

@@ -218,8 +218,12 @@ srv_db_tc_open(const char *path, const struct srv_db_opts *o, bool create,
             /* Tokyo Cabinet refuses a path already open in this process. */
             snprintf(err, errlen, "store %s: store file is already open in "
                      "this process", path);
-        } else {
+        } else if (ecode == TCENOFILE || ecode == TCENOPERM ||
+                   ecode == TCEOPEN || ecode == TCEMKDIR) {
             snprintf(err, errlen, "store %s: %s", path, tchdberrmsg(ecode));
+        } else {
+            snprintf(err, errlen, "store %s is corrupt (%s): %s", path,
+                     tchdberrmsg(ecode), SRV_DB_CORRUPT_HINT);
         }
         tchdbdel(hdb);
         return NULL;

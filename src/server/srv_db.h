@@ -76,6 +76,16 @@ const char *srv_db_path(const struct srv_db *db);
  * (logging how many fail). Returns true while work is left. A DB nobody
  * calls this for (a backup copy, kumomergedb) never grows. */
 bool srv_db_maintain(struct srv_db *db);
+/* The checksum pass found the file's structure damaged (Tokyo Cabinet
+ * cannot iterate past a record, or a record is not found by its key):
+ * the server must not go on serving from it. */
+bool srv_db_damaged(const struct srv_db *db);
+/* What an operator does about a damaged store file (Tokyo Cabinet cannot
+ * open it, or srv_db_damaged): the error says it. */
+#define SRV_DB_CORRUPT_HINT "move the file aside and start the server " \
+    "with an empty store: after kumoctl attach, the replace copies its " \
+    "keys back from the other holders (kumomergedb can salvage what is " \
+    "readable)"
 /* Is a growth under way (its second file being created or filled)? */
 bool srv_db_growing(const struct srv_db *db);
 

@@ -85,6 +85,7 @@ struct srv_db {
 
     /* the checksum pass after open (srv_db_grow.c) */
     bool               verify_done;
+    bool               damaged;        /* the pass met a damaged structure */
     char              *verify_cursor;
     size_t             verify_cursorlen;
     uint64_t           verify_seen, verify_bad;

@@ -62,6 +62,8 @@ owner_error_text(struct srv *s, int code)
 {
     return code == RPC_ENOTOWNER ? "obsolete hash space"
            : s->hs.w.nnodes == 0 ? "server not ready: no ring yet"
+           : !srv_lease_valid(s) && s->clock_fenced
+               ? "fenced: our clock is ahead of the managers'"
            : !srv_lease_valid(s)
                ? "fenced: no word from a manager within the lease"
                : "no manager: checking whether the coordinator is gone";

@@ -51,6 +51,17 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     srv_replace_tick(s->replace);
     srv_backup_tick(s->backup);
     srv_db_maintain(s->db);
+    if (srv_db_damaged(s->db) && !s->store_damaged) {
+        /* Serving from it could answer "absent" for acknowledged keys:
+         * stop, and say what to do. */
+        s->store_damaged = true;
+        log_error("store %s is corrupt (records that cannot be read back "
+                  "by key): %s", srv_db_path(s->db), SRV_DB_CORRUPT_HINT);
+        fprintf(stderr, "error: store %s is corrupt: %s\n",
+                srv_db_path(s->db), SRV_DB_CORRUPT_HINT);
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
     if (ev_now(loop) - s->last_gc >= 1.0) {
         s->last_gc = ev_now(loop);
         srv_gc_slice(s->gc);
@@ -258,6 +269,8 @@ main(int argc, char **argv)
     ev_timer_start(s.loop, &s.tick);
 
     int rv = daemon_run(s.loop, &dopts);
+    if (s.store_damaged)
+        rv = 1;
 
     metrics_http_stop(metrics);
     conn_loop_flush();
