@@ -90,13 +90,22 @@ srv_db_key_repr(const void *key, size_t klen, char *out, size_t outlen)
 }
 
 static void
-log_corrupt(const struct srv_db *db, const void *key, size_t klen)
+log_corrupt(struct srv_db *db, const void *key, size_t klen)
 {
     char k[96];
 
     log_warnx("store %s: record of key '%s' fails the checksum; "
               "treated as missing", db->path,
               srv_db_key_repr(key, klen, k, sizeof(k)));
+    srv_db_corrupt_found(db, key, klen);
+}
+
+void
+srv_db_corrupt_found(struct srv_db *db, const void *key, size_t klen)
+{
+    if (db->observer != NULL) {
+        db->observer(db->observer_arg, key, klen, NULL, NULL);
+    }
 }
 
 void
@@ -437,6 +446,42 @@ db_lookup(struct srv_db *db, const void *key, size_t klen,
     return r;
 }
 
+/*
+ * db_lookup's answer from the records' headers alone, for the observer: a
+ * put or a remove need only the version they replace, and reading a 1 MiB
+ * value for it would cost more than the write. The checksum is not
+ * checked (a record corrupt since the digest counted it is subtracted as
+ * counted; one never counted makes its arc differ until a pass recomputes
+ * it).
+ */
+static enum srv_db_look
+db_peek(struct srv_db *db, const void *key, size_t klen, struct srv_item *out,
+        struct db_where *w)
+{
+    TCHDB *files[2] = { db->hdb, db->old };
+    char head[SRV_DB_HEADER];
+
+    w->in_new = w->in_old = false;
+    for (int i = 0; i < 2 && files[i] != NULL; i++) {
+        int n = tchdbget3(files[i], key, (int)klen, head, sizeof(head));
+        if (n < 0) {
+            if (tchdbecode(files[i]) != TCENOREC) {
+                srv_db_log_tc(db, files[i], "tchdbget3");
+                return LOOK_EIO;
+            }
+            continue;
+        }
+        if (i == 0) {
+            w->in_new = true;
+        } else {
+            w->in_old = true;
+        }
+        return srv_record_decode_header(head, (size_t)n, out) ? LOOK_FOUND
+                                                              : LOOK_CORRUPT;
+    }
+    return LOOK_ABSENT;
+}
+
 static enum srv_db_status
 look_status(enum srv_db_look r)
 {
@@ -469,6 +514,16 @@ static bool
 tc_has(TCHDB *hdb, const void *key, size_t klen)
 {
     return tchdbvsiz(hdb, key, (int)klen) >= 0;
+}
+
+bool
+srv_db_has(struct srv_db *db, const void *key, size_t klen)
+{
+    if (klen > INT_MAX) {
+        return false;
+    }
+    return tc_has(db->hdb, key, klen) ||
+           (db->old != NULL && tc_has(db->old, key, klen));
 }
 
 /*
@@ -529,7 +584,31 @@ enum srv_db_status
 srv_db_put(struct srv_db *db, const void *key, size_t klen,
            const struct srv_item *it)
 {
-    return db_write(db, key, klen, it, NULL);
+    struct srv_item cur;
+    struct db_where w;
+    enum srv_db_look r;
+    enum srv_db_status st;
+
+    if (db->observer == NULL || klen > INT_MAX) {
+        return db_write(db, key, klen, it, NULL);
+    }
+    r = db_peek(db, key, klen, &cur, &w);
+    if (r == LOOK_EIO) {
+        return SRV_DB_EIO;
+    }
+    st = db_write(db, key, klen, it, &w);
+    if (st == SRV_DB_OK) {
+        db->observer(db->observer_arg, key, klen,
+                     r == LOOK_FOUND ? &cur : NULL, it);
+    }
+    return st;
+}
+
+void
+srv_db_set_observer(struct srv_db *db, srv_db_change_fn *fn, void *arg)
+{
+    db->observer = fn;
+    db->observer_arg = arg;
 }
 
 /*
@@ -555,8 +634,13 @@ srv_db_put_if_newer(struct srv_db *db, const void *key, size_t klen,
     if (r == LOOK_FOUND && kver_cmp(&cur.ver, &it->ver) >= 0) {
         return SRV_DB_OK;
     }
+    cur.data = NULL;
     st = db_write(db, key, klen, it, &w);
     *applied = st == SRV_DB_OK;
+    if (*applied && db->observer != NULL) {
+        db->observer(db->observer_arg, key, klen,
+                     r == LOOK_FOUND ? &cur : NULL, it);
+    }
     return st;
 }
 
@@ -581,9 +665,15 @@ enum srv_db_status
 srv_db_remove(struct srv_db *db, const void *key, size_t klen)
 {
     int in_new, in_old = 0;
+    struct srv_item cur;
+    struct db_where w;
+    enum srv_db_look r = LOOK_ABSENT;
 
     if (klen > INT_MAX) {
         return SRV_DB_NOTFOUND;
+    }
+    if (db->observer != NULL) {
+        r = db_peek(db, key, klen, &cur, &w);
     }
     in_new = tc_remove(db, db->hdb, key, klen);
     if (in_new >= 0 && db->old != NULL) {
@@ -596,104 +686,10 @@ srv_db_remove(struct srv_db *db, const void *key, size_t klen)
         db->overlap--;
         srv_db_overlap_save(db);
     }
+    if (r == LOOK_FOUND) {
+        db->observer(db->observer_arg, key, klen, &cur, NULL);
+    }
     return in_new + in_old > 0 ? SRV_DB_OK : SRV_DB_NOTFOUND;
-}
-
-/* The opaque field: slot 0 holds a marker, slots 1..15 the numbers. */
-#define META_MAGIC   0x6b756d6f6d657461ULL   /* "kumometa" */
-#define META_SLOTS   16
-
-static uint64_t
-meta_load(const char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | (unsigned char)p[i];
-    return v;
-}
-
-static void
-meta_store(char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (char)(v >> (56 - 8 * i));
-}
-
-static bool
-meta_get(TCHDB *hdb, int slot, uint64_t *v)
-{
-    char *op = tchdbopaque(hdb);
-
-    if (op == NULL || slot <= 0 || slot >= META_SLOTS ||
-        meta_load(op) != META_MAGIC)
-        return false;
-    *v = meta_load(op + 8 * slot);
-    return true;
-}
-
-static void
-meta_put(TCHDB *hdb, int slot, uint64_t v)
-{
-    char *op = tchdbopaque(hdb);
-
-    if (op == NULL || slot <= 0 || slot >= META_SLOTS)
-        return;
-    if (meta_load(op) != META_MAGIC) {
-        memset(op, 0, 8 * META_SLOTS);
-        meta_store(op, META_MAGIC);
-    }
-    meta_store(op + 8 * slot, v);
-}
-
-/* The numbers live in the file written to; a migration copies them over
- * before anything else is written there (srv_db_meta_copy). */
-bool
-srv_db_meta_get(struct srv_db *db, enum srv_db_meta slot, uint64_t *v)
-{
-    if ((int)slot >= SRV_DB_META_GROW_ID)
-        return false;
-    return meta_get(db->hdb, (int)slot, v);
-}
-
-void
-srv_db_meta_put(struct srv_db *db, enum srv_db_meta slot, uint64_t v)
-{
-    if ((int)slot >= SRV_DB_META_GROW_ID)
-        return;
-    meta_put(db->hdb, (int)slot, v);
-}
-
-bool
-srv_db_meta_slot(TCHDB *hdb, int slot, uint64_t *v)
-{
-    return meta_get(hdb, slot, v);
-}
-
-void
-srv_db_meta_set(TCHDB *hdb, int slot, uint64_t v)
-{
-    meta_put(hdb, slot, v);
-}
-
-void
-srv_db_meta_copy(TCHDB *from, TCHDB *to)
-{
-    uint64_t v;
-
-    for (int slot = 1; slot < SRV_DB_META_GROW_ID; slot++) {
-        if (meta_get(from, slot, &v))
-            meta_put(to, slot, v);
-    }
-}
-
-/* The count of keys in both files, kept in the new file's header so that a
- * restart mid-migration still counts right (a write to the mapped header:
- * it lands with the record it accounts for). */
-void
-srv_db_overlap_save(struct srv_db *db)
-{
-    meta_put(db->hdb, SRV_DB_META_OVERLAP, db->overlap);
 }
 
 /* Number of records, tombstones (and corrupt ones) included; a key in both
