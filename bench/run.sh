@@ -26,6 +26,7 @@ DO_MC=1
 DO_TW=1
 DO_KUMO=1
 KUMO_SERVERS=3
+GW_ARGS=""          # more kumo-gateway options (--gateway-args)
 KEEP=0
 OUT=""
 BUILDDIR=${KUMO_BUILDDIR:-$PWD}
@@ -49,6 +50,8 @@ usage: bench/run.sh [options]
   --no-memcached | --no-twemproxy | --no-kumo    skip a target
   --kumo-servers N  kumo storage servers, 1..3 (default 3: three copies;
                     1 gives the single-copy comparison)
+  --gateway-args "ARGS"  more kumo-gateway options, e.g. "-lc 64" (its
+                    local cache)
   --out FILE        markdown results (default: \$KUMO_BUILDDIR/bench-results.md)
   --bench PATH      kumo-bench binary (default: \$KUMO_BUILDDIR/bench/kumo-bench)
   --keep            keep the temp dir (logs, configs, raw results)
@@ -77,6 +80,7 @@ while [ $# -gt 0 ]; do
     --no-twemproxy) DO_TW=0 ;;
     --no-kumo) DO_KUMO=0 ;;
     --kumo-servers) KUMO_SERVERS=${2:?}; shift ;;
+    --gateway-args) GW_ARGS=${2:?}; shift ;;
     --out) OUT=${2:?}; shift ;;
     --bench) BENCH=${2:?}; shift ;;
     --keep) KEEP=1 ;;
@@ -352,7 +356,7 @@ start_kumo() {
             return 1
         fi
     done
-    start kumo-gateway "$BUILDDIR/src/gateway/kumo-gateway" -m "127.0.0.1:$mgr" -t "127.0.0.1:$gw"
+    start kumo-gateway "$BUILDDIR/src/gateway/kumo-gateway" -m "127.0.0.1:$mgr" -t "127.0.0.1:$gw" $GW_ARGS
     pids="$pids $LAST_PID"
     TPIDS[kumo]=$pids
     if ! wait_port "$gw" 10 $pids; then
