@@ -467,6 +467,15 @@ tc_has(TCHDB *hdb, const void *key, size_t klen)
     return tchdbvsiz(hdb, key, (int)klen) >= 0;
 }
 
+/* Would it make a record that reads back (srv_record_decode)? */
+static bool
+item_storable(size_t klen, const struct srv_item *it)
+{
+    return (it->kind == SRV_ITEM_LIVE ||
+            (it->kind == SRV_ITEM_TOMBSTONE && it->len == 0)) &&
+           klen <= INT_MAX && SRV_DB_HEADER + (size_t)it->len <= INT_MAX;
+}
+
 /*
  * Encodes it into wbuf and stores it in the file written to, after the
  * free-space check. During a migration w (NULL: unknown, looked up here)
@@ -483,9 +492,7 @@ db_write(struct srv_db *db, const void *key, size_t klen,
     bool adds_overlap = false;
     char k[96];
 
-    if ((it->kind != SRV_ITEM_LIVE && it->kind != SRV_ITEM_TOMBSTONE) ||
-        (it->kind == SRV_ITEM_TOMBSTONE && it->len != 0) ||
-        klen > INT_MAX || reclen > INT_MAX) {
+    if (!item_storable(klen, it)) {
         /* Would store a record that never reads back: refuse it loudly. */
         log_warnx("store %s: refusing invalid item for key '%s' (kind %d, "
                   "%zu key bytes, %" PRIu32 " data bytes)", db->path,
@@ -533,6 +540,83 @@ srv_db_put(struct srv_db *db, const void *key, size_t klen,
  * (kver_cmp); *applied tells which. A corrupt stored record counts as
  * absent. SRV_DB_OK (with *applied), SRV_DB_ENOSPC or SRV_DB_EIO.
  */
+/* put_if_newer's compare-and-replace, run by Tokyo Cabinet on the stored
+ * value in the same bucket walk as the write. */
+struct newer_arg {
+    const void      *key;
+    size_t           klen;
+    const char      *rec;        /* the encoded new record */
+    size_t           reclen;
+    const struct kver *ver;
+    bool             corrupt;    /* the stored record failed its check */
+};
+
+static void *
+newer_proc(const void *vbuf, int vsiz, int *sp, void *op)
+{
+    struct newer_arg *a = op;
+    struct srv_item cur;
+
+    if (srv_record_decode(a->key, a->klen, vbuf, (size_t)vsiz, &cur)) {
+        if (kver_cmp(&cur.ver, a->ver) >= 0) {
+            return NULL;         /* keep it: Tokyo Cabinet says TCEKEEP */
+        }
+    } else {
+        a->corrupt = true;       /* counts as absent, as in db_lookup */
+    }
+    /* Tokyo Cabinet writes, then frees, what this returns. */
+    *sp = (int)a->reclen;
+    return xmemdup(a->rec, a->reclen);
+}
+
+/*
+ * put_if_newer in one lookup (tchdbputproc): stores the encoded record if
+ * the key is absent, else lets newer_proc compare versions on the stored
+ * value in place. Before, the record was read out (one bucket walk and a
+ * copy) and then written (a second walk): on a replica that was most of a
+ * set's cost. Only for a store that is not growing (two files need the
+ * lookup across both) and a write the reserve allows (a refused write
+ * must still answer "not newer" without an error when it is not newer):
+ * false leaves those to the reading path, with nothing done.
+ */
+static bool
+put_if_newer_once(struct srv_db *db, const void *key, size_t klen,
+                  const struct srv_item *it, bool *applied,
+                  enum srv_db_status *st)
+{
+    size_t reclen = SRV_DB_HEADER + (size_t)it->len;
+    uint64_t need = (uint64_t)klen + reclen + SRV_DB_TC_OVERHEAD;
+    struct newer_arg a;
+
+    if (db->old != NULL || !item_storable(klen, it) ||
+        srv_db_space_check(db, need) != SRV_DB_OK) {
+        return false;
+    }
+    srv_db_buf_reserve(&db->wbuf, reclen);
+    srv_record_encode(key, klen, it, db->wbuf.b_data);
+    a.key = key;
+    a.klen = klen;
+    a.rec = db->wbuf.b_data;
+    a.reclen = reclen;
+    a.ver = &it->ver;
+    a.corrupt = false;
+    if (tchdbputproc(db->hdb, key, (int)klen, a.rec, (int)reclen,
+                     newer_proc, &a)) {
+        srv_db_space_charge(db, need);
+        *applied = true;
+        *st = SRV_DB_OK;
+    } else if (tchdbecode(db->hdb) == TCEKEEP) {
+        *st = SRV_DB_OK;
+    } else {
+        srv_db_log_tc(db, db->hdb, "tchdbputproc");
+        *st = SRV_DB_EIO;
+    }
+    if (a.corrupt) {
+        log_corrupt(db, key, klen);
+    }
+    return true;
+}
+
 enum srv_db_status
 srv_db_put_if_newer(struct srv_db *db, const void *key, size_t klen,
                     const struct srv_item *it, bool *applied)
@@ -543,6 +627,9 @@ srv_db_put_if_newer(struct srv_db *db, const void *key, size_t klen,
     enum srv_db_status st;
 
     *applied = false;
+    if (put_if_newer_once(db, key, klen, it, applied, &st)) {
+        return st;
+    }
     /* Read into wbuf, not rbuf: it->data may point into rbuf. */
     r = db_lookup(db, key, klen, &db->wbuf, &cur, &w);
     if (r == LOOK_EIO) {
@@ -593,103 +680,6 @@ srv_db_remove(struct srv_db *db, const void *key, size_t klen)
         srv_db_overlap_save(db);
     }
     return in_new + in_old > 0 ? SRV_DB_OK : SRV_DB_NOTFOUND;
-}
-
-/* The opaque field: slot 0 holds a marker, slots 1..15 the numbers. */
-#define META_MAGIC   0x6b756d6f6d657461ULL   /* "kumometa" */
-#define META_SLOTS   16
-
-static uint64_t
-meta_load(const char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | (unsigned char)p[i];
-    return v;
-}
-
-static void
-meta_store(char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (char)(v >> (56 - 8 * i));
-}
-
-static bool
-meta_get(TCHDB *hdb, int slot, uint64_t *v)
-{
-    char *op = tchdbopaque(hdb);
-
-    if (op == NULL || slot <= 0 || slot >= META_SLOTS ||
-        meta_load(op) != META_MAGIC)
-        return false;
-    *v = meta_load(op + 8 * slot);
-    return true;
-}
-
-static void
-meta_put(TCHDB *hdb, int slot, uint64_t v)
-{
-    char *op = tchdbopaque(hdb);
-
-    if (op == NULL || slot <= 0 || slot >= META_SLOTS)
-        return;
-    if (meta_load(op) != META_MAGIC) {
-        memset(op, 0, 8 * META_SLOTS);
-        meta_store(op, META_MAGIC);
-    }
-    meta_store(op + 8 * slot, v);
-}
-
-/* The numbers live in the file written to; a migration copies them over
- * before anything else is written there (srv_db_meta_copy). */
-bool
-srv_db_meta_get(struct srv_db *db, enum srv_db_meta slot, uint64_t *v)
-{
-    if ((int)slot >= SRV_DB_META_GROW_ID)
-        return false;
-    return meta_get(db->hdb, (int)slot, v);
-}
-
-void
-srv_db_meta_put(struct srv_db *db, enum srv_db_meta slot, uint64_t v)
-{
-    if ((int)slot >= SRV_DB_META_GROW_ID)
-        return;
-    meta_put(db->hdb, (int)slot, v);
-}
-
-bool
-srv_db_meta_slot(TCHDB *hdb, int slot, uint64_t *v)
-{
-    return meta_get(hdb, slot, v);
-}
-
-void
-srv_db_meta_set(TCHDB *hdb, int slot, uint64_t v)
-{
-    meta_put(hdb, slot, v);
-}
-
-void
-srv_db_meta_copy(TCHDB *from, TCHDB *to)
-{
-    uint64_t v;
-
-    for (int slot = 1; slot < SRV_DB_META_GROW_ID; slot++) {
-        if (meta_get(from, slot, &v))
-            meta_put(to, slot, v);
-    }
-}
-
-/* The count of keys in both files, kept in the new file's header so that a
- * restart mid-migration still counts right (a write to the mapped header:
- * it lands with the record it accounts for). */
-void
-srv_db_overlap_save(struct srv_db *db)
-{
-    meta_put(db->hdb, SRV_DB_META_OVERLAP, db->overlap);
 }
 
 /* Number of records, tombstones (and corrupt ones) included; a key in both

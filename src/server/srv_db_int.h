@@ -3,7 +3,8 @@
  * struct srv_db and their internal helpers. Only srv_db*.c (and unit tests)
  * include it; with it they are the only files that include <tchdb.h>.
  *
- *   srv_db.c       record codec, open/close, get/put/remove, meta, counts
+ *   srv_db.c       record codec, open/close, get/put/remove, counts
+ *   srv_db_meta.c  the numbers kept in the opaque header (meta slots)
  *   srv_db_spec.c  the -s spec ("path#bnum=N#xmsiz=N#rcnum=N") and the
  *                  defaults chosen from the machine
  *   srv_db_scan.c  iteration: srv_db_foreach, srv_db_scan
