@@ -12,10 +12,12 @@
 #include "common/xmalloc.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -58,13 +60,30 @@ struct rpc_conn {
     ev_tstamp             auth_deadline; /* 0: still connecting */
     struct auth_hs        hs;
     struct buf            hold;
+    struct rpc_listener  *from;          /* accepted here (else NULL) */
 };
+
+/*
+ * Peers a listener serves at once. A gateway, a server or a tool each
+ * hold one connection, so a real cluster needs a few hundred at most; the
+ * cap keeps a flood of connections (a scanner, a runaway client) from
+ * taking every descriptor the daemon has for its own links. Those over it
+ * are accepted and closed at once, as memcached does with -c.
+ */
+#define RPC_ACCEPTED_MAX 1024
+#define RPC_FDS_KEPT     64     /* descriptors left for the daemon's own */
+#define RPC_ACCEPT_PAUSE 0.1    /* seconds: out of descriptors, try later */
 
 struct rpc_listener {
     ev_io                 w;
+    ev_timer              pause;    /* accepting stopped: no descriptor */
     int                   fd;
     const struct rpc_ops *ops;
     void                 *udata;
+    size_t                nconns;   /* accepted and not yet closed */
+    size_t                max;
+    ev_tstamp             warned;   /* last "refused" log line */
+    bool                  closed;   /* freed when its last peer goes */
 };
 
 struct rpc_failed {
@@ -366,6 +385,12 @@ rpc_conn_closed(struct conn *c, int err)
         auth_refused(rc, "closed during the cluster-secret handshake "
                          "(does it run without -K, or with another secret?)");
     fail_all_pending(rc, RPC_ELOST);
+    if (rc->from != NULL) {
+        struct rpc_listener *l = rc->from;
+        rc->from = NULL;
+        if (--l->nconns == 0 && l->closed)
+            free(l);
+    }
     rc->closed = true;
     rc->close_errno = err;
     if (rc->ops->on_close != NULL)
@@ -717,26 +742,78 @@ rpc_conn_drained(struct conn *c)
 /* ---- listener ---- */
 
 static void
-accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct rpc_listener *l = w->data;
 
+    (void)revents;
+    ev_io_start(loop, &l->w);
+}
+
+/* Says, at most every 10 s, that peers are being turned away. */
+static void
+accept_warn(struct rpc_listener *l, ev_tstamp now, const char *why)
+{
+    if (now - l->warned < 10.0)
+        return;
+    l->warned = now;
+    log_warnx("rpc: refusing connections: %s", why);
+}
+
+static void
+accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct rpc_listener *l = w->data;
+    char why[96];
+
+    (void)revents;
     for (int i = 0; i < 64; i++) {
         struct sockaddr_in sin;
         socklen_t len = sizeof(sin);
         int fd = accept4(l->fd, (struct sockaddr *)&sin, &len, SOCK_CLOEXEC);
 
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                errno == ENOMEM) {
+                /* The connection stays queued and the socket readable:
+                 * stop watching for a moment instead of spinning. */
+                accept_warn(l, ev_now(loop), strerror(errno));
+                ev_io_stop(loop, &l->w);
+                ev_timer_set(&l->pause, RPC_ACCEPT_PAUSE, 0.0);
+                ev_timer_start(loop, &l->pause);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+                       errno != EINTR && errno != ECONNABORTED) {
                 log_warn("rpc: accept");
+            }
             return;
+        }
+        if (l->nconns >= l->max) {
+            snprintf(why, sizeof(why), "%zu peers connected already (the "
+                     "limit)", l->nconns);
+            accept_warn(l, ev_now(loop), why);
+            close(fd);
+            continue;
         }
         struct rpc_conn *rc = rpc_conn_alloc(l->ops, l->udata);
         addr_from_sockaddr(&sin, &rc->peer);
+        rc->from = l;
+        l->nconns++;
         conn_init(&rc->c, loop, fd, &rpc_conn_ops, rc);
         auth_begin(rc, false);
     }
+}
+
+/* RPC_ACCEPTED_MAX, or fewer when the descriptor limit is lower. */
+static size_t
+accepted_max(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < RPC_ACCEPTED_MAX + RPC_FDS_KEPT)
+        return rl.rlim_cur > 2 * RPC_FDS_KEPT ? rl.rlim_cur - RPC_FDS_KEPT
+                                              : rl.rlim_cur / 2;
+    return RPC_ACCEPTED_MAX;
 }
 
 struct rpc_listener *
@@ -751,8 +828,12 @@ rpc_listen(struct ev_loop *loop, const struct kaddr *at,
     l->fd = fd;
     l->ops = ops;
     l->udata = udata;
+    l->max = accepted_max();
+    l->warned = -1e9;
     ev_io_init(&l->w, accept_cb, fd, EV_READ);
     l->w.data = l;
+    ev_init(&l->pause, accept_resume_cb);
+    l->pause.data = l;
     ev_io_start(loop, &l->w);
     return l;
 }
@@ -763,8 +844,12 @@ rpc_listener_close(struct rpc_listener *l)
     if (l == NULL)
         return;
     ev_io_stop(rpc_loop, &l->w);
+    ev_timer_stop(rpc_loop, &l->pause);
     close(l->fd);
-    free(l);
+    if (l->nconns > 0)
+        l->closed = true;       /* its peers' closes free it */
+    else
+        free(l);
 }
 
 /* ---- deadlines ---- */

@@ -191,7 +191,7 @@ gw_exec_count(struct gw_req *r)
 {
     struct gw_stats *st = &r->gw->stats;
 
-    r->arrived = ev_time();
+    r->arrived = ev_now(r->gw->loop);   /* the loop's clock: no clock read per request */
     /* As memcached 1.6.18: gat and gats count as touches only. */
     switch (r->op) {
     case GW_OP_GET: st->cmd_get++; break;
@@ -230,7 +230,7 @@ gw_exec_complete(struct gw_req *r)
 {
     r->done = true;
     if (r->arrived > 0 && (gw_op_is_keyed(r->op) || r->op == GW_OP_FLUSH_ALL)) {
-        gw_metrics_observe(r->op, ev_time() - r->arrived);
+        gw_metrics_observe(r->op, ev_now(r->gw->loop) - r->arrived);
         r->arrived = 0;
     }
     if (r->client == NULL) {

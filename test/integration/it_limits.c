@@ -7,7 +7,10 @@
  *    all closed after the partial-request timeout, and a normal client
  *    keeps working meanwhile;
  *  - a client that pipelines 200,000 gets and never reads its replies:
- *    the gateway stops reading it instead of growing (RSS bounded).
+ *    the gateway stops reading it instead of growing (RSS bounded);
+ *  - servers and managers serve at most 1,024 peers on their RPC port:
+ *    those over it are closed at once, the daemon keeps serving, and no
+ *    descriptor is left behind.
  */
 #include "config.h"
 
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "integration/harness.h"
@@ -31,6 +35,8 @@
 #define SLOW_CONNS      500
 #define PIPE_GETS       200000
 #define PIPE_RSS_MIB    96         /* growth allowed while it does not read */
+#define PEER_MAX        1024       /* rpc.c's RPC_ACCEPTED_MAX */
+#define PEER_OVER       100
 
 static struct h_cluster *cl;
 
@@ -218,6 +224,78 @@ test_pipeline_without_reading(void **state)
     cl = NULL;
 }
 
+/* Connections to d's RPC port beyond PEER_MAX are closed by it at once. */
+static void
+peer_flood(struct h_daemon *d, bool is_server)
+{
+    static int fds[PEER_MAX + PEER_OVER];
+    int fd0 = h_fd_count(d->pid), closed = 0, n = 0;
+    uint64_t pid;
+    char c;
+
+    for (; n < PEER_MAX + PEER_OVER; n++) {
+        fds[n] = h_connect(d->port, H_IO_TIMEOUT);
+        if (fds[n] < 0)
+            break;
+    }
+    assert_int_equal(n, PEER_MAX + PEER_OVER);
+    /* The daemon answers the ones over the limit with a close: EOF. */
+    double deadline = h_now() + 20;
+    while (closed < PEER_OVER && h_now() < deadline) {
+        closed = 0;
+        for (int i = 0; i < n; i++) {
+            if (fds[i] < 0) {
+                closed++;
+            } else if (recv(fds[i], &c, 1, MSG_DONTWAIT) == 0) {
+                close(fds[i]);
+                fds[i] = -1;
+                closed++;
+            }
+        }
+        h_sleep(0.1);
+    }
+    fprintf(stderr, "# %s: %d of %d connections closed by it (limit %d)\n",
+            d->name, closed, n, PEER_MAX);
+    /* The cluster's own peers (gateway, servers, managers) count too. */
+    assert_true(closed >= PEER_OVER && closed <= PEER_OVER + 8);
+    assert_true(h_alive(d));
+    for (int i = 0; i < n; i++) {
+        if (fds[i] >= 0)
+            close(fds[i]);
+    }
+    /* Serving again once they are gone, with every descriptor back. */
+    deadline = h_now() + 20;
+    while (h_now() < deadline &&
+           (is_server ? h_rpc_stat(d->port, "pid", &pid) != 0
+                      : h_rpc_manager_ping(d->port) != 0))
+        h_sleep(0.1);
+    assert_true(is_server ? h_rpc_stat(d->port, "pid", &pid) == 0
+                          : h_rpc_manager_ping(d->port) == 0);
+    while (h_now() < deadline && h_fd_count(d->pid) > fd0)
+        h_sleep(0.1);
+    assert_true(h_fd_count(d->pid) <= fd0);
+}
+
+static void
+test_peer_connections(void **state)
+{
+    (void)state;
+    raise_fd_limit(4 * PEER_MAX);
+    assert_int_equal(start_cluster("10"), 0);
+    peer_flood(&cl->srv[0], true);
+    peer_flood(&cl->mgr[0], false);
+    /* The cluster still serves clients. */
+    int probe = h_connect(cl->gw.port, H_IO_TIMEOUT);
+    assert_true(probe >= 0);
+    h_chat(probe, "set limits:peer 0 0 2\r\nok\r\nget limits:peer\r\n",
+           "STORED\r\nVALUE limits:peer 0 2\r\nok\r\nEND\r\n");
+    close(probe);
+    assert_int_equal(h_cluster_stop(cl), 0);
+    h_pass(cl);
+    h_cluster_free(cl);
+    cl = NULL;
+}
+
 static int
 teardown(void **state)
 {
@@ -234,6 +312,7 @@ main(void)
         cmocka_unit_test_teardown(test_idle_connections, teardown),
         cmocka_unit_test_teardown(test_slowloris, teardown),
         cmocka_unit_test_teardown(test_pipeline_without_reading, teardown),
+        cmocka_unit_test_teardown(test_peer_connections, teardown),
     };
 
     h_alarm(600);
