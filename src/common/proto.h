@@ -8,7 +8,8 @@
  *   response [1, msgid:u32, error, result]   error: nil | [code:u32, msg:str]
  * Byte strings travel as msgpack bin. A version is two fields
  * clock:u64 node:u32 (see common/clock.h). A ring is
- * [stamp:u64, [[addr:bin(6), active:bool], ...]] (see common/ring.h).
+ * [stamp:u64, [[addr:bin(6), active:bool, stream_port:u16(, rack:str,
+ * weight:u32)], ...]] (see common/ring.h).
  */
 #ifndef KUMO_COMMON_PROTO_H
 #define KUMO_COMMON_PROTO_H
@@ -31,8 +32,8 @@
     X(MGR_RING_GET,     1, 0, mgr_rpc_ring_get, "[] -> hs (gateways, tools)") \
     X(MGR_SUBSCRIBE,    2, 0, mgr_rpc_subscribe,                              \
       "[] -> hs   and later MGR pushes GW_RING_PUSH")                         \
-    X(MGR_SERVER_HELLO, 3, 2, mgr_rpc_hello,                                  \
-      "[addr:bin(6), stream_port:u32] -> hs")                                 \
+    X(MGR_SERVER_HELLO, 3, 4, mgr_rpc_hello,                                  \
+      "[addr:bin(6), stream_port:u32, rack:str, weight:u32] -> hs")           \
     X(MGR_RING_SYNC,    5, 2, mgr_rpc_ring_sync,                              \
       "[from:bin(6), hs] -> bool adopted (partner)")                          \
     X(MGR_COPY_END,    10, 3, mgr_rpc_copy_end,                               \

@@ -6,6 +6,7 @@
 #include "common/mpk.h"
 #include "common/xmalloc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -33,6 +34,7 @@ ring_copy(struct ring *dst, const struct ring *src)
     dst->stamp = src->stamp;
     dst->nnodes = src->nnodes;
     dst->npoints = src->npoints;
+    dst->ndomains = src->ndomains;
     if (src->nnodes > 0)
         dst->nodes = xmemdup(src->nodes, src->nnodes * sizeof(*src->nodes));
     if (src->npoints > 0)
@@ -46,7 +48,9 @@ ring_same_nodes(const struct ring *a, const struct ring *b)
         return false;
     for (size_t i = 0; i < a->nnodes; i++) {
         if (!addr_equal(&a->nodes[i].addr, &b->nodes[i].addr) ||
-            a->nodes[i].active != b->nodes[i].active)
+            a->nodes[i].active != b->nodes[i].active ||
+            !ring_node_placed_as(&a->nodes[i], b->nodes[i].rack,
+                                 b->nodes[i].weight))
             return false;
     }
     return true;
@@ -87,6 +91,28 @@ ring_vnode_hash(const struct kaddr *addr, unsigned i)
     return XXH64(dump, sizeof(dump), i);
 }
 
+bool
+ring_rack_valid(const char *s, size_t len)
+{
+    if (len > RING_RACK_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
+              c == ':'))
+            return false;
+    }
+    return true;
+}
+
+bool
+ring_node_placed_as(const struct ring_node *n, const char *rack,
+                    unsigned weight)
+{
+    return n->weight == weight && strcmp(n->rack, rack) == 0;
+}
+
 /* The sort context: qsort has no user argument. */
 static const struct ring *sort_ring;
 
@@ -103,17 +129,46 @@ point_cmp(const void *pa, const void *pb)
                     &sort_ring->nodes[b->node].addr);
 }
 
+/* Numbers the racks: nodes of one rack share the index of its first node;
+ * a node without a rack is a rack of its own. */
+static void
+ring_number_domains(struct ring *r)
+{
+    r->ndomains = 0;
+    for (size_t n = 0; n < r->nnodes; n++) {
+        struct ring_node *node = &r->nodes[n];
+
+        node->domain = (uint32_t)n;
+        for (size_t j = 0; node->rack[0] != '\0' && j < n; j++) {
+            if (strcmp(r->nodes[j].rack, node->rack) == 0) {
+                node->domain = r->nodes[j].domain;
+                break;
+            }
+        }
+        r->ndomains += node->domain == n;
+    }
+}
+
+static size_t place_holders(const struct ring *r, size_t lo, uint32_t *out,
+                            size_t max);
+
 static void
 ring_build(struct ring *r)
 {
+    size_t k = 0;
+
     free(r->points);
-    r->npoints = r->nnodes * RING_VNODES;
+    ring_number_domains(r);
+    r->npoints = 0;
+    for (size_t n = 0; n < r->nnodes; n++)
+        r->npoints += (size_t)r->nodes[n].weight * RING_VNODES;
     r->points = r->npoints ? xmalloc(r->npoints * sizeof(*r->points)) : NULL;
     for (size_t n = 0; n < r->nnodes; n++) {
-        for (unsigned i = 0; i < RING_VNODES; i++) {
-            struct ring_point *p = &r->points[n * RING_VNODES + i];
-            p->hash = ring_vnode_hash(&r->nodes[n].addr, i);
-            p->node = (uint32_t)n;
+        unsigned count = (unsigned)r->nodes[n].weight * RING_VNODES;
+
+        for (unsigned i = 0; i < count; i++, k++) {
+            r->points[k].hash = ring_vnode_hash(&r->nodes[n].addr, i);
+            r->points[k].node = (uint32_t)n;
         }
     }
     if (r->npoints == 0)
@@ -121,28 +176,65 @@ ring_build(struct ring *r)
     sort_ring = r;
     qsort(r->points, r->npoints, sizeof(*r->points), point_cmp);
     sort_ring = NULL;
+    for (size_t i = 0; i < r->npoints; i++) {
+        size_t n = place_holders(r, i, r->points[i].hold, RING_REPLICAS);
+        r->points[i].nhold = (uint32_t)n;
+    }
+}
+
+/* Adds or reactivates addr; rack NULL keeps an existing node's rack and
+ * weight (a new node: none, 1). */
+static bool
+ring_add_as(struct ring *r, const struct kaddr *addr, const char *rack,
+            unsigned weight)
+{
+    long i = ring_find(r, addr);
+    struct ring_node *n;
+
+    if (i >= 0) {
+        bool changed = !r->nodes[i].active;
+
+        n = &r->nodes[i];
+        n->active = true;
+        if (rack != NULL && !ring_node_placed_as(n, rack, weight)) {
+            snprintf(n->rack, sizeof(n->rack), "%s", rack);
+            n->weight = (uint16_t)weight;
+            ring_build(r);
+            changed = true;
+        }
+        return changed;
+    }
+    if (r->nnodes >= RING_NODES_MAX)
+        return false;
+    r->nodes = xrealloc(r->nodes, (r->nnodes + 1) * sizeof(*r->nodes));
+    n = &r->nodes[r->nnodes];
+    memset(n, 0, sizeof(*n));
+    n->addr = *addr;
+    n->active = true;
+    n->weight = 1;
+    if (rack != NULL) {
+        snprintf(n->rack, sizeof(n->rack), "%s", rack);
+        n->weight = (uint16_t)weight;
+    }
+    r->nnodes++;
+    ring_build(r);
+    return true;
 }
 
 bool
 ring_add(struct ring *r, const struct kaddr *addr)
 {
-    long i = ring_find(r, addr);
+    return ring_add_as(r, addr, NULL, 1);
+}
 
-    if (i >= 0) {
-        if (r->nodes[i].active)
-            return false;
-        r->nodes[i].active = true;
-        return true;
-    }
-    if (r->nnodes >= RING_NODES_MAX)
+bool
+ring_add_placed(struct ring *r, const struct kaddr *addr, const char *rack,
+                unsigned weight)
+{
+    if (weight < 1 || weight > RING_WEIGHT_MAX ||
+        !ring_rack_valid(rack, strlen(rack)))
         return false;
-    r->nodes = xrealloc(r->nodes, (r->nnodes + 1) * sizeof(*r->nodes));
-    r->nodes[r->nnodes].addr = *addr;
-    r->nodes[r->nnodes].active = true;
-    r->nodes[r->nnodes].stream_port = 0;
-    r->nnodes++;
-    ring_build(r);
-    return true;
+    return ring_add_as(r, addr, rack, weight);
 }
 
 bool
@@ -183,16 +275,54 @@ ring_remove_inactive(struct ring *r)
     return true;
 }
 
+/* Walks clockwise from point lo, appending to out[0..*n) every node not
+ * there yet, until *n reaches want; by_rack: only nodes whose rack is
+ * not there yet. */
+static void
+walk_holders(const struct ring *r, size_t lo, bool by_rack, uint32_t *out,
+             size_t *n, size_t want)
+{
+    for (size_t k = 0, i = lo; k < r->npoints && *n < want; k++, i++) {
+        if (i == r->npoints)
+            i = 0;              /* wrap without a division per point */
+        uint32_t node = r->points[i].node;
+        uint32_t dom = r->nodes[node].domain;
+        bool seen = false;
+
+        for (size_t j = 0; j < *n; j++)
+            seen |= out[j] == node || (by_rack && r->nodes[out[j]].domain == dom);
+        if (!seen)
+            out[(*n)++] = node;
+    }
+}
+
+/* The holders of the keys that land on point lo: at most max. */
+static size_t
+place_holders(const struct ring *r, size_t lo, uint32_t *out, size_t max)
+{
+    size_t n = 0;
+
+    if (max > r->nnodes)
+        max = r->nnodes;
+    /* One copy per rack while racks remain (every rack has points, so the
+     * walk stops as soon as it has met that many); with fewer racks than
+     * copies, the rest go to the next servers not yet holding the key.
+     * Without racks every node is its own rack: the first pass does all. */
+    walk_holders(r, lo, true, out, &n,
+                 r->ndomains < max ? r->ndomains : max);
+    if (n < max)
+        walk_holders(r, lo, false, out, &n, max);
+    return n;
+}
+
 size_t
 ring_holders(const struct ring *r, uint64_t hash, uint32_t *out, size_t max)
 {
-    size_t n = 0, lo = 0, hi = r->npoints;
+    size_t lo = 0, hi = r->npoints;
 
     if (r->npoints == 0 || max == 0)
         return 0;
-    if (max > r->nnodes)
-        max = r->nnodes;
-    /* First point with point.hash >= hash. */
+    /* First point with point.hash >= hash (past the last: the first). */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (r->points[mid].hash < hash)
@@ -200,17 +330,13 @@ ring_holders(const struct ring *r, uint64_t hash, uint32_t *out, size_t max)
         else
             hi = mid;
     }
-    for (size_t k = 0, i = lo; k < r->npoints && n < max; k++, i++) {
-        if (i == r->npoints)
-            i = 0;              /* wrap without a division per point */
-        uint32_t node = r->points[i].node;
-        bool seen = false;
-
-        for (size_t j = 0; j < n; j++)
-            seen |= out[j] == node;
-        if (!seen)
-            out[n++] = node;
-    }
+    if (lo == r->npoints)
+        lo = 0;
+    if (max > RING_REPLICAS)
+        return place_holders(r, lo, out, max);
+    const struct ring_point *p = &r->points[lo];
+    size_t n = p->nhold < max ? p->nhold : max;
+    memcpy(out, p->hold, n * sizeof(*out));
     return n;
 }
 
@@ -239,11 +365,19 @@ ring_pack(msgpack_packer *pk, const struct ring *r)
     msgpack_pack_uint64(pk, r->stamp);
     msgpack_pack_array(pk, r->nnodes);
     for (size_t i = 0; i < r->nnodes; i++) {
+        /* A node without rack at weight 1 keeps the form of before racks,
+         * so a ring without them reads anywhere that form did. */
+        bool placed = !ring_node_placed_as(&r->nodes[i], "", 1);
+
         addr_dump(&r->nodes[i].addr, dump);
-        msgpack_pack_array(pk, 3);
+        msgpack_pack_array(pk, placed ? 5 : 3);
         mpk_pack_bytes(pk, dump, sizeof(dump));
         mpk_pack_bool(pk, r->nodes[i].active);
         msgpack_pack_uint16(pk, r->nodes[i].stream_port);
+        if (placed) {
+            mpk_pack_cstr(pk, r->nodes[i].rack);
+            msgpack_pack_uint32(pk, r->nodes[i].weight);
+        }
     }
 }
 
@@ -264,18 +398,27 @@ ring_unpack(const msgpack_object *o, struct ring *r)
     for (size_t i = 0; i < n; i++) {
         size_t elen;
         const msgpack_object *e = mpk_array(&list[i], -1, &elen);
-        const char *p;
-        size_t len;
+        const char *p, *rack = "";
+        size_t len, rack_len = 0;
         bool active;
-        uint32_t port = 0;
+        uint32_t port = 0, weight = 1;
 
-        if (e == NULL || elen < 2 || elen > 3 || !mpk_bytes(&e[0], &p, &len) ||
+        /* Two elements: before stream ports; three: before racks. */
+        if (e == NULL || elen < 2 || elen == 4 || elen > 5 ||
+            !mpk_bytes(&e[0], &p, &len) ||
             len != ADDR_DUMPLEN || !mpk_bool(&e[1], &active) ||
-            (elen == 3 && (!mpk_u32(&e[2], &port) || port > 65535)))
+            (elen >= 3 && (!mpk_u32(&e[2], &port) || port > 65535)) ||
+            (elen == 5 && (e[3].type != MSGPACK_OBJECT_STR ||
+                           !mpk_bytes(&e[3], &rack, &rack_len) ||
+                           !ring_rack_valid(rack, rack_len) ||
+                           !mpk_u32(&e[4], &weight) || weight < 1 ||
+                           weight > RING_WEIGHT_MAX)))
             goto bad;
         addr_undump((const uint8_t *)p, &nr.nodes[i].addr);
         nr.nodes[i].active = active;
         nr.nodes[i].stream_port = (uint16_t)port;
+        memcpy(nr.nodes[i].rack, rack, rack_len);   /* calloc'ed: ends in 0 */
+        nr.nodes[i].weight = (uint16_t)weight;
         for (size_t j = 0; j < i; j++) {
             if (addr_equal(&nr.nodes[j].addr, &nr.nodes[i].addr))
                 goto bad;       /* duplicate node */

@@ -271,8 +271,9 @@ add_daemon(struct parse *p, struct cf_cluster *c, const struct line *l,
         return -1;
     if (kind == CF_SERVER && get(l, "store") == NULL)
         return fail(p, l->no, "server: store= is required");
-    if ((v = get(l, "rack")) != NULL && (strlen(v) > 64 || !plain(v, "._-")))
-        return fail(p, l->no, "rack=%s: 1 to 64 of A-Z a-z 0-9 . _ -", v);
+    /* kumo-server -R takes at most 32 bytes (RING_RACK_MAX). */
+    if ((v = get(l, "rack")) != NULL && (strlen(v) > 32 || !plain(v, "._-")))
+        return fail(p, l->no, "rack=%s: 1 to 32 of A-Z a-z 0-9 . _ -", v);
     if ((v = get(l, "weight")) != NULL && (strlen(v) > 9 || !plain(v, "") ||
                                             (v[0] < '0' || v[0] > '9')))
         return fail(p, l->no, "weight=%s: not a whole number", v);

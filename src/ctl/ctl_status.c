@@ -34,12 +34,18 @@ ctl_status_fetch(struct ctl_client *c, struct ctl_status *st, char *err,
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        const char *p;
-        size_t len;
+        const msgpack_object *e = mpk_array(&list[i], 3, NULL);
+        struct ctl_waiting *w = &st->waiting[st->nwaiting];
+        const char *p, *rack;
+        size_t len, rack_len;
 
-        if (!mpk_bytes(&list[i], &p, &len) || len != ADDR_DUMPLEN)
+        if (e == NULL || !mpk_bytes(&e[0], &p, &len) || len != ADDR_DUMPLEN ||
+            !mpk_bytes(&e[1], &rack, &rack_len) ||
+            !ring_rack_valid(rack, rack_len) || !mpk_u32(&e[2], &w->weight))
             continue;
-        addr_undump((const uint8_t *)p, &st->waiting[st->nwaiting++]);
+        addr_undump((const uint8_t *)p, &w->addr);
+        memcpy(w->rack, rack, rack_len);    /* calloc'ed: ends in 0 */
+        st->nwaiting++;
     }
     return 0;
 }
@@ -56,21 +62,42 @@ print_stamp(FILE *fp, uint64_t stamp)
     fprintf(fp, "  %s clock %u\n", buf, (unsigned)(stamp & 0xffffffffu));
 }
 
+/* "  rack R  weight W" after a status line; nothing for a server without
+ * a rack at weight 1 (unless force), so that such lines stay kumofs's. */
+static void
+print_placement(FILE *fp, const char *rack, unsigned weight, bool force)
+{
+    if (rack[0] == '\0' && weight == 1 && !force)
+        return;
+    fprintf(fp, "  rack %s  weight %u", rack[0] ? rack : "-", weight);
+}
+
 void
 ctl_status_print(FILE *fp, const struct ctl_status *st)
 {
+    const struct ring *r = &st->ring;
     char as[ADDR_STRLEN];
 
     fprintf(fp, "hash space timestamp:\n");
-    print_stamp(fp, st->ring.stamp);
+    print_stamp(fp, r->stamp);
     fprintf(fp, "attached node:\n");
-    for (size_t i = 0; i < st->ring.nnodes; i++)
-        fprintf(fp, "  %s  (%s)\n",
-                addr_format(&st->ring.nodes[i].addr, as, sizeof(as)),
-                st->ring.nodes[i].active ? "active" : "fault");
+    for (size_t i = 0; i < r->nnodes; i++) {
+        fprintf(fp, "  %s  (%s)", addr_format(&r->nodes[i].addr, as, sizeof(as)),
+                r->nodes[i].active ? "active" : "fault");
+        print_placement(fp, r->nodes[i].rack, r->nodes[i].weight, false);
+        fputc('\n', fp);
+    }
     fprintf(fp, "not attached node:\n");
-    for (size_t i = 0; i < st->nwaiting; i++)
-        fprintf(fp, "  %s\n", addr_format(&st->waiting[i], as, sizeof(as)));
+    for (size_t i = 0; i < st->nwaiting; i++) {
+        const struct ctl_waiting *w = &st->waiting[i];
+        /* An active server listed here announced a new rack or weight. */
+        long k = ring_find(r, &w->addr);
+        bool moved = k >= 0 && r->nodes[k].active;
+
+        fprintf(fp, "  %s", addr_format(&w->addr, as, sizeof(as)));
+        print_placement(fp, w->rack, w->weight, moved);
+        fprintf(fp, "%s\n", moved ? "  (new rack or weight)" : "");
+    }
 }
 
 void

@@ -123,10 +123,10 @@ print_ring(struct run *r)
 }
 
 static bool
-in_list(const struct kaddr *a, const struct kaddr *list, size_t n)
+in_list(const struct kaddr *a, const struct ctl_waiting *list, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (addr_equal(a, &list[i]))
+        if (addr_equal(a, &list[i].addr))
             return true;
     return false;
 }

@@ -24,7 +24,7 @@ usage(FILE *fp)
         "usage: kumoctl [-K <path>] <manager[:port=19700]> <command> [suffix]\n"
         "\n"
         "commands:\n"
-        "  status                 show the ring and servers not yet attached\n"
+        "  status                 show the ring (racks, weights) and servers not yet attached\n"
         "  attach                 attach every server that is not attached, then rebalance\n"
         "  attach-noreplace       attach without rebalancing (run replace later)\n"
         "  detach                 remove fault servers from the ring, then rebalance\n"

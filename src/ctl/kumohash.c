@@ -3,7 +3,7 @@
  * as the gateway and the servers, from the manager's ring (-m) or from a
  * list of servers given on the command line.
  *   kumohash [-K <secret file>] -m <manager[:port]> hash|assign|dump [KEY...]
- *   kumohash <server[:port]>... -- hash|assign|dump [KEY...]
+ *   kumohash <server[:port][@rack][/weight]>... -- hash|assign|dump [KEY...]
  */
 #include "config.h"
 #include "ctl/ctl_client.h"
@@ -20,7 +20,7 @@ usage(FILE *fp)
 {
     fprintf(fp,
         "usage: kumohash [-K <path>] -m <manager[:port=19700]> <command> [key...]\n"
-        "       kumohash <server[:port=19800]>... -- <command> [key...]\n"
+        "       kumohash <server[:port=19800][@rack][/weight]>... -- <command> [key...]\n"
         "\n"
         "options:\n"
         "  -m <manager>    read the ring from this manager\n"
@@ -29,10 +29,51 @@ usage(FILE *fp)
         "\n"
         "commands:\n"
         "  hash KEY...     print the 64-bit hash of each key\n"
-        "  assign KEY...   print each key's hash and its holders, in order\n"
+        "  assign KEY...   print each key's hash and its holders (with racks), in order\n"
         "  dump            print every virtual node of the ring, sorted\n"
         "\n"
         "  kumo %s\n", KUMO_VERSION);
+}
+
+/* Adds "host[:port][@rack][/weight]" to r as kumo-server -R and -w would;
+ * -1 with err on a bad word. */
+static int
+add_server(struct ring *r, const char *word, char *err, size_t errlen)
+{
+    char host[128], rack[RING_RACK_MAX + 1] = "";
+    const char *at = strchr(word, '@'), *slash = strchr(word, '/');
+    const char *end = at ? at : slash ? slash : word + strlen(word);
+    unsigned long weight = 1;
+    struct kaddr a;
+
+    if ((size_t)(end - word) >= sizeof(host) || (at && slash && slash < at)) {
+        snprintf(err, errlen, "bad server: %s", word);
+        return -1;
+    }
+    memcpy(host, word, (size_t)(end - word));
+    host[end - word] = '\0';
+    if (at != NULL) {
+        size_t len = slash ? (size_t)(slash - at - 1) : strlen(at + 1);
+        if (!ring_rack_valid(at + 1, len)) {
+            snprintf(err, errlen, "bad rack: %s", word);
+            return -1;
+        }
+        memcpy(rack, at + 1, len);
+        rack[len] = '\0';
+    }
+    if (slash != NULL) {
+        char *e;
+        weight = strtoul(slash + 1, &e, 10);
+        if (*e != '\0' || weight < 1 || weight > RING_WEIGHT_MAX) {
+            snprintf(err, errlen, "bad weight (1..%d): %s", RING_WEIGHT_MAX,
+                     word);
+            return -1;
+        }
+    }
+    if (addr_parse(host, KUMO_SERVER_PORT, &a, err, errlen) < 0)
+        return -1;
+    ring_add_placed(r, &a, rack, (unsigned)weight);
+    return 0;
 }
 
 static int
@@ -92,10 +133,8 @@ main(int argc, char **argv)
     } else {
         /* Server list mode: every listed server active, ring order as given. */
         for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
-            struct kaddr a;
-            if (addr_parse(argv[i], KUMO_SERVER_PORT, &a, err, sizeof(err)) < 0)
+            if (add_server(&r, argv[i], err, sizeof(err)) < 0)
                 return ctl_fail_usage(usage, "", err);
-            ring_add(&r, &a);
         }
         if (i >= argc)
             return ctl_fail_usage(usage, "expected -m <manager> or <server>... -- <command>", NULL);
@@ -116,10 +155,13 @@ main(int argc, char **argv)
             size_t n = ring_holders(&r, h, holders, RING_REPLICAS);
 
             printf("%016" PRIx64 "  %s\n", h, argv[i]);
-            for (size_t k = 0; k < n; k++)
-                printf("  %zu: %s%s\n", k,
-                       addr_format(&r.nodes[holders[k]].addr, as, sizeof(as)),
-                       r.nodes[holders[k]].active ? "" : "  (fault)");
+            for (size_t k = 0; k < n; k++) {
+                const struct ring_node *node = &r.nodes[holders[k]];
+                printf("  %zu: %s%s%s%s\n", k,
+                       addr_format(&node->addr, as, sizeof(as)),
+                       node->rack[0] ? "  rack " : "", node->rack,
+                       node->active ? "" : "  (fault)");
+            }
         }
     } else if (strcmp(cmd, "dump") == 0) {
         if (i < argc)

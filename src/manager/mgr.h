@@ -31,6 +31,8 @@ struct mgr_peer {
     enum mgr_peer_kind  kind;
     struct kaddr        addr;          /* servers: announced address */
     uint32_t            stream_port;
+    char                rack[RING_RACK_MAX + 1]; /* servers: as announced */
+    uint32_t            weight;
     ev_tstamp           last_seen;
     bool                synced_known;  /* a keepalive reported synced */
     uint64_t            synced;        /* its store is complete up to */
@@ -123,6 +125,9 @@ void mgr_partner_dial(struct mgr *m);
 void mgr_changed(struct mgr *m, const char *why, bool keep_equal);
 /* Is p a connected server that is not active in the write ring? */
 bool mgr_is_newcomer(const struct mgr *m, const struct mgr_peer *p);
+/* Is p an active server of the write ring that announced another rack or
+ * weight than the ring's (attach applies it)? */
+bool mgr_placement_changed(const struct mgr *m, const struct mgr_peer *p);
 /* May server p join the ring with its store as it is? */
 bool mgr_peer_fresh(const struct mgr *m, const struct mgr_peer *p);
 bool mgr_attach(struct mgr *m);

@@ -32,6 +32,15 @@ mgr_is_newcomer(const struct mgr *m, const struct mgr_peer *p)
     return i < 0 || !m->hs.w.nodes[i].active;
 }
 
+bool
+mgr_placement_changed(const struct mgr *m, const struct mgr_peer *p)
+{
+    long i = ring_find(&m->hs.w, &p->addr);
+
+    return i >= 0 && m->hs.w.nodes[i].active &&
+           !ring_node_placed_as(&m->hs.w.nodes[i], p->rack, p->weight);
+}
+
 void
 mgr_auto_replace_soon(struct mgr *m)
 {
@@ -55,7 +64,18 @@ mgr_attach(struct mgr *m)
     char as[ADDR_STRLEN];
 
     for (struct mgr_peer *p = m->peers; p != NULL; p = p->next) {
-        if (p->kind != MGR_PEER_SERVER || !mgr_is_newcomer(m, p))
+        if (p->kind != MGR_PEER_SERVER)
+            continue;
+        if (mgr_placement_changed(m, p)) {
+            /* A rack or weight change moves keys: a ring change like an
+             * attach, copied by the replace that follows. */
+            ring_add_placed(&m->hs.w, &p->addr, p->rack, p->weight);
+            log_info("%s is now in rack \"%s\", weight %u",
+                     mgr_fmt_addr(&p->addr, as), p->rack, (unsigned)p->weight);
+            changed = true;
+            continue;
+        }
+        if (!mgr_is_newcomer(m, p))
             continue;
         if (!mgr_peer_fresh(m, p)) {
             if (!p->stale_logged)
@@ -66,9 +86,13 @@ mgr_attach(struct mgr *m)
             p->stale_logged = true;
             continue;
         }
-        if (ring_add(&m->hs.w, &p->addr)) {
+        if (ring_add_placed(&m->hs.w, &p->addr, p->rack, p->weight)) {
             ring_set_stream_port(&m->hs.w, &p->addr, (uint16_t)p->stream_port);
             log_info("attached %s", mgr_fmt_addr(&p->addr, as));
+            if (p->rack[0] != '\0' || p->weight != 1)
+                log_info("%s is in rack \"%s\", weight %u",
+                         mgr_fmt_addr(&p->addr, as), p->rack,
+                         (unsigned)p->weight);
             changed = true;
         }
     }

@@ -29,14 +29,16 @@ static void
 mgr_rpc_hello(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
               const msgpack_object *a)
 {
-    const char *dump;
-    size_t len;
-    uint32_t stream_port;
+    const char *dump, *rack;
+    size_t len, rack_len;
+    uint32_t stream_port, weight;
     char as[ADDR_STRLEN];
     struct kaddr addr;
 
     if (!mpk_bytes(&a[0], &dump, &len) || len != ADDR_DUMPLEN ||
-        !mpk_u32(&a[1], &stream_port) || stream_port > 65535) {
+        !mpk_u32(&a[1], &stream_port) || stream_port > 65535 ||
+        !mpk_bytes(&a[2], &rack, &rack_len) || !ring_rack_valid(rack, rack_len) ||
+        !mpk_u32(&a[3], &weight) || weight < 1 || weight > RING_WEIGHT_MAX) {
         rpc_reply_error(p->rc, msgid, RPC_EPROTO, "bad hello");
         return;
     }
@@ -50,16 +52,20 @@ mgr_rpc_hello(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
     p->kind = MGR_PEER_SERVER;
     p->addr = addr;
     p->stream_port = stream_port;
+    memcpy(p->rack, rack, rack_len);
+    p->rack[rack_len] = '\0';
+    p->weight = weight;
     p->last_seen = ev_now(m->loop);
     /* A restarted server may have moved its stream port; the rings carry it
      * to the servers that copy to it. */
     ring_set_stream_port(&m->hs.w, &addr, (uint16_t)stream_port);
     ring_set_stream_port(&m->hs.r, &addr, (uint16_t)stream_port);
-    bool newcomer = mgr_is_newcomer(m, p);
+    bool newcomer = mgr_is_newcomer(m, p), moved = mgr_placement_changed(m, p);
     log_info("server connected %s%s", mgr_fmt_addr(&addr, as),
-             newcomer ? " (not attached)" : "");
+             newcomer ? " (not attached)" :
+             moved ? " (new rack or weight: attach applies it)" : "");
     reply_hs(p->rc, msgid, &m->hs);
-    if (newcomer)
+    if (newcomer || moved)
         mgr_auto_replace_soon(m);
 }
 
@@ -94,6 +100,13 @@ mgr_rpc_keepalive(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
     rpc_reply_end(p->rc);
 }
 
+/* Does p wait for an attach: not attached, or a new rack or weight? */
+static bool
+mgr_is_waiting(const struct mgr *m, const struct mgr_peer *p)
+{
+    return mgr_is_newcomer(m, p) || mgr_placement_changed(m, p);
+}
+
 static void
 mgr_rpc_status(struct mgr *m, struct mgr_peer *peer, uint32_t msgid,
                const msgpack_object *a)
@@ -103,15 +116,18 @@ mgr_rpc_status(struct mgr *m, struct mgr_peer *peer, uint32_t msgid,
     uint8_t dump[ADDR_DUMPLEN];
 
     for (struct mgr_peer *p = m->peers; p != NULL; p = p->next)
-        n += p->kind == MGR_PEER_SERVER && mgr_is_newcomer(m, p);
+        n += p->kind == MGR_PEER_SERVER && mgr_is_waiting(m, p);
     msgpack_packer *pk = rpc_reply_begin(rc, msgid);
     msgpack_pack_array(pk, 4);
     ring_pack(pk, &m->hs.w);
     msgpack_pack_array(pk, n);
     for (struct mgr_peer *p = m->peers; p != NULL; p = p->next) {
-        if (p->kind == MGR_PEER_SERVER && mgr_is_newcomer(m, p)) {
+        if (p->kind == MGR_PEER_SERVER && mgr_is_waiting(m, p)) {
             addr_dump(&p->addr, dump);
+            msgpack_pack_array(pk, 3);
             mpk_pack_bytes(pk, dump, sizeof(dump));
+            mpk_pack_cstr(pk, p->rack);
+            msgpack_pack_uint32(pk, p->weight);
         }
     }
     ring_pack(pk, &m->hs.r);

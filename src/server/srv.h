@@ -51,6 +51,8 @@ struct srv_config {
     long          replace_mem_mib; /* -M: unacknowledged copy bytes per peer */
     long          min_copies;      /* -Wc: copies a write needs before it is
                                       acknowledged (this one included) */
+    const char   *rack;            /* -R: "" = none (a rack of its own) */
+    long          weight;          /* -w: ring points, RING_VNODES each */
     struct kaddr  metrics;         /* -Pm: Prometheus metrics over HTTP */
     bool          has_metrics;
 };

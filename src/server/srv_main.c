@@ -94,6 +94,8 @@ main(int argc, char **argv)
     s.cfg.gc_mem_kib = 2048;
     s.cfg.replace_mem_mib = 8;
     s.cfg.min_copies = 2;
+    s.cfg.rack = "";
+    s.cfg.weight = 1;
 
     const struct opt opts[] = {
         { .name = "-l", .longname = "--listen", .type = OPT_ADDR,
@@ -155,6 +157,16 @@ main(int argc, char **argv)
           .dest = &s.cfg.min_copies, .argname = "<n=2>",
           .help = "copies a write needs before it is acknowledged",
           .min = 1, .max = 3 },
+        /* kumofs had no racks; -r is the free-space reserve, so the rack
+         * is -R (options match whole words: -Rt stays -Rt). */
+        { .name = "-R", .longname = "--rack", .type = OPT_STRING,
+          .dest = &s.cfg.rack, .argname = "<name>",
+          .help = "rack (failure domain): a key's copies go to different racks",
+          },
+        { .name = "-w", .longname = "--weight", .type = OPT_INT,
+          .dest = &s.cfg.weight, .argname = "<n=1>",
+          .help = "share of the keys relative to other servers (ring points)",
+          .min = 1, .max = RING_WEIGHT_MAX },
         METRICS_HTTP_OPTION(&s.cfg.metrics, &s.cfg.has_metrics,
                             METRICS_PORT_SERVER),
         DAEMON_OPTIONS(&dopts),
@@ -167,6 +179,11 @@ main(int argc, char **argv)
     if (s.cfg.gc_min_age > s.cfg.gc_max_age)
         s.cfg.gc_min_age = s.cfg.gc_max_age;
     s.cfg.repl_timeout = s.cfg.repl_deadline < 2.0 ? s.cfg.repl_deadline : 2.0;
+    if (!ring_rack_valid(s.cfg.rack, strlen(s.cfg.rack))) {
+        fprintf(stderr, "error: -R: a rack name is at most %d bytes of "
+                "A-Z a-z 0-9 . _ - :\n", RING_RACK_MAX);
+        return 1;
+    }
     if (has_mgr2 && addr_equal(&s.cfg.mgr[0], &s.cfg.mgr[1])) {
         fprintf(stderr, "error: -m and -p must be different\n");
         return 1;

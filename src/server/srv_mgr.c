@@ -74,10 +74,12 @@ on_connect(struct rpc_conn *rc)
     log_info("connected to manager %s", addr_format(&m->addr, as, sizeof(as)));
     m->refused = false;
     addr_dump(&s->cfg.listen, dump);
-    msgpack_packer *pk = rpc_call_begin(rc, MGR_SERVER_HELLO, 2, hello_reply,
+    msgpack_packer *pk = rpc_call_begin(rc, MGR_SERVER_HELLO, 4, hello_reply,
                                         m, 10.0);
     mpk_pack_bytes(pk, dump, sizeof(dump));
     msgpack_pack_uint32(pk, (uint32_t)s->cfg.stream_port);
+    mpk_pack_cstr(pk, s->cfg.rack);
+    msgpack_pack_uint32(pk, (uint32_t)s->cfg.weight);
     rpc_call_end(rc);
 }
 

@@ -12,45 +12,7 @@
 
 #include "it_replace.h"
 
-#define TEST_ALARM      300     /* seconds per test, last resort */
-
 /* ---- fixtures ---- */
-
-struct fx {
-    struct h_cluster *c;
-    struct wl         w;
-    double            started;
-};
-
-static int
-fx_setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-
-    *state = f;
-    h_alarm(TEST_ALARM);
-    if (f == NULL) {
-        return -1;
-    }
-    f->started = h_now();
-    return 0;
-}
-
-static int
-fx_teardown(void **state)
-{
-    struct fx *f = *state;
-
-    if (f->w.nth > 0) {
-        wl_join(&f->w);
-    }
-    wl_free(&f->w);
-    h_cluster_free(f->c);
-    fprintf(stderr, "# test took %.1f s\n", h_now() - f->started);
-    free(f);
-    alarm(0);
-    return 0;
-}
 
 /* A cluster of 1 manager and ntotal servers of which the first nstart
  * run (attached, gateway up); the others wait for h_launch. */
@@ -337,20 +299,7 @@ main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_auto_replace, fx_setup,
                                         fx_teardown),
     };
-    struct CMUnitTest chosen[sizeof(all) / sizeof(all[0])];
-    size_t n = 0;
 
-    /* Optional arguments: run only the tests whose names contain one. */
-    for (size_t t = 0; t < sizeof(all) / sizeof(all[0]); t++) {
-        bool take = argc < 2;
-        for (int a = 1; a < argc && !take; a++) {
-            take = strstr(all[t].name, argv[a]) != NULL;
-        }
-        if (take) {
-            chosen[n++] = all[t];
-        }
-    }
-    h_alarm(TEST_ALARM);
-    return _cmocka_run_group_tests("it_replace", chosen, n, NULL, NULL) == 0 ?
-           0 : 1;
+    return fx_run("it_replace", all, sizeof(all) / sizeof(all[0]), argc,
+                  argv);
 }

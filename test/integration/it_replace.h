@@ -71,6 +71,25 @@ void wl_report(struct wl *w, const char *what);
 void wl_fill(struct wl *w, int nthreads);
 size_t wl_check_all(struct wl *w);
 
+/* it_replace_fx.c */
+#define IT_TEST_ALARM 300   /* seconds per test, last resort */
+
+/* One test's cluster and workload. */
+struct fx {
+    struct h_cluster *c;
+    struct wl         w;
+    double            started;
+};
+
+/* cmocka setup and teardown: *state is a zeroed struct fx; the teardown
+ * stops the load, frees the workload and the cluster. */
+int fx_setup(void **state);
+int fx_teardown(void **state);
+/* Runs the tests of all[0..n) whose names contain one of argv[1..] (all
+ * of them without arguments) as cmocka group `group`; 0 if all passed. */
+int fx_run(const char *group, const struct CMUnitTest *all, size_t n,
+           int argc, char **argv);
+
 /* it_replace_check.c */
 long file_size(const char *path);
 bool log_has(const char *path, long from, const char *needle);

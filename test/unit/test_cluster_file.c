@@ -182,7 +182,7 @@ test_more_errors(void **state)
     parse_fails("cluster\ncluster\n", "f:2: a second cluster line");
     parse_fails("manager host=127.0.0.1\n"
                 "server host=127.0.0.1 store=s rack=a/b\n",
-                "f:2: rack=a/b: 1 to 64 of A-Z a-z 0-9 . _ -");
+                "f:2: rack=a/b: 1 to 32 of A-Z a-z 0-9 . _ -");
     parse_fails("manager host=127.0.0.1\n"
                 "server host=127.0.0.1 store=s weight=-1\n",
                 "f:2: weight=-1: not a whole number");
