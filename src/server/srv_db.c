@@ -572,12 +572,13 @@ newer_proc(const void *vbuf, int vsiz, int *sp, void *op)
 /*
  * put_if_newer in one lookup (tchdbputproc): stores the encoded record if
  * the key is absent, else lets newer_proc compare versions on the stored
- * value in place. Before, the record was read out (one bucket walk and a
- * copy) and then written (a second walk): on a replica that was most of a
- * set's cost. Only for a store that is not growing (two files need the
- * lookup across both) and a write the reserve allows (a refused write
- * must still answer "not newer" without an error when it is not newer):
- * false leaves those to the reading path, with nothing done.
+ * value in place. The reading path reads the record out (one bucket walk
+ * and a copy) and then writes (a second walk): an overwrite here costs
+ * about 14% less (doc/performance.md). Only for a store that is not
+ * growing (two files need the lookup across both) and a write the reserve
+ * allows (a refused write must still answer "not newer" without an error
+ * when it is not newer): false leaves those to the reading path, with
+ * nothing done.
  */
 static bool
 put_if_newer_once(struct srv_db *db, const void *key, size_t klen,
