@@ -21,11 +21,17 @@ while [ $# -gt 0 ]; do
     shift
 done
 all=(zombie_delete no_resurrection min_copies no_managers delete_retry
-     kill9_under_load rejoin_and_cas)
+     kill9_under_load rejoin_and_cas
+     partition_gateway_server partition_server_server partition_server_isolated
+     partition_manager_split clock_skew disk_full store_corrupt slow_disk)
 [ ${#scenarios[@]} -gt 0 ] || scenarios=("${all[@]}")
 
 bash "$top/scripts/build.sh" >/dev/null 2>&1 || { echo "faults.sh: the build failed (run scripts/build.sh)" >&2; exit 2; }
 make -C "$build" -s test/integration/it_safety test/integration/it_faults >/dev/null
+# The environment faults (partitions, clock, disk).
+make -C "$build" -s test/integration/it_partition test/integration/it_clock \
+    test/integration/it_diskfull test/integration/it_corrupt \
+    test/integration/it_slowdisk test/integration/slowdisk.so >/dev/null
 
 # scenario -> "program filter inner": inner = the test loops itself
 # (KUMO_FAULT_LOOPS); otherwise the program runs once per loop.
@@ -38,6 +44,15 @@ spec_of() {
     # test_cas_failover runs on the cluster test_deletes_survive_rejoin
     # leaves (cmocka filters know only * and ?).
     rejoin_and_cas) echo "it_faults test_*s_* outer" ;;
+    # Environment faults under a verifying load (it_fault_run): partitions
+    # in network namespaces (root), one server's clock 300 s ahead, a full
+    # file system (root), a damaged store file, a slow disk (LD_PRELOAD).
+    partition_gateway_server|partition_server_server|partition_server_isolated|partition_manager_split)
+        echo "it_partition test_${1#partition_} inner" ;;
+    clock_skew) echo "it_clock test_skew_under_load outer" ;;
+    disk_full) echo "it_diskfull * outer" ;;
+    store_corrupt) echo "it_corrupt * outer" ;;
+    slow_disk) echo "it_slowdisk test_slow_disk inner" ;;
     *) echo "faults.sh: unknown scenario $1" >&2; exit 2 ;;
     esac
 }

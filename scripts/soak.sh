@@ -86,6 +86,8 @@ load=$(cat load.out)
 
 echo "soak: $minutes min, $keys keys of $size bytes, 70% gets; load: $load"
 awk -F'\t' -v total="$secs" '
+    # The last samples may fall after the load ended (its connections gone).
+    $1 >= total - 15 { next }
     { t = $1; n = $2; third = t < total / 3 ? 1 : (t < 2 * total / 3 ? 2 : 3)
       if (third >= 2) { s[n, third] += $3; c[n, third]++
           if (!(n in fmin) || $4 < fmin[n]) fmin[n] = $4

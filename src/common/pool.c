@@ -43,6 +43,7 @@ pool_init(struct pool *p, struct ev_loop *loop, double connect_timeout)
 {
     p->loop = loop;
     p->connect_timeout = connect_timeout;
+    p->abort_on_timeout = false;
     p->n = 0;
     p->peers = NULL;
 }
@@ -141,6 +142,7 @@ pool_conn(struct pool *p, uint32_t idx)
     pp->failures++;
     pp->retry_after = now + (backoff < POOL_BACKOFF_MAX ? backoff : POOL_BACKOFF_MAX);
     pp->rc = rpc_connect(p->loop, &pp->addr, p->connect_timeout, &peer_ops, pp);
+    rpc_set_abort_on_timeout(pp->rc, p->abort_on_timeout);
     return pp->rc;
 }
 

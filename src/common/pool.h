@@ -26,6 +26,7 @@ struct pool_peer {
 struct pool {
     struct ev_loop     *loop;
     double              connect_timeout;
+    bool                abort_on_timeout;  /* of every connection made */
     size_t              n;
     struct pool_peer  **peers;     /* peers[i] is the ring's node i */
 };

@@ -83,6 +83,15 @@
       "[cursor:bin|nil, max:u32, prefix:bin] -> [cursor:bin|nil (nil: done), "\
       "[[key:bin, flags:u32, exptime:u32, clock:u64, size:u32]...]]  (live "  \
       "keys it coordinates)")                                                 \
+    X(SRV_AE_DIGEST,   42, 2, srv_ae_rpc_digest,                              \
+      "[layout:u64, [arc:u32...]] -> [layout:u64, tomb_horizon:u64, "        \
+      "[digest:u64|nil...]]  (anti-entropy)")                                 \
+    X(SRV_AE_KEYS,     43, 3, srv_ae_rpc_keys,                                \
+      "[why:u32, from:bin(6), [[key:bin, kind:u32, clock:u64, node:u32]...]]"\
+      " -> [[older:u32...], [missing:u32...], [newer:u32...]]")               \
+    X(SRV_AE_PUSH,     44, 9, srv_ae_rpc_push,                                \
+      "[why:u32, w.stamp:u64, key, kind:u32, clock:u64, node:u32, "           \
+      "flags:u32, exptime:u32, data:bin] -> applied:bool")                    \
     X(SRV_GET_MULTI,   48, 1, srv_rpc_get_multi,                              \
       "[[key...]] (1 to 1024) -> [nil | miss:u32 | [flags:u32, data:bin, "    \
       "clock:u64, node:u32, exptime:u32] | [error:u32, message:str]...]  "    \

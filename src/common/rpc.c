@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
@@ -44,6 +45,7 @@ struct rpc_conn {
     bool                  closed;        /* on_close has run */
     int                   close_errno;   /* why it closed (0: EOF, ours) */
     ev_tstamp             connect_deadline;  /* 0: not connecting */
+    bool                  abort_on_timeout;  /* rpc_set_abort_on_timeout */
     /* Pending calls: slot[msgid & (cap-1)], msgids lo..next-1. */
     struct rpc_slot      *slots;
     uint32_t              cap;
@@ -406,6 +408,7 @@ rpc_close(struct rpc_conn *rc)
 }
 
 void *rpc_udata(const struct rpc_conn *rc) { return rc->udata; }
+void rpc_set_abort_on_timeout(struct rpc_conn *rc, bool on) { rc->abort_on_timeout = on; }
 void rpc_set_udata(struct rpc_conn *rc, void *udata) { rc->udata = udata; }
 void rpc_set_ops(struct rpc_conn *rc, const struct rpc_ops *ops) { rc->ops = ops; }
 const struct kaddr *rpc_peer(const struct rpc_conn *rc) { return &rc->peer; }
@@ -854,6 +857,21 @@ rpc_listener_close(struct rpc_listener *l)
 
 /* ---- deadlines ---- */
 
+/* rpc_set_abort_on_timeout: the calls left are as unknown as the one that
+ * timed out; a zero linger makes close() drop our unacknowledged output
+ * and send a reset, so nothing of it is delivered later. */
+static void
+abort_conn(struct rpc_conn *rc)
+{
+    struct linger lg = { 1, 0 };
+
+    fail_all_pending(rc, RPC_ETIMEOUT);
+    if (rc->c.fd >= 0)
+        (void)setsockopt(rc->c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    rc->auth_judged = true;
+    conn_close(&rc->c, ETIMEDOUT);
+}
+
 static void
 tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -884,6 +902,10 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
                 rc->npending--;
                 rc->lo++;
                 s->cb(s->arg, RPC_ETIMEOUT, NULL);
+                if (rc->abort_on_timeout) {
+                    abort_conn(rc);
+                    break;
+                }
                 continue;
             }
             rc->lo++;

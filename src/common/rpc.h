@@ -60,6 +60,17 @@ void rpc_listener_close(struct rpc_listener *l);
 void rpc_close(struct rpc_conn *rc);
 
 void *rpc_udata(const struct rpc_conn *rc);
+/*
+ * When a call on rc times out, fail every call still pending on it with
+ * RPC_ETIMEOUT (their outcome is unknown) and reset the connection: the
+ * requests still queued in our socket (unsent, or sent and not yet
+ * acknowledged by the peer, as behind a partition) are discarded instead
+ * of reaching the peer after the caller gave up on them. For callers whose
+ * requests take effect when they arrive (the gateway's writes are
+ * versioned by the server that runs them: one applied late would bury
+ * newer acknowledged writes).
+ */
+void rpc_set_abort_on_timeout(struct rpc_conn *rc, bool on);
 /* Replaces the callbacks (e.g. once a connection has said what it is). */
 void rpc_set_ops(struct rpc_conn *rc, const struct rpc_ops *ops);
 void rpc_set_udata(struct rpc_conn *rc, void *udata);

@@ -26,6 +26,7 @@
 enum stat_kind {
     K_STAT,         /* print one statistic's value */
     K_STATS,        /* "STAT name value" lines, then END */
+    K_GROUP,        /* the same, for the statistics a group names */
     K_HS,           /* rhs / whs */
     K_HSCHECK,
     K_REPLSTAT,
@@ -53,6 +54,7 @@ static const struct stat_cmd builtin_cmds[] = {
     { "whs",         K_HS,       "w" },
     { "hscheck",     K_HSCHECK,  NULL },
     { "replstat",    K_REPLSTAT, NULL },
+    { "aestat",      K_GROUP,    "ae_ read_repairs" },
     { "set_delay",   K_DELAY,    "off" },
     { "unset_delay", K_DELAY,    "on" },
     { NULL,          K_STAT,     NULL },
@@ -86,6 +88,8 @@ usage(FILE *fp)
         "  rhs | whs        the server's read | write hash space\n"
         "  hscheck          true if its read and write hash spaces are identical\n"
         "  replstat         inactive, Deleting, Copying, WAIT or ready\n"
+        "  aestat           anti-entropy and read repair: rounds, arcs\n"
+        "                   compared, records repaired (STAT lines, END)\n"
         "  set_delay        TCP_NODELAY off on every socket of the server\n"
         "  unset_delay      TCP_NODELAY on again (both print the sockets changed)\n"
         "  <name>           any other statistic the server returns (get_hits...)\n"
@@ -386,6 +390,25 @@ get_stats(struct ctl_client *c, const msgpack_object **stats, char *err,
 
 /* ---- one server ---- */
 
+/* Is the statistic p[0..len) in group, a list of names separated by
+ * spaces, where a name ending in '_' stands for every name it begins? */
+static bool
+in_group(const char *group, const char *p, size_t len)
+{
+    while (*group != '\0') {
+        size_t n = strcspn(group, " ");
+        bool prefix = n > 0 && group[n - 1] == '_';
+
+        if ((prefix && len >= n && memcmp(p, group, n) == 0) ||
+            (!prefix && len == n && memcmp(p, group, n) == 0)) {
+            return true;
+        }
+        group += n;
+        group += strspn(group, " ");
+    }
+    return false;
+}
+
 static enum stat_result
 run_cmd(struct ctl_client *c, const struct kaddr *to, const struct stat_cmd *cmd,
         const char *prefix, char *err, size_t errlen)
@@ -412,6 +435,7 @@ run_cmd(struct ctl_client *c, const struct kaddr *to, const struct stat_cmd *cmd
         rv = SR_OK;
         break;
     case K_STATS:
+    case K_GROUP:
         if (get_stats(c, &stats, err, errlen) < 0) {
             break;
         }
@@ -419,7 +443,8 @@ run_cmd(struct ctl_client *c, const struct kaddr *to, const struct stat_cmd *cmd
             const char *p;
             size_t len;
 
-            if (!mpk_bytes(&stats->via.map.ptr[i].key, &p, &len)) {
+            if (!mpk_bytes(&stats->via.map.ptr[i].key, &p, &len) ||
+                (cmd->kind == K_GROUP && !in_group(cmd->stat, p, len))) {
                 continue;
             }
             format_value(&stats->via.map.ptr[i].val, val, sizeof(val));

@@ -169,6 +169,10 @@ gw_route_start(struct gw *g)
 {
     hspace_init(&g->hs);
     pool_init(&g->servers, g->loop, g->cfg.connect_timeout);
+    /* A write that timed out must never reach its server later: it would
+     * get a fresh version there and bury the writes acknowledged since
+     * (a partition healing delivers what waited in our socket). */
+    g->servers.abort_on_timeout = true;
     g->nmgr = g->cfg.has_mgr2 ? 2 : 1;
     for (int i = 0; i < g->nmgr; i++) {
         g->mgr[i].gw = g;

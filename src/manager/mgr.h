@@ -34,6 +34,7 @@ struct mgr_peer {
     char                rack[RING_RACK_MAX + 1]; /* servers: as announced */
     uint32_t            weight;
     ev_tstamp           last_seen;
+    bool                silence_noted; /* logged as silent, not dropped */
     bool                synced_known;  /* a keepalive reported synced */
     uint64_t            synced;        /* its store is complete up to */
     bool                stale_logged;
@@ -72,6 +73,17 @@ struct mgr {
     bool                 has_partner;
     struct rpc_conn     *partner_rc;    /* our link to the partner, or NULL */
     ev_tstamp            partner_tried; /* last connection attempt */
+    /* Is the partner reachable? It answers a ping every quarter second; a
+     * refused connection means it is down (we are alone), silence that
+     * it may be us who are cut off. */
+    ev_tstamp            partner_heard; /* its last answer */
+    ev_tstamp            partner_vouched; /* when that ping was sent */
+    ev_tstamp            partner_streak;  /* when the first ping of the
+                                             unbroken run of answers was
+                                             sent; 0: none */
+    ev_tstamp            partner_pinged;
+    bool                 partner_pinging;
+    bool                 partner_refused;
     const char          *ring_file;     /* NULL: hash space in memory only */
     double               fault_timeout; /* silence before a server is lost */
     uint64_t             horizon;       /* newest tombstone clock any
@@ -117,7 +129,22 @@ bool mgr_send_replace(struct mgr *m, const struct kaddr *to, uint32_t method,
                       uint64_t id, bool full);
 /* Closes the connections of servers silent past the fault timeout. */
 void mgr_net_check(struct mgr *m);
+/* Dials the partner when not connected, and pings it when connected. */
 void mgr_partner_dial(struct mgr *m);
+/*
+ * True while a partner is configured, not known to be down, and has not
+ * answered for the fault timeout: this manager may be the one cut off,
+ * so a server's silence proves nothing and marks nobody fault (the
+ * partner, if it still sees the server, would be overruled by our newer
+ * ring once the partition heals).
+ */
+bool mgr_partner_cut_off(const struct mgr *m);
+/* May a server last heard at last_seen be blamed for its silence? Yes when
+ * there is no partner, it is down, or it answered every ping from before
+ * last_seen until one sent after the fault timeout ran out (so this
+ * manager was not the one cut off meanwhile, not even for a while before
+ * a heal). */
+bool mgr_partner_vouches(const struct mgr *m, ev_tstamp last_seen);
 
 /* mgr_cluster.c */
 /* After changing hs.w: new stamp (and r := w if keep_equal), save, push,

@@ -132,7 +132,7 @@ mgr_cluster_check(struct mgr *m)
     ev_tstamp now = ev_now(m->loop);
     char as[ADDR_STRLEN];
 
-    if (now - m->started <= m->fault_timeout)
+    if (now - m->started <= m->fault_timeout || mgr_partner_cut_off(m))
         return;
     for (size_t i = 0; i < m->hs.w.nnodes; i++) {
         struct ring_node *n = &m->hs.w.nodes[i];

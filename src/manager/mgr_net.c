@@ -11,6 +11,7 @@
 #include "common/mpk.h"
 #include "common/xmalloc.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,12 +101,22 @@ mgr_net_check(struct mgr *m)
     char as[ADDR_STRLEN];
 
     for (struct mgr_peer *p = m->peers; p != NULL; p = p->next) {
-        if (p->kind == MGR_PEER_SERVER && !rpc_is_closing(p->rc) &&
-            now - p->last_seen > m->fault_timeout) {
-            log_warnx("server %s silent for %.1f s", mgr_fmt_addr(&p->addr, as),
-                      now - p->last_seen);
-            rpc_close(p->rc);
+        if (p->kind != MGR_PEER_SERVER || rpc_is_closing(p->rc) ||
+            now - p->last_seen <= m->fault_timeout)
+            continue;
+        if (!mgr_partner_vouches(m, p->last_seen)) {
+            /* Wait for the next ping's answer, or for good if none. */
+            if (!p->silence_noted && mgr_partner_cut_off(m))
+                log_warnx("server %s silent for %.1f s, but the partner "
+                          "manager is out of reach too: not marking it fault "
+                          "(this manager may be the one cut off)",
+                          mgr_fmt_addr(&p->addr, as), now - p->last_seen);
+            p->silence_noted = p->silence_noted || mgr_partner_cut_off(m);
+            continue;
         }
+        log_warnx("server %s silent for %.1f s", mgr_fmt_addr(&p->addr, as),
+                  now - p->last_seen);
+        rpc_close(p->rc);
     }
 }
 
@@ -118,6 +129,7 @@ mgr_on_request(struct rpc_conn *rc, uint32_t msgid, uint32_t method,
     struct mgr_peer *p = rpc_udata(rc);
 
     p->last_seen = ev_now(p->mgr->loop);
+    p->silence_noted = false;
     p->mgr->on_request(p, msgid, method, params);
 }
 
@@ -177,6 +189,8 @@ partner_on_connect(struct rpc_conn *rc)
     char as[ADDR_STRLEN];
 
     log_info("partner connected %s", mgr_fmt_addr(&m->partner, as));
+    m->partner_refused = false;
+    m->partner_heard = ev_now(m->loop);
     mgr_sync_partner(m);
 }
 
@@ -185,7 +199,43 @@ partner_on_close(struct rpc_conn *rc)
 {
     struct mgr *m = rpc_udata(rc);
 
+    /* Refused: nobody listens there, the partner is down, not cut off. */
+    m->partner_refused = rpc_close_errno(rc) == ECONNREFUSED;
+    m->partner_streak = 0;
     m->partner_rc = NULL;
+}
+
+#define PARTNER_PING 0.25     /* seconds between pings of the partner */
+
+static void
+partner_pong(void *arg, int err, const msgpack_object *result)
+{
+    struct mgr *m = arg;
+
+    m->partner_pinging = false;
+    if (err == RPC_OK) {
+        if (m->partner_streak == 0)
+            m->partner_streak = m->partner_pinged;
+        m->partner_heard = ev_now(m->loop);
+        m->partner_vouched = m->partner_pinged;
+    } else {
+        m->partner_streak = 0;
+    }
+}
+
+bool
+mgr_partner_vouches(const struct mgr *m, ev_tstamp last_seen)
+{
+    return !m->has_partner || m->partner_refused ||
+           (m->partner_streak != 0 && m->partner_streak <= last_seen &&
+            m->partner_vouched > last_seen + m->fault_timeout);
+}
+
+bool
+mgr_partner_cut_off(const struct mgr *m)
+{
+    return m->has_partner && !m->partner_refused &&
+           ev_now(m->loop) - m->partner_heard > m->fault_timeout;
 }
 
 static const struct rpc_ops partner_ops = {
@@ -198,6 +248,15 @@ mgr_partner_dial(struct mgr *m)
 {
     ev_tstamp now = ev_now(m->loop);
 
+    if (m->has_partner && m->partner_rc != NULL &&
+        rpc_is_up(m->partner_rc) && !m->partner_pinging &&
+        now - m->partner_pinged >= PARTNER_PING) {
+        m->partner_pinging = true;
+        m->partner_pinged = now;
+        rpc_call_begin(m->partner_rc, MGR_STATUS, 0, partner_pong, m,
+                       m->fault_timeout);
+        rpc_call_end(m->partner_rc);
+    }
     if (!m->has_partner || m->partner_rc != NULL || now - m->partner_tried < 1.0)
         return;
     m->partner_tried = now;

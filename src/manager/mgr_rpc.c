@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define BACKUP_TIMEOUT 600.0
 
@@ -69,7 +70,7 @@ mgr_rpc_hello(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
         mgr_auto_replace_soon(m);
 }
 
-/* [gc_horizon, synced] -> [w.stamp, fault_timeout_ms, horizon]: the
+/* [gc_horizon, synced] -> [w.stamp, fault_timeout_ms, horizon, time]: the
  * server's lease (srv_mgr.h) and what it must purge before it rejoins. */
 static void
 mgr_rpc_keepalive(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
@@ -93,10 +94,12 @@ mgr_rpc_keepalive(struct mgr *m, struct mgr_peer *p, uint32_t msgid,
         }
     }
     msgpack_packer *pk = rpc_reply_begin(p->rc, msgid);
-    msgpack_pack_array(pk, 3);
+    msgpack_pack_array(pk, 4);
     msgpack_pack_uint64(pk, m->hs.w.stamp);
     msgpack_pack_uint64(pk, (uint64_t)(m->fault_timeout * 1000.0));
     msgpack_pack_uint64(pk, m->horizon);
+    /* Our wall clock: a server too far ahead of it takes no lease. */
+    msgpack_pack_uint64(pk, (uint64_t)time(NULL));
     rpc_reply_end(p->rc);
 }
 

@@ -8,9 +8,10 @@
  *   srv_handlers   the RPC methods (dispatch built from common/proto.h),
  *                  srv_stats (SRV_STATS), srv_listing (SRV_KEYS)
  *   srv_mgr        the links to the managers, the lease's renewal
- *   srv_repl, srv_replace, srv_stream, srv_backup, srv_gc, srv_rejoin
- *                  replication, bulk copy out and in, backup, tombstone
- *                  collection, the rejoin rule: each a context of its own
+ *   srv_repl, srv_replace, srv_stream, srv_backup, srv_gc, srv_rejoin,
+ *   srv_ae         replication, bulk copy out and in, backup, tombstone
+ *                  collection, the rejoin rule, anti-entropy and read
+ *                  repair: each a context of its own
  *   srv_core, srv_keys  time, ring, lease checks; keys to remove after a scan
  *   srv_ops, srv_db  the store (no network)
  */
@@ -51,6 +52,10 @@ struct srv_config {
     long          replace_mem_mib; /* -M: unacknowledged copy bytes per peer */
     long          min_copies;      /* -Wc: copies a write needs before it is
                                       acknowledged (this one included) */
+    double        ae_interval;     /* -Ae: seconds between anti-entropy
+                                      rounds, 0 = none */
+    long          read_check;      /* -Ar: compare one get in this many
+                                      with the other holders, 0 = none */
     const char   *rack;            /* -R: "" = none (a rack of its own) */
     long          weight;          /* -w: ring points, RING_VNODES each */
     struct kaddr  metrics;         /* -Pm: Prometheus metrics over HTTP */
@@ -85,6 +90,12 @@ struct srv {
     int                  nmgr;
     ev_timer             mgr_timer;
     ev_tstamp            lease_until;  /* see srv_mgr.h */
+    /* Our wall clock was more than -Xc seconds ahead of a manager's in its
+     * last keepalive answer: no lease (we would stamp writes from the
+     * future, which would bury later ones), until it is back in step. */
+    bool                 clock_fenced;
+    bool                 store_damaged; /* srv_db_damaged: stopping */
+    ev_tstamp            clock_logged;
     double               lease_len;    /* 80% of the managers' -Ft */
     uint64_t             gc_horizon;   /* newest tombstone GC removed here */
     uint64_t             gc_horizon_saved; /* as last written to the store */
@@ -103,6 +114,7 @@ struct srv {
     struct srv_stream   *stream;
     struct srv_backup   *backup;
     struct srv_gc       *gc;
+    struct srv_ae       *ae;
     /* Serves a request: srv_handle_request, set by srv_main.c, called by
      * srv_mgr.c for the managers' requests (a layer below the handlers). */
     void (*handle_request)(struct srv *s, struct rpc_conn *rc, uint32_t msgid,

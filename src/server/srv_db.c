@@ -90,13 +90,22 @@ srv_db_key_repr(const void *key, size_t klen, char *out, size_t outlen)
 }
 
 static void
-log_corrupt(const struct srv_db *db, const void *key, size_t klen)
+log_corrupt(struct srv_db *db, const void *key, size_t klen)
 {
     char k[96];
 
     log_warnx("store %s: record of key '%s' fails the checksum; "
               "treated as missing", db->path,
               srv_db_key_repr(key, klen, k, sizeof(k)));
+    srv_db_corrupt_found(db, key, klen);
+}
+
+void
+srv_db_corrupt_found(struct srv_db *db, const void *key, size_t klen)
+{
+    if (db->observer != NULL) {
+        db->observer(db->observer_arg, key, klen, NULL, NULL);
+    }
 }
 
 void
@@ -218,8 +227,12 @@ srv_db_tc_open(const char *path, const struct srv_db_opts *o, bool create,
             /* Tokyo Cabinet refuses a path already open in this process. */
             snprintf(err, errlen, "store %s: store file is already open in "
                      "this process", path);
-        } else {
+        } else if (ecode == TCENOFILE || ecode == TCENOPERM ||
+                   ecode == TCEOPEN || ecode == TCEMKDIR) {
             snprintf(err, errlen, "store %s: %s", path, tchdberrmsg(ecode));
+        } else {
+            snprintf(err, errlen, "store %s is corrupt (%s): %s", path,
+                     tchdberrmsg(ecode), SRV_DB_CORRUPT_HINT);
         }
         tchdbdel(hdb);
         return NULL;
@@ -433,6 +446,42 @@ db_lookup(struct srv_db *db, const void *key, size_t klen,
     return r;
 }
 
+/*
+ * db_lookup's answer from the records' headers alone, for the observer: a
+ * put or a remove need only the version they replace, and reading a 1 MiB
+ * value for it would cost more than the write. The checksum is not
+ * checked (a record corrupt since the digest counted it is subtracted as
+ * counted; one never counted makes its arc differ until a pass recomputes
+ * it).
+ */
+static enum srv_db_look
+db_peek(struct srv_db *db, const void *key, size_t klen, struct srv_item *out,
+        struct db_where *w)
+{
+    TCHDB *files[2] = { db->hdb, db->old };
+    char head[SRV_DB_HEADER];
+
+    w->in_new = w->in_old = false;
+    for (int i = 0; i < 2 && files[i] != NULL; i++) {
+        int n = tchdbget3(files[i], key, (int)klen, head, sizeof(head));
+        if (n < 0) {
+            if (tchdbecode(files[i]) != TCENOREC) {
+                srv_db_log_tc(db, files[i], "tchdbget3");
+                return LOOK_EIO;
+            }
+            continue;
+        }
+        if (i == 0) {
+            w->in_new = true;
+        } else {
+            w->in_old = true;
+        }
+        return srv_record_decode_header(head, (size_t)n, out) ? LOOK_FOUND
+                                                              : LOOK_CORRUPT;
+    }
+    return LOOK_ABSENT;
+}
+
 static enum srv_db_status
 look_status(enum srv_db_look r)
 {
@@ -465,6 +514,16 @@ static bool
 tc_has(TCHDB *hdb, const void *key, size_t klen)
 {
     return tchdbvsiz(hdb, key, (int)klen) >= 0;
+}
+
+bool
+srv_db_has(struct srv_db *db, const void *key, size_t klen)
+{
+    if (klen > INT_MAX) {
+        return false;
+    }
+    return tc_has(db->hdb, key, klen) ||
+           (db->old != NULL && tc_has(db->old, key, klen));
 }
 
 /* Would it make a record that reads back (srv_record_decode)? */
@@ -532,14 +591,33 @@ enum srv_db_status
 srv_db_put(struct srv_db *db, const void *key, size_t klen,
            const struct srv_item *it)
 {
-    return db_write(db, key, klen, it, NULL);
+    struct srv_item cur;
+    struct db_where w;
+    enum srv_db_look r;
+    enum srv_db_status st;
+
+    if (db->observer == NULL || klen > INT_MAX) {
+        return db_write(db, key, klen, it, NULL);
+    }
+    r = db_peek(db, key, klen, &cur, &w);
+    if (r == LOOK_EIO) {
+        return SRV_DB_EIO;
+    }
+    st = db_write(db, key, klen, it, &w);
+    if (st == SRV_DB_OK) {
+        db->observer(db->observer_arg, key, klen,
+                     r == LOOK_FOUND ? &cur : NULL, it);
+    }
+    return st;
 }
 
-/*
- * Writes it only if no valid record exists or the stored version is older
- * (kver_cmp); *applied tells which. A corrupt stored record counts as
- * absent. SRV_DB_OK (with *applied), SRV_DB_ENOSPC or SRV_DB_EIO.
- */
+void
+srv_db_set_observer(struct srv_db *db, srv_db_change_fn *fn, void *arg)
+{
+    db->observer = fn;
+    db->observer_arg = arg;
+}
+
 /* put_if_newer's compare-and-replace, run by Tokyo Cabinet on the stored
  * value in the same bucket walk as the write. */
 struct newer_arg {
@@ -549,6 +627,8 @@ struct newer_arg {
     size_t           reclen;
     const struct kver *ver;
     bool             corrupt;    /* the stored record failed its check */
+    bool             had;        /* before holds the valid stored record */
+    struct srv_item  before;     /* for the observer (data not set) */
 };
 
 static void *
@@ -561,6 +641,9 @@ newer_proc(const void *vbuf, int vsiz, int *sp, void *op)
         if (kver_cmp(&cur.ver, a->ver) >= 0) {
             return NULL;         /* keep it: Tokyo Cabinet says TCEKEEP */
         }
+        a->had = true;
+        a->before = cur;
+        a->before.data = NULL;
     } else {
         a->corrupt = true;       /* counts as absent, as in db_lookup */
     }
@@ -601,23 +684,34 @@ put_if_newer_once(struct srv_db *db, const void *key, size_t klen,
     a.reclen = reclen;
     a.ver = &it->ver;
     a.corrupt = false;
-    if (tchdbputproc(db->hdb, key, (int)klen, a.rec, (int)reclen,
-                     newer_proc, &a)) {
-        srv_db_space_charge(db, need);
-        *applied = true;
-        *st = SRV_DB_OK;
-    } else if (tchdbecode(db->hdb) == TCEKEEP) {
-        *st = SRV_DB_OK;
-    } else {
+    a.had = false;
+    *applied = tchdbputproc(db->hdb, key, (int)klen, a.rec, (int)reclen,
+                            newer_proc, &a);
+    *st = SRV_DB_OK;
+    if (!*applied && tchdbecode(db->hdb) != TCEKEEP) {
         srv_db_log_tc(db, db->hdb, "tchdbputproc");
         *st = SRV_DB_EIO;
     }
+    /* The observer hears of the corrupt record first, as from the reading
+     * path's lookup, then of the write. */
     if (a.corrupt) {
         log_corrupt(db, key, klen);
+    }
+    if (*applied) {
+        srv_db_space_charge(db, need);
+        if (db->observer != NULL) {
+            db->observer(db->observer_arg, key, klen, a.had ? &a.before : NULL,
+                         it);
+        }
     }
     return true;
 }
 
+/*
+ * Writes it only if no valid record exists or the stored version is older
+ * (kver_cmp); *applied tells which. A corrupt stored record counts as
+ * absent. SRV_DB_OK (with *applied), SRV_DB_ENOSPC or SRV_DB_EIO.
+ */
 enum srv_db_status
 srv_db_put_if_newer(struct srv_db *db, const void *key, size_t klen,
                     const struct srv_item *it, bool *applied)
@@ -639,8 +733,13 @@ srv_db_put_if_newer(struct srv_db *db, const void *key, size_t klen,
     if (r == LOOK_FOUND && kver_cmp(&cur.ver, &it->ver) >= 0) {
         return SRV_DB_OK;
     }
+    cur.data = NULL;
     st = db_write(db, key, klen, it, &w);
     *applied = st == SRV_DB_OK;
+    if (*applied && db->observer != NULL) {
+        db->observer(db->observer_arg, key, klen,
+                     r == LOOK_FOUND ? &cur : NULL, it);
+    }
     return st;
 }
 
@@ -665,9 +764,15 @@ enum srv_db_status
 srv_db_remove(struct srv_db *db, const void *key, size_t klen)
 {
     int in_new, in_old = 0;
+    struct srv_item cur;
+    struct db_where w;
+    enum srv_db_look r = LOOK_ABSENT;
 
     if (klen > INT_MAX) {
         return SRV_DB_NOTFOUND;
+    }
+    if (db->observer != NULL) {
+        r = db_peek(db, key, klen, &cur, &w);
     }
     in_new = tc_remove(db, db->hdb, key, klen);
     if (in_new >= 0 && db->old != NULL) {
@@ -679,6 +784,9 @@ srv_db_remove(struct srv_db *db, const void *key, size_t klen)
     if (in_new > 0 && in_old > 0 && db->overlap > 0) {
         db->overlap--;
         srv_db_overlap_save(db);
+    }
+    if (r == LOOK_FOUND) {
+        db->observer(db->observer_arg, key, klen, &cur, NULL);
     }
     return in_new + in_old > 0 ? SRV_DB_OK : SRV_DB_NOTFOUND;
 }

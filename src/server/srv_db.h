@@ -76,6 +76,16 @@ const char *srv_db_path(const struct srv_db *db);
  * (logging how many fail). Returns true while work is left. A DB nobody
  * calls this for (a backup copy, kumomergedb) never grows. */
 bool srv_db_maintain(struct srv_db *db);
+/* The checksum pass found the file's structure damaged (Tokyo Cabinet
+ * cannot iterate past a record, or a record is not found by its key):
+ * the server must not go on serving from it. */
+bool srv_db_damaged(const struct srv_db *db);
+/* What an operator does about a damaged store file (Tokyo Cabinet cannot
+ * open it, or srv_db_damaged): the error says it. */
+#define SRV_DB_CORRUPT_HINT "move the file aside and start the server " \
+    "with an empty store: after kumoctl attach, the replace copies its " \
+    "keys back from the other holders (kumomergedb can salvage what is " \
+    "readable)"
 /* Is a growth under way (its second file being created or filled)? */
 bool srv_db_growing(const struct srv_db *db);
 
@@ -93,8 +103,21 @@ enum srv_db_status srv_db_put(struct srv_db *db, const void *key, size_t klen,
 enum srv_db_status srv_db_put_if_newer(struct srv_db *db, const void *key,
                                        size_t klen, const struct srv_item *it,
                                        bool *applied);
+/* Is there a record of key, valid or not? (No read of the value.) */
+bool srv_db_has(struct srv_db *db, const void *key, size_t klen);
 /* Removes the record outright (tombstone GC, replace delete phase). */
 enum srv_db_status srv_db_remove(struct srv_db *db, const void *key, size_t klen);
+
+/* Told of every change srv_db_put, srv_db_put_if_newer and srv_db_remove
+ * make (a growth's moves are not changes): before and after are the
+ * key's record (NULL: absent or corrupt; their data is not set); both
+ * NULL: a read or a scan found the key's record corrupt. The
+ * anti-entropy digest (srv_ae.c) keeps up with the store this way. With
+ * an observer, srv_db_put and srv_db_remove read the record first. */
+typedef void srv_db_change_fn(void *arg, const void *key, size_t klen,
+                              const struct srv_item *before,
+                              const struct srv_item *after);
+void srv_db_set_observer(struct srv_db *db, srv_db_change_fn *fn, void *arg);
 
 /* Small numbers of the server's own, kept in Tokyo Cabinet's 128-byte
  * opaque header field: not records, so no scan, copy, backup or tchmgr
@@ -147,6 +170,8 @@ bool srv_item_expired(const struct srv_item *it, uint32_t now);
  * bytes are not a valid record for key (length or checksum). */
 void srv_record_encode(const void *key, size_t klen, const struct srv_item *it,
                        char *out);
+/* The header alone, unchecked (no checksum without the data). */
+bool srv_record_decode_header(const char *rec, size_t n, struct srv_item *out);
 bool srv_record_decode(const void *key, size_t klen, const char *rec,
                        size_t reclen, struct srv_item *out);
 

@@ -455,10 +455,20 @@ job_reap(struct srv_db *db, int64_t now)
 
 /* ---- the checksum pass ---- */
 
+/* Counts a valid record, and checks that a lookup by its key finds it: a
+ * damaged hash index (a bucket or chain overwritten) passes the
+ * checksums, but its keys read as absent. */
 static bool
 verify_visit(void *arg, const void *key, size_t klen, const struct srv_item *it)
 {
-    (*(uint64_t *)arg)++;
+    struct srv_db *db = arg;
+    struct srv_item again;
+
+    db->verify_seen++;
+    if (srv_db_get(db, key, klen, &again) != SRV_DB_OK) {
+        db->damaged = true;
+        return false;
+    }
     return true;
 }
 
@@ -475,12 +485,15 @@ verify_slice(struct srv_db *db, int64_t until)
 
     while (!done) {
         st = srv_db_scan(db, db->verify_cursor, db->verify_cursorlen,
-                         VERIFY_BATCH, verify_visit, &db->verify_seen, &done,
+                         VERIFY_BATCH, verify_visit, db, &done,
                          &last, &lastlen, &bad);
         free(db->verify_cursor);
         db->verify_cursor = last;
         db->verify_cursorlen = lastlen;
-        if (st != SRV_DB_OK) {
+        if (st != SRV_DB_OK || db->damaged) {
+            /* A record the file's own iteration cannot read, or one its
+             * index cannot find: the structure is damaged. */
+            db->damaged = true;
             db->verify_done = true;
             return;
         }
@@ -521,6 +534,12 @@ srv_db_maintain(struct srv_db *db)
     if (!db->verify_done)
         verify_slice(db, until);
     return srv_db_growing(db) || !db->verify_done;
+}
+
+bool
+srv_db_damaged(const struct srv_db *db)
+{
+    return db->damaged;
 }
 
 bool

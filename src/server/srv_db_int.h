@@ -3,11 +3,11 @@
  * struct srv_db and their internal helpers. Only srv_db*.c (and unit tests)
  * include it; with it they are the only files that include <tchdb.h>.
  *
- *   srv_db.c       record codec, open/close, get/put/remove, counts
- *   srv_db_meta.c  the numbers kept in the opaque header (meta slots)
+ *   srv_db.c       open/close, get/put/remove, counts
  *   srv_db_spec.c  the -s spec ("path#bnum=N#xmsiz=N#rcnum=N") and the
  *                  defaults chosen from the machine
  *   srv_db_scan.c  iteration: srv_db_foreach, srv_db_scan
+ *   srv_db_meta.c  numbers kept in a file's opaque header
  *   srv_db_grow.c  growing the bucket array without stopping: the second
  *                  file, the migration slices, the background checksum pass
  */
@@ -71,6 +71,8 @@ struct srv_db {
     struct srv_db_buf  rbuf;        /* srv_db_get results (borrowed out) */
     struct srv_db_buf  wbuf;        /* encoded records; internal reads */
     struct srv_db_buf  sbuf;        /* scans: the newer copy of a record */
+    srv_db_change_fn  *observer;    /* see srv_db_set_observer */
+    void              *observer_arg;
 
     /* growth (srv_db_grow.c) */
     uint64_t           overlap;     /* keys in both files (migration) */
@@ -86,6 +88,7 @@ struct srv_db {
 
     /* the checksum pass after open (srv_db_grow.c) */
     bool               verify_done;
+    bool               damaged;        /* the pass met a damaged structure */
     char              *verify_cursor;
     size_t             verify_cursorlen;
     uint64_t           verify_seen, verify_bad;
@@ -105,6 +108,8 @@ TCHDB *srv_db_tc_open(const char *path, const struct srv_db_opts *o,
                       bool create, char *err, size_t errlen);
 bool srv_db_tc_close(struct srv_db *db, TCHDB *hdb);
 void srv_db_overlap_save(struct srv_db *db);
+/* A record of key failed its checksum: tells the observer (both NULL). */
+void srv_db_corrupt_found(struct srv_db *db, const void *key, size_t klen);
 /* One meta slot of one file (get: false if absent). */
 bool srv_db_meta_slot(TCHDB *hdb, int slot, uint64_t *v);
 void srv_db_meta_set(TCHDB *hdb, int slot, uint64_t v);

@@ -1,8 +1,8 @@
 /*
- * srv_db_meta.c - the store's own numbers (srv_db_meta_get/put: the synced
- * mark, the GC horizon; srv_db's growth id and overlap count), kept in
- * Tokyo Cabinet's 128-byte opaque header field: not records, so no scan,
- * copy, backup or tchmgr ever sees them.
+ * srv_db_meta.c - small numbers of the server's own (srv_db_meta_get) and
+ * of the store's (a growth's id, the overlap count), kept in Tokyo
+ * Cabinet's 128-byte opaque header field of a file: not records, so no
+ * scan, copy, backup or tchmgr ever sees them.
  */
 #include "config.h"
 #include "server/srv_db_int.h"

@@ -111,28 +111,43 @@ bool
 srv_record_decode(const void *key, size_t klen, const char *rec,
                   size_t reclen, struct srv_item *out)
 {
-    uint32_t len;
-    int kind;
+    struct srv_item it;
 
-    if (reclen < SRV_DB_HEADER) {
+    if (!srv_record_decode_header(rec, reclen, &it)) {
         return false;
     }
-    if ((unsigned char)rec[0] != SRV_DB_FORMAT || be16_get(rec + 2) != 0) {
+    if ((uint64_t)it.len != (uint64_t)reclen - SRV_DB_HEADER) {
+        return false;
+    }
+    if (it.kind == SRV_ITEM_TOMBSTONE && it.len != 0) {
+        return false;
+    }
+    if (be32_get(rec + 4) != record_checksum(key, klen, rec,
+                                             rec + SRV_DB_HEADER, it.len)) {
+        return false;
+    }
+    it.data = rec + SRV_DB_HEADER;
+    *out = it;
+    return true;
+}
+
+/*
+ * Decodes only the header of a record (the first SRV_DB_HEADER bytes of
+ * it, n of them given): its kind, version, flags, expiry and length,
+ * without the checksum, which needs the data. out->data is NULL. false if
+ * short, or of an unknown format or kind.
+ */
+bool
+srv_record_decode_header(const char *rec, size_t n, struct srv_item *out)
+{
+    int kind;
+
+    if (n < SRV_DB_HEADER || (unsigned char)rec[0] != SRV_DB_FORMAT ||
+        be16_get(rec + 2) != 0) {
         return false;
     }
     kind = (unsigned char)rec[1];
     if (kind != SRV_ITEM_LIVE && kind != SRV_ITEM_TOMBSTONE) {
-        return false;
-    }
-    len = be32_get(rec + 28);
-    if ((uint64_t)len != (uint64_t)reclen - SRV_DB_HEADER) {
-        return false;
-    }
-    if (kind == SRV_ITEM_TOMBSTONE && len != 0) {
-        return false;
-    }
-    if (be32_get(rec + 4) != record_checksum(key, klen, rec,
-                                             rec + SRV_DB_HEADER, len)) {
         return false;
     }
     out->kind = (enum srv_item_kind)kind;
@@ -140,8 +155,8 @@ srv_record_decode(const void *key, size_t klen, const char *rec,
     out->ver.node = be32_get(rec + 16);
     out->flags = be32_get(rec + 20);
     out->exptime = be32_get(rec + 24);
-    out->len = len;
-    out->data = rec + SRV_DB_HEADER;
+    out->len = be32_get(rec + 28);
+    out->data = NULL;
     return true;
 }
 

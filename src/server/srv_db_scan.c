@@ -113,6 +113,7 @@ visit(struct walk *w, bool is_old)
     if (!srv_record_decode(k, klen, tcxstrptr(w->vx),
                            (size_t)tcxstrsize(w->vx), &it)) {
         w->bad++;
+        srv_db_corrupt_found(db, k, klen);
         return;
     }
     w->stopped = !w->cb(w->arg, k, klen, &it);

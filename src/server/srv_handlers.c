@@ -5,6 +5,7 @@
  */
 #include "config.h"
 #include "server/srv.h"
+#include "server/srv_ae.h"
 #include "server/srv_backup.h"
 #include "server/srv_listing.h"
 #include "server/srv_stats.h"
@@ -62,6 +63,8 @@ owner_error_text(struct srv *s, int code)
 {
     return code == RPC_ENOTOWNER ? "obsolete hash space"
            : s->hs.w.nnodes == 0 ? "server not ready: no ring yet"
+           : !srv_lease_valid(s) && s->clock_fenced
+               ? "fenced: our clock is ahead of the managers'"
            : !srv_lease_valid(s)
                ? "fenced: no word from a manager within the lease"
                : "no manager: checking whether the coordinator is gone";
@@ -246,6 +249,9 @@ srv_rpc_get(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     }
     pack_read(rpc_reply_begin(rc, msgid), res, why, &it);
     rpc_reply_end(rc);
+    /* After the reply: the client waits for no comparison. */
+    if (!touch)
+        srv_ae_read_check(s->ae, key, klen);
 }
 
 /* Gets of many keys in one call (a gateway batches the gets bound for
@@ -301,6 +307,11 @@ srv_rpc_get_multi(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
             bytes += it.len;
     }
     rpc_reply_end(rc);
+    /* After the reply: the client waits for no comparison. */
+    for (size_t i = 0; i < n; i++) {
+        (void)get_key(&keys[i], &key, &klen);
+        srv_ae_read_check(s->ae, key, klen);
+    }
 }
 
 static void

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 #include "server/srv.h"
+#include "server/srv_ae.h"
 #include "server/srv_backup.h"
 #include "server/srv_gc.h"
 #include "server/srv_metrics.h"
@@ -51,6 +52,18 @@ tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
     srv_replace_tick(s->replace);
     srv_backup_tick(s->backup);
     srv_db_maintain(s->db);
+    if (srv_db_damaged(s->db) && !s->store_damaged) {
+        /* Serving from it could answer "absent" for acknowledged keys:
+         * stop, and say what to do. */
+        s->store_damaged = true;
+        log_error("store %s is corrupt (records that cannot be read back "
+                  "by key): %s", srv_db_path(s->db), SRV_DB_CORRUPT_HINT);
+        fprintf(stderr, "error: store %s is corrupt: %s\n",
+                srv_db_path(s->db), SRV_DB_CORRUPT_HINT);
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    srv_ae_tick(s->ae);
     if (ev_now(loop) - s->last_gc >= 1.0) {
         s->last_gc = ev_now(loop);
         srv_gc_slice(s->gc);
@@ -94,6 +107,8 @@ main(int argc, char **argv)
     s.cfg.gc_mem_kib = 2048;
     s.cfg.replace_mem_mib = 8;
     s.cfg.min_copies = 2;
+    s.cfg.ae_interval = 10;
+    s.cfg.read_check = 64;
     s.cfg.rack = "";
     s.cfg.weight = 1;
 
@@ -157,6 +172,15 @@ main(int argc, char **argv)
           .dest = &s.cfg.min_copies, .argname = "<n=2>",
           .help = "copies a write needs before it is acknowledged",
           .min = 1, .max = 3 },
+        { .name = "-Ae", .longname = "--anti-entropy-interval",
+          .type = OPT_DOUBLE, .dest = &s.cfg.ae_interval,
+          .argname = "<sec=10>",
+          .help = "seconds between anti-entropy rounds (0 = off)",
+          .dmin = 0, .dmax = 86400 },
+        { .name = "-Ar", .longname = "--read-repair-sample", .type = OPT_INT,
+          .dest = &s.cfg.read_check, .argname = "<n=64>",
+          .help = "compare one get in n with the other holders (0 = off)",
+          .min = 0, .max = 1000000 },
         /* kumofs had no racks; -r is the free-space reserve, so the rack
          * is -R (options match whole words: -Rt stays -Rt). */
         { .name = "-R", .longname = "--rack", .type = OPT_STRING,
@@ -221,6 +245,7 @@ main(int argc, char **argv)
     s.replace = srv_replace_new(&s);
     s.backup = srv_backup_new(&s);
     s.gc = srv_gc_new(&s);
+    s.ae = srv_ae_new(&s);
     s.handle_request = srv_handle_request;
     s.listener = rpc_listen(s.loop, &s.cfg.listen, &srv_rpc_ops, &s, err,
                             sizeof(err));
@@ -258,6 +283,8 @@ main(int argc, char **argv)
     ev_timer_start(s.loop, &s.tick);
 
     int rv = daemon_run(s.loop, &dopts);
+    if (s.store_damaged)
+        rv = 1;
 
     metrics_http_stop(metrics);
     conn_loop_flush();
@@ -271,6 +298,7 @@ main(int argc, char **argv)
     srv_backup_free(s.backup);
     conn_loop_flush();
     pool_free(&s.peers);
+    srv_ae_free(s.ae);
     srv_gc_free(s.gc);
     srv_repl_free(s.repl);
     srv_ops_free(s.ops);

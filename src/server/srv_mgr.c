@@ -10,6 +10,7 @@
 #include "common/mpk.h"
 
 #include <errno.h>
+#include <time.h>
 
 /* The lease is this share of the managers' fault timeout: the rest is the
  * margin for a keepalive's time in flight and for clock rates. */
@@ -121,13 +122,48 @@ link_connect(struct srv_mgr_link *m)
                         &link_ops, m);
 }
 
+/*
+ * Is our wall clock more than -Xc ahead of the manager's (its answer's
+ * wall time, at most one keepalive interval old)? Then we take no lease:
+ * every version we issued would be from the future and win over the
+ * writes of the servers with correct clocks (a replica refuses such a
+ * record, but the coordinator's own copy would stay and win later).
+ */
+static bool
+clock_ahead(struct srv_mgr_link *m, uint64_t mgr_time)
+{
+    struct srv *s = m->srv;
+    int64_t ahead = (int64_t)time(NULL) - (int64_t)mgr_time;
+    ev_tstamp now = ev_now(s->loop);
+    char as[ADDR_STRLEN];
+
+    if (ahead > (int64_t)s->cfg.max_clock_ahead) {
+        if (!s->clock_fenced || now - s->clock_logged >= 60) {
+            log_warnx("our clock is %lld s ahead of manager %s's (more than "
+                      "-Xc %u): serving nothing until it is corrected",
+                      (long long)ahead, addr_format(&m->addr, as, sizeof(as)),
+                      s->cfg.max_clock_ahead);
+            s->clock_logged = now;
+        }
+        s->clock_fenced = true;
+        s->lease_until = 0;
+        return true;
+    }
+    if (s->clock_fenced)
+        log_info("our clock is back in step with manager %s's",
+                 addr_format(&m->addr, as, sizeof(as)));
+    s->clock_fenced = false;
+    return false;
+}
+
 static void
 keepalive_reply(void *arg, int err, const msgpack_object *result)
 {
     struct srv_mgr_link *m = arg;
     struct srv *s = m->srv;
     const msgpack_object *a;
-    uint64_t stamp = 0, ft_ms = 0, horizon = 0;
+    uint64_t stamp = 0, ft_ms = 0, horizon = 0, mgr_time = 0;
+    size_t n = 0;
 
     m->ka_pending = false;
     /* A manager that stops answering is dropped and dialled again. */
@@ -137,9 +173,12 @@ keepalive_reply(void *arg, int err, const msgpack_object *result)
     }
     if (err != RPC_OK)
         return;
-    /* [w.stamp, fault_timeout_ms, tombstone horizon] */
-    if ((a = mpk_array(result, 3, NULL)) == NULL || !mpk_u64(&a[0], &stamp) ||
-        !mpk_u64(&a[1], &ft_ms) || !mpk_u64(&a[2], &horizon))
+    /* [w.stamp, fault_timeout_ms, tombstone horizon(, wall time)] */
+    if ((a = mpk_array(result, -1, &n)) == NULL || n < 3 || n > 4 ||
+        !mpk_u64(&a[0], &stamp) || !mpk_u64(&a[1], &ft_ms) ||
+        !mpk_u64(&a[2], &horizon) || (n == 4 && !mpk_u64(&a[3], &mgr_time)))
+        return;
+    if (n == 4 && clock_ahead(m, mgr_time))
         return;
     lease_renew(s, m->ka_sent, (double)ft_ms / 1000.0);
     srv_rejoin_tick(s, horizon);

@@ -405,9 +405,10 @@ writer_name(struct srv *s, uint32_t node, struct rpc_conn *rc, char *buf)
     return addr_format(rpc_peer(rc), buf, ADDR_STRLEN);
 }
 
-void
-srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
-               const msgpack_object *p)
+bool
+srv_repl_receive(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                 const msgpack_object *p, uint64_t floor, bool *applied,
+                 bool *refused)
 {
     uint64_t stamp;
     const char *key, *data;
@@ -416,6 +417,7 @@ srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     struct srv_item it;
     char as[ADDR_STRLEN];
 
+    *applied = *refused = false;
     memset(&it, 0, sizeof(it));
     if (!mpk_u64(&p[0], &stamp) || !mpk_bytes(&p[1], &key, &klen) ||
         klen == 0 || klen > SRV_KEY_MAX || !mpk_u32(&p[2], &kind) ||
@@ -425,7 +427,7 @@ srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
         !mpk_bytes(&p[7], &data, &dlen) || dlen > (size_t)s->cfg.item_max ||
         (kind == SRV_ITEM_TOMBSTONE && dlen != 0)) {
         rpc_reply_error(rc, msgid, RPC_EPROTO, "bad arguments to replicate");
-        return;
+        return false;
     }
     it.kind = kind;
     it.data = data;
@@ -434,12 +436,12 @@ srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
      * newer than ours (ours will follow). */
     if (s->hs.w.nnodes == 0 && stamp == 0) {
         rpc_reply_error(rc, msgid, RPC_ENOTREADY, "server not ready: no ring yet");
-        return;
+        return false;
     }
     if (stamp <= s->hs.w.stamp && !srv_holds(s, key, klen)) {
         s->stats.not_owner++;
         rpc_reply_error(rc, msgid, RPC_ENOTOWNER, "not a holder of this key");
-        return;
+        return false;
     }
     if (!kclock_merge(&s->clock, it.ver.clock, srv_now(s), s->cfg.max_clock_ahead)) {
         s->stats.clock_refused++;
@@ -447,16 +449,36 @@ srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                   "of ours", writer_name(s, it.ver.node, rc, as),
                   kclock_seconds(it.ver.clock) - srv_now(s));
         rpc_reply_error(rc, msgid, RPC_ECLOCK, "clock too far ahead");
-        return;
+        return false;
     }
-    bool applied = false;
-    enum srv_db_status st = srv_db_put_if_newer(s->db, key, klen, &it, &applied);
+    if (floor != 0 && it.ver.clock <= floor) {
+        /* A repair may not give this server a key it lacks if a tombstone
+         * as new as the record may have been collected (srv_ae.h). */
+        struct srv_item cur;
+        enum srv_db_status g = srv_db_get(s->db, key, klen, &cur);
+        if (g == SRV_DB_NOTFOUND) {
+            *refused = true;
+            return true;
+        }
+    }
+    enum srv_db_status st = srv_db_put_if_newer(s->db, key, klen, &it, applied);
     if (st != SRV_DB_OK) {
         s->stats.store_errors++;
         rpc_reply_error(rc, msgid, RPC_ESERVER, st == SRV_DB_ENOSPC ?
                         "out of memory storing object" : "storage error");
-        return;
+        return false;
     }
+    return true;
+}
+
+void
+srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+               const msgpack_object *p)
+{
+    bool applied, refused;
+
+    if (!srv_repl_receive(s, rc, msgid, p, 0, &applied, &refused))
+        return;
     s->stats.repl_applied += applied;
     rpc_reply_bool(rc, msgid, applied);
 }

@@ -52,6 +52,13 @@ int srv_repl_copies_needed(const struct srv *s);
 /* Replica side of SRV_REPLICATE (params already checked for arity 8). */
 void srv_repl_apply(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                     const msgpack_object *p);
+/* The checks and the store of srv_repl_apply, for SRV_REPLICATE's params
+ * p (8) from any sender: false if it replied an error. With floor != 0 a
+ * record no newer than floor is refused (*refused) when this server lacks
+ * the key: anti-entropy's rule against resurrection (srv_ae.h). */
+bool srv_repl_receive(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
+                      const msgpack_object *p, uint64_t floor, bool *applied,
+                      bool *refused);
 /* Retries due sends; called from the server's tick. */
 void srv_repl_tick(struct srv_repl *r);
 /* Replications still waiting for acknowledgements. */

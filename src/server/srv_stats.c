@@ -6,6 +6,7 @@
 #include "config.h"
 #include "server/srv_stats.h"
 #include "server/srv.h"
+#include "server/srv_ae.h"
 #include "server/srv_repl.h"
 #include "server/srv_replace.h"
 #include "server/srv_stream.h"
@@ -74,6 +75,9 @@ srv_rpc_stats(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
     stat_u64(&o, "replace_recv_records", srv_stream_recv_records(s->stream));
     stat_str(&o, "replace_state", srv_replace_state(s->replace));
     mpk_pack_bool(entry(&o, "hscheck"), !hspace_replacing(&s->hs));
+    stat_str(&o, "ae_state", srv_ae_state(s->ae));
+    stat_u64(&o, "ae_untrusted_arcs", srv_ae_untrusted(s->ae));
+    stat_u64(&o, "ae_interval_ms", (uint64_t)(s->cfg.ae_interval * 1000));
 
     msgpack_packer *pk = rpc_reply_begin(rc, msgid);
     msgpack_pack_map(pk, o.n);

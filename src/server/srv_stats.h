@@ -32,7 +32,18 @@
     X(replace_deleted, "records removed by replace delete phases")            \
     X(fenced, "requests refused: the lease expired")                          \
     X(purged, "records dropped before rejoining")                             \
-    X(copies_short, "writes refused: fewer live copies than -Wc")
+    X(copies_short, "writes refused: fewer live copies than -Wc")          \
+    X(ae_rounds, "anti-entropy rounds completed with a peer")                 \
+    X(ae_ranges, "ring arcs whose digests were compared with a peer's")       \
+    X(ae_ranges_differing, "of those, arcs whose digests differed")           \
+    X(ae_keys_compared, "keys whose versions were compared with a peer's")    \
+    X(ae_pushed, "records pushed to a peer (repairs) that it applied")        \
+    X(ae_repaired, "records applied here from a peer's anti-entropy")         \
+    X(ae_skipped_old, "records not pushed to a holder lacking the key: "      \
+                      "no newer than a collected tombstone")                  \
+    X(ae_refused_old, "pushed records refused here for the same reason")      \
+    X(ae_read_checks, "gets compared with the key's other holders")           \
+    X(read_repairs, "records applied here by read repair")
 
 #define SRV_COUNTER_FIELD(name, meaning) uint64_t name;
 struct srv_stats {

@@ -267,21 +267,74 @@ h_free_port(void)
     return hi_pick_port();
 }
 
+/* ---- addresses ---- */
+
+const char *
+h_ip(const struct h_daemon *d)
+{
+    return d->ip[0] != '\0' ? d->ip : "127.0.0.1";
+}
+
+static const struct h_daemon *
+daemon_on_port(const struct h_cluster *c, uint16_t port)
+{
+    for (int k = 0; k < c->nmgr; k++) {
+        if (c->mgr[k].port == port) {
+            return &c->mgr[k];
+        }
+    }
+    for (int k = 0; k < c->nsrv; k++) {
+        if (c->srv[k].port == port || c->srv[k].stream_port == port) {
+            return &c->srv[k];
+        }
+    }
+    return c->gw.port == port ? &c->gw : NULL;
+}
+
+const char *
+h_port_ip(uint16_t port)
+{
+    for (int i = 0; i < CLUSTERS_MAX; i++) {
+        const struct h_daemon *d;
+
+        if (hi_clusters[i] != NULL && port != 0 &&
+            (d = daemon_on_port(hi_clusters[i], port)) != NULL) {
+            return h_ip(d);
+        }
+    }
+    return "127.0.0.1";
+}
+
+uint32_t
+h_port_ip4(uint16_t port)
+{
+    struct in_addr a;
+
+    if (inet_pton(AF_INET, h_port_ip(port), &a) != 1) {
+        return htonl(INADDR_LOOPBACK);
+    }
+    return a.s_addr;
+}
+
 /*
- * True if the socket listening on 127.0.0.1:port (or 0.0.0.0:port)
- * belongs to pid: its inode from /proc/net/tcp is among pid's fds. Guards
- * against probing another program that holds the port.
+ * True if the socket listening on the daemon's address (or 0.0.0.0) and
+ * port belongs to pid: its inode from /proc/PID/net/tcp (the table of
+ * pid's network namespace) is among pid's fds. Guards against probing
+ * another program that holds the port.
  */
 bool
 hi_port_owned_by(uint16_t port, pid_t pid)
 {
-    FILE *fp = fopen("/proc/net/tcp", "r");
     char line[512], want[64], dirpath[64];
+    uint32_t ip = h_port_ip4(port);
     unsigned long inode = 0;
     struct dirent *de;
     bool found = false;
     DIR *dir;
+    FILE *fp;
 
+    snprintf(dirpath, sizeof(dirpath), "/proc/%d/net/tcp", (int)pid);
+    fp = fopen(dirpath, "r");
     if (fp == NULL) {
         return true;    /* no procfs: cannot check */
     }
@@ -294,7 +347,7 @@ hi_port_owned_by(uint16_t port, pid_t pid)
             continue;
         }
         if (lport == port && st == 0x0A &&
-            (lip == htonl(INADDR_LOOPBACK) || lip == 0)) {
+            (lip == ip || lip == 0)) {
             inode = ino;
             break;
         }
@@ -358,6 +411,14 @@ h_mount_tmpfs(struct h_cluster *c, const char *sub, unsigned mib,
     return 0;
 }
 
+static void (*alarm_extra)(void);
+
+void
+h_at_alarm(void (*fn)(void))
+{
+    alarm_extra = fn;
+}
+
 static void
 alarm_cb(int sig)
 {
@@ -388,6 +449,9 @@ alarm_cb(int sig)
         for (int k = 0; k < c->nmounts; k++) {
             umount2(c->mounts[k], MNT_DETACH);
         }
+    }
+    if (alarm_extra != NULL) {
+        alarm_extra();
     }
     n = write(2, msg, sizeof(msg) - 1);
     (void)n;

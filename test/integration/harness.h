@@ -49,8 +49,17 @@ struct h_daemon {
     /* Server settings; change them between h_cluster_new and the start. */
     char         store[PATH_MAX];   /* -s: Tokyo Cabinet file */
     long         reserve_mib;       /* -r; < 0: the daemon's default */
+    /* Where it runs (set before the first start): its address, "" for
+     * 127.0.0.1, and a network namespace (a name under /var/run/netns),
+     * "" for the test's own. Every helper that talks to its ports uses
+     * this address (h_port_ip). */
+    char         ip[16];
+    char         netns[40];
     /* Any daemon: more arguments, appended as given (static strings). */
     const char  *extra[H_EXTRA_MAX + 1];
+    /* Any daemon: "NAME=value" set in its process only (static strings),
+     * e.g. an LD_PRELOAD shim for one server. */
+    const char  *env[H_EXTRA_MAX + 1];
     int          argc;              /* argv is built at the first start and */
     char        *argv[H_ARGS_MAX];  /* reused as is by every restart */
 };
@@ -171,10 +180,18 @@ int h_kumohash_owners(struct h_cluster *c, char *const *keys, size_t n,
 
 /* ---- raw sockets (non-blocking fds; every call has a deadline) ---- */
 
+/* d's address: its ip, or "127.0.0.1". */
+const char *h_ip(const struct h_daemon *d);
+/* The address of whatever daemon of this process's clusters listens on
+ * port (ports are never handed out twice): its h_ip, else "127.0.0.1". */
+const char *h_port_ip(uint16_t port);
+/* h_port_ip as a network-order IPv4 address. */
+uint32_t h_port_ip4(uint16_t port);
+
 /* A free TCP port on 127.0.0.1, below the ephemeral range and not handed
  * out before by this process; 0 if none was found. */
 uint16_t h_free_port(void);
-/* Connects to 127.0.0.1:port. Returns the fd or -1. */
+/* Connects to h_port_ip(port):port. Returns the fd or -1. */
 int h_connect(uint16_t port, double timeout);
 /* Writes all n bytes. Returns 0, or -1 (errno: ETIMEDOUT, EPIPE...). */
 int h_send(int fd, const void *p, size_t n, double timeout);
@@ -248,6 +265,9 @@ int h_mount_tmpfs(struct h_cluster *c, const char *sub, unsigned mib,
  * Also ignores SIGPIPE.
  */
 void h_alarm(unsigned seconds);
+/* One more thing the alarm does before it exits (network namespaces to
+ * delete...): fn must be async-signal-safe (fork, execve, waitpid). */
+void h_at_alarm(void (*fn)(void));
 /*
  * For daemons whose stderr is /dev/null (run with -d): sets ASAN_OPTIONS
  * and UBSAN_OPTIONS (kept, and added to) so that sanitizer reports go to

@@ -211,7 +211,7 @@ h_manager_rings(struct h_cluster *c, uint64_t *stamp, bool *replacing)
 {
     struct ctl_client cc;
     struct rpc_msg reply;
-    struct kaddr a = { htonl(INADDR_LOOPBACK), hi_mgr_port(c) };
+    struct kaddr a = { h_port_ip4(hi_mgr_port(c)), hi_mgr_port(c) };
     struct hspace hs;
     char err[256];
     int rv = -1;
@@ -283,7 +283,8 @@ h_wait_attached(struct h_cluster *c, double timeout)
                 static const char *const names[] = {
                     "absent", "not attached", "fault", "active",
                 };
-                hi_say("  %s 127.0.0.1:%u: %s", c->srv[i].name, c->srv[i].port,
+                hi_say("  %s %s:%u: %s", c->srv[i].name, h_ip(&c->srv[i]),
+                    c->srv[i].port,
                     c->srv[i].pid > 0 ? names[state[i]] : "stopped");
             }
             return -1;

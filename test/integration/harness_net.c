@@ -50,7 +50,7 @@ h_connect(uint16_t port, double timeout)
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
     sin.sin_port = htons(port);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin.sin_addr.s_addr = h_port_ip4(port);
     if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
         struct pollfd pf = { fd, POLLOUT, 0 };
         int soerr = 0;
@@ -269,7 +269,7 @@ h_mc_new(struct h_cluster *c)
     if (mc == NULL) {
         return NULL;
     }
-    if (memcached_server_add(mc, "127.0.0.1", c->gw.port) !=
+    if (memcached_server_add(mc, h_ip(&c->gw), c->gw.port) !=
         MEMCACHED_SUCCESS) {
         memcached_free(mc);
         return NULL;
@@ -323,7 +323,7 @@ h_rpc_stat(uint16_t port, const char *name, uint64_t *val)
 {
     struct ctl_client cc;
     struct rpc_msg reply;
-    struct kaddr a = { htonl(INADDR_LOOPBACK), port };
+    struct kaddr a = { h_port_ip4(port), port };
     char err[256];
     int rv = -1;
 
@@ -364,7 +364,7 @@ h_rpc_manager_ping(uint16_t port)
 {
     struct ctl_client cc;
     struct rpc_msg reply;
-    struct kaddr a = { htonl(INADDR_LOOPBACK), port };
+    struct kaddr a = { h_port_ip4(port), port };
     char err[256];
     int rv = -1;
 

@@ -18,6 +18,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,10 +73,10 @@ static void
 add_managers(struct h_daemon *d, const struct h_cluster *c)
 {
     add_arg(d, "-m");
-    add_arg(d, "127.0.0.1:%u", c->mgr[0].port);
+    add_arg(d, "%s:%u", h_ip(&c->mgr[0]), c->mgr[0].port);
     if (c->nmgr > 1) {
         add_arg(d, "-p");
-        add_arg(d, "127.0.0.1:%u", c->mgr[1].port);
+        add_arg(d, "%s:%u", h_ip(&c->mgr[1]), c->mgr[1].port);
     }
 }
 
@@ -129,10 +130,11 @@ hi_build_argv(struct h_daemon *d)
     case H_MANAGER:
         add_arg(d, "%s/src/manager/kumo-manager", c->builddir);
         add_arg(d, "-l");
-        add_arg(d, "127.0.0.1:%u", d->port);
+        add_arg(d, "%s:%u", h_ip(d), d->port);
         if (c->nmgr > 1) {
             add_arg(d, "-p");
-            add_arg(d, "127.0.0.1:%u", c->mgr[1 - d->index].port);
+            add_arg(d, "%s:%u", h_ip(&c->mgr[1 - d->index]),
+                    c->mgr[1 - d->index].port);
         }
         if (c->ring_file) {
             add_arg(d, "-s");
@@ -142,7 +144,7 @@ hi_build_argv(struct h_daemon *d)
     case H_SERVER:
         add_arg(d, "%s/src/server/kumo-server", c->builddir);
         add_arg(d, "-l");
-        add_arg(d, "127.0.0.1:%u", d->port);
+        add_arg(d, "%s:%u", h_ip(d), d->port);
         add_arg(d, "-L");
         add_arg(d, "%u", d->stream_port);
         add_managers(d, c);
@@ -157,7 +159,7 @@ hi_build_argv(struct h_daemon *d)
         add_arg(d, "%s/src/gateway/kumo-gateway", c->builddir);
         add_managers(d, c);
         add_arg(d, "-t");
-        add_arg(d, "127.0.0.1:%u", d->port);
+        add_arg(d, "%s:%u", h_ip(d), d->port);
         break;
     }
     if (c->secret) {
@@ -203,6 +205,22 @@ child_setup(pid_t parent, int out_fd, int err_fd)
     setenv("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1", 0);
 }
 
+/* In a child: moves it into the named network namespace. */
+static int
+enter_netns(const char *name)
+{
+    char path[PATH_MAX];
+    int fd, rv;
+
+    snprintf(path, sizeof(path), "/var/run/netns/%s", name);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        return -1;
+    }
+    rv = setns(fd, CLONE_NEWNET);
+    close(fd);
+    return rv;
+}
+
 int
 hi_spawn(struct h_daemon *d)
 {
@@ -226,6 +244,13 @@ hi_spawn(struct h_daemon *d)
          * cluster's directory. */
         if (chdir(d->cluster->dir) < 0)
             _exit(126);
+        for (int i = 0; i < H_EXTRA_MAX && d->env[i] != NULL; i++) {
+            putenv((char *)d->env[i]);
+        }
+        if (d->netns[0] != '\0' && enter_netns(d->netns) < 0) {
+            fprintf(stderr, "netns %s: %s\n", d->netns, strerror(errno));
+            _exit(126);
+        }
         execv(d->argv[0], d->argv);
         fprintf(stderr, "exec %s: %s\n", d->argv[0], strerror(errno));
         _exit(127);
@@ -489,7 +514,8 @@ h_kumoctl(struct h_cluster *c, const char *cmd, char **out)
     char *argv[] = { path, mgr, (char *)cmd, NULL, NULL, NULL };
 
     snprintf(path, sizeof(path), "%s/src/ctl/kumoctl", c->builddir);
-    snprintf(mgr, sizeof(mgr), "127.0.0.1:%u", hi_mgr_port(c));
+    snprintf(mgr, sizeof(mgr), "%s:%u", h_port_ip(hi_mgr_port(c)),
+             hi_mgr_port(c));
     if (c->secret) {
         hi_secret_prepare(c);
         argv[3] = (char *)"-K";
@@ -505,7 +531,8 @@ h_server_by_addr(const struct h_cluster *c, const char *addr)
     char want[32];
 
     for (int i = 0; i < c->nsrv; i++) {
-        snprintf(want, sizeof(want), "127.0.0.1:%u", c->srv[i].port);
+        snprintf(want, sizeof(want), "%s:%u", h_ip(&c->srv[i]),
+                 c->srv[i].port);
         if (strcmp(addr, want) == 0) {
             return i;
         }
@@ -524,7 +551,8 @@ h_kumohash_assign(struct h_cluster *c, char *const *keys, size_t n,
     char *argv[KUMOHASH_BATCH + 8];
 
     snprintf(path, sizeof(path), "%s/src/ctl/kumohash", c->builddir);
-    snprintf(mgr, sizeof(mgr), "127.0.0.1:%u", hi_mgr_port(c));
+    snprintf(mgr, sizeof(mgr), "%s:%u", h_port_ip(hi_mgr_port(c)),
+             hi_mgr_port(c));
     memset(place, 0, n * sizeof(*place));
     for (size_t base = 0; base < n; base += KUMOHASH_BATCH) {
         size_t cnt = n - base < KUMOHASH_BATCH ? n - base : KUMOHASH_BATCH;

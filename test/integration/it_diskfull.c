@@ -4,7 +4,9 @@
  * values go to keys it holds until the gateway answers SERVER_ERROR; the
  * server must stay up, keep serving reads, and after a restart every key
  * that got STORED must read back. Then a write to a key that server 0
- * holds only as a replica must get an answer quickly. Needs root (mount);
+ * holds only as a replica must get an answer quickly. Then the tmpfs
+ * grows: writes to server0's keys are STORED again within seconds, and
+ * every acknowledged write still reads back. Needs root (mount);
  * otherwise the whole program is skipped with a TAP "1..0 # SKIP" plan.
  */
 #include "config.h"
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -30,6 +33,7 @@
 #define CANDIDATES   24000      /* keys tried; ~1/3 are coordinated by s0 */
 #define AFTER_FULL   20         /* writes tried once the first is refused */
 #define REPLY_MAX_S  10.0       /* a refused replica write must not hang */
+#define RECOVER_S    5.0        /* writes work again once space returns */
 
 static struct h_cluster *cl;
 static char mnt[256];
@@ -247,12 +251,53 @@ test_full_replica(void **state)
     close(fd);
     assert_true(h_alive(&cl->srv[0]));
     unlink(filler);
-    check_stored("at the end");
-    assert_int_equal(h_cluster_stop(cl), 0);
+    check_stored("after the refused replica write");
     if (!answered) {
         fail_msg("a set to a key whose replica is full got no answer in "
                  "%.0f s", REPLY_MAX_S);
     }
+}
+
+/*
+ * Space returns (the tmpfs grows by half): writes to server0's keys are
+ * STORED again within RECOVER_S, and everything acknowledged, before and
+ * after, reads back.
+ */
+static void
+test_space_returns(void **state)
+{
+    char opts[64], line[256];
+    size_t i, more = 0;
+    double t0, first = -1;
+    int fd = h_connect(cl->gw.port, H_IO_TIMEOUT);
+
+    assert_true(fd >= 0);
+    snprintf(opts, sizeof(opts), "size=%um,mode=0755", TMPFS_MIB * 3 / 2);
+    assert_int_equal(mount("tmpfs", mnt, "tmpfs", MS_REMOUNT | MS_NOSUID |
+                           MS_NODEV, opts), 0);
+    fprintf(stderr, "# tmpfs grown to %d MiB: %llu KiB free\n",
+            TMPFS_MIB * 3 / 2, free_kib(mnt));
+    t0 = h_now();
+    for (i = 0; i < CANDIDATES && more < 20; i++) {
+        if (owner[i] != 0 || stored[i]) {
+            continue;
+        }
+        set_one(fd, i, line, sizeof(line), 15.0);
+        if (strcmp(line, "STORED\r\n") == 0) {
+            stored[i] = true;
+            more++;
+            first = first < 0 ? h_now() - t0 : first;
+        } else if (h_now() - t0 > RECOVER_S) {
+            fail_msg("set %s: %s %.1f s after the space returned", keys[i],
+                     line, h_now() - t0);
+        }
+    }
+    close(fd);
+    fprintf(stderr, "# %zu more writes STORED, the first %.2f s after the "
+            "space returned\n", more, first);
+    assert_int_equal(more, 20);
+    check_stored("at the end");
+    assert_int_equal(h_cluster_stop(cl), 0);
 }
 
 int
@@ -261,6 +306,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fill_then_restart),
         cmocka_unit_test(test_full_replica),
+        cmocka_unit_test(test_space_returns),
     };
     char why[256];
     int failed;

@@ -52,7 +52,7 @@ slot_conn(uint16_t port, char *err, size_t errlen)
         snprintf(err, errlen, "too many servers");
         return NULL;
     }
-    struct kaddr a = { htonl(INADDR_LOOPBACK), port };
+    struct kaddr a = { h_port_ip4(port), port };
     struct ctl_client *cc = &slots[free_slot].cc;
     if (ctl_connect(cc, &a, 5.0, err, errlen) < 0) {
         ctl_close(cc);
@@ -131,7 +131,7 @@ srv_get_locked(uint16_t port, const char *key, struct it_rec *rec,
         rec->len = dlen;
         return 1;
     }
-    fprintf(stderr, "# SRV_GET %s on 127.0.0.1:%u: %s\n", key, port, err);
+    fprintf(stderr, "# SRV_GET %s on %s:%u: %s\n", key, h_port_ip(port), port, err);
     return -2;
 }
 
@@ -167,7 +167,7 @@ it_manager_status(struct h_cluster *c, uint16_t port, struct it_status *st)
 
     memset(st, 0, sizeof(*st));
     snprintf(path, sizeof(path), "%s/src/ctl/kumoctl", c->builddir);
-    snprintf(mgr, sizeof(mgr), "127.0.0.1:%u", port);
+    snprintf(mgr, sizeof(mgr), "%s:%u", h_port_ip(port), port);
     rc = h_run(argv, 15.0, &out, NULL);
     if (rc < 0 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0 || out == NULL) {
         free(out);

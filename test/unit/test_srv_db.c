@@ -695,6 +695,76 @@ test_corrupt_records(void **state)
     assert_int_equal(corrupt, 1);
 }
 
+/* What the observer was told, in order: 'c' corrupt, 'w' a write (with
+ * the clock before, 0 for none, and after). */
+struct heard {
+    char     what[8];
+    uint64_t before[8], after[8];
+    unsigned n;
+};
+
+static void
+hear(void *arg, const void *key, size_t klen, const struct srv_item *before,
+     const struct srv_item *after)
+{
+    struct heard *h = arg;
+
+    (void)key;
+    (void)klen;
+    assert_true(h->n < 8);
+    h->what[h->n] = before == NULL && after == NULL ? 'c' : 'w';
+    h->before[h->n] = before != NULL ? before->ver.clock : 0;
+    h->after[h->n] = after != NULL ? after->ver.clock : 0;
+    h->n++;
+}
+
+/* put_if_newer tells the observer of what it applies, with the record it
+ * replaced, and of nothing it refuses; a corrupt record is told first. */
+static void
+test_put_if_newer_observer(void **state)
+{
+    struct fx *f = *state;
+    struct srv_item it;
+    struct heard h;
+    bool applied;
+
+    it = mkitem(10, 1, "ten", 3);
+    put_ok(f->db, "o", &it);
+    srv_db_close(f->db);
+    f->db = NULL;
+    tc_flip(f->path, "o", 1, SRV_DB_HEADER + 1);
+    reopen(f, 0);
+    memset(&h, 0, sizeof(h));
+    srv_db_set_observer(f->db, hear, &h);
+
+    it = mkitem(5, 1, "new", 3);                  /* a new key */
+    assert_int_equal(srv_db_put_if_newer(f->db, "n", 1, &it, &applied),
+                     SRV_DB_OK);
+    assert_true(applied);
+    it = mkitem(7, 1, "newer", 5);                /* over a valid record */
+    assert_int_equal(srv_db_put_if_newer(f->db, "n", 1, &it, &applied),
+                     SRV_DB_OK);
+    assert_true(applied);
+    it = mkitem(6, 1, "stale", 5);                /* refused: not told */
+    assert_int_equal(srv_db_put_if_newer(f->db, "n", 1, &it, &applied),
+                     SRV_DB_OK);
+    assert_false(applied);
+    it = mkitem(3, 1, "over", 4);                 /* over a corrupt one */
+    assert_int_equal(srv_db_put_if_newer(f->db, "o", 1, &it, &applied),
+                     SRV_DB_OK);
+    assert_true(applied);
+    srv_db_set_observer(f->db, NULL, NULL);
+
+    assert_int_equal(h.n, 4);
+    assert_memory_equal(h.what, "wwcw", 4);
+    assert_int_equal(h.before[0], 0);
+    assert_int_equal(h.after[0], 5);
+    assert_int_equal(h.before[1], 5);
+    assert_int_equal(h.after[1], 7);
+    assert_int_equal(h.before[3], 0);
+    assert_int_equal(h.after[3], 3);
+}
+
 static void
 test_foreach(void **state)
 {
@@ -966,6 +1036,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_put_if_newer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_if_newer_sizes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_put_if_newer_observer, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
