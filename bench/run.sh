@@ -26,6 +26,7 @@ DO_MC=1
 DO_TW=1
 DO_KUMO=1
 KUMO_SERVERS=3
+GW_ARGS=""          # more kumo-gateway options (--gateway-args)
 KEEP=0
 OUT=""
 BUILDDIR=${KUMO_BUILDDIR:-$PWD}
@@ -57,6 +58,8 @@ usage: bench/run.sh [options]
                     throughput and p99 before and during
   --rebalance-only  only that, no matrix
   --rebalance-keys N, --rebalance-size N   its data (default $REB_KEYS x $REB_SIZE bytes)
+  --gateway-args "ARGS"  more kumo-gateway options, e.g. "-lc 64" (its
+                    local cache)
   --out FILE        markdown results (default: \$KUMO_BUILDDIR/bench-results.md)
   --bench PATH      kumo-bench binary (default: \$KUMO_BUILDDIR/bench/kumo-bench)
   --keep            keep the temp dir (logs, configs, raw results)
@@ -89,6 +92,7 @@ while [ $# -gt 0 ]; do
     --rebalance-only) REBALANCE=2 ;;
     --rebalance-keys) REB_KEYS=${2:?}; shift ;;
     --rebalance-size) REB_SIZE=${2:?}; shift ;;
+    --gateway-args) GW_ARGS=${2:?}; shift ;;
     --out) OUT=${2:?}; shift ;;
     --bench) BENCH=${2:?}; shift ;;
     --keep) KEEP=1 ;;
@@ -398,7 +402,7 @@ start_kumo() {
             return 1
         fi
     done
-    start kumo-gateway "$BUILDDIR/src/gateway/kumo-gateway" -m "127.0.0.1:$mgr" -t "127.0.0.1:$gw"
+    start kumo-gateway "$BUILDDIR/src/gateway/kumo-gateway" -m "127.0.0.1:$mgr" -t "127.0.0.1:$gw" $GW_ARGS
     pids="$pids $LAST_PID"
     TPIDS[kumo]=$pids
     if ! wait_port "$gw" 10 $pids; then

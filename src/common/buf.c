@@ -5,6 +5,8 @@
 #include "common/buf.h"
 #include "common/xmalloc.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,4 +69,27 @@ buf_msgpack_write(void *data, const char *p, size_t n)
 {
     buf_append(data, p, n);
     return 0;
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    size_t room;
+    char *dst = buf_reserve(b, 128);
+    int n;
+
+    room = b->cap - b->wpos;
+    va_start(ap, fmt);
+    n = vsnprintf(dst, room, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= room) {            /* did not fit: again, with room */
+        dst = buf_reserve(b, (size_t)n + 1);
+        va_start(ap, fmt);
+        vsnprintf(dst, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    b->wpos += (size_t)n;
 }

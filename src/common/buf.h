@@ -35,6 +35,9 @@ buf_append(struct buf *b, const void *p, size_t n)
     memcpy(dst, p, n);
     b->wpos += n;
 }
+/* Appends printf-style text (no NUL), however long. */
+void buf_printf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void buf_consume(struct buf *b, size_t n);
 /* Releases memory of a large, now empty buffer (keeps idle connections cheap). */
 void buf_shrink(struct buf *b, size_t keep);

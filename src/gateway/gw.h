@@ -40,6 +40,8 @@ struct gw_config {
     size_t        prefix_len;
     bool          async_set;       /* -As: answer sets before replication */
     bool          async_delete;    /* -Ad: answer deletes before replication */
+    long          lc_mib;          /* -lc: the local cache's MiB, 0: none */
+    double        lc_age;          /* -lt: the oldest item it serves */
     struct kaddr  metrics;         /* -Pm: Prometheus metrics over HTTP */
     bool          has_metrics;
 };
@@ -73,6 +75,7 @@ struct gw_conn_info {
     size_t       rbuf_bytes;         /* its input buffer's allocation */
 };
 struct gw;
+struct gw_cache;
 typedef void gw_conn_visit_fn(void *arg, const struct gw_conn_info *ci);
 
 struct gw_mgr_link {
@@ -97,6 +100,7 @@ struct gw {
     ev_io               accept_bin_w;
     ev_timer            tick;
     struct gw_stats     stats;
+    struct gw_cache    *cache;      /* -lc (gw_lc.c), NULL: off */
     time_t              started;
     /* Visits every client connection (set by gw_main to gw_conn's
      * iterator; NULL: none). Lets "stats conns" look up the layers. */

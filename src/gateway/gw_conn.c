@@ -66,6 +66,10 @@ struct gw_session {
     struct gw_req      *barrier;     /* sent, not finished, and the requests
                                         after it wait (gw_req.barrier) */
     size_t              reply_est;   /* recent largest reply (decaying) */
+    bool                pumping;     /* in session_pump: requests answered
+                                        at once (local cache hits) must not
+                                        recurse into it through
+                                        session_flush */
     ev_timer            partial;     /* an incomplete request's deadline */
     ev_tstamp           last_cmd;    /* when it last submitted a request */
     char                peer[48];    /* "tcp:ADDR:PORT" (stats conns) */
@@ -221,6 +225,9 @@ session_pump(struct gw_session *s)
         window = SESSION_WINDOW_MIN;
     if (window > SESSION_QUEUE_MAX)
         window = SESSION_QUEUE_MAX;
+    if (s->pumping)
+        return;                 /* the loop below goes on */
+    s->pumping = true;
     while (s->unsent != NULL && s->inflight < window && s->barrier == NULL &&
            buf_len(&s->c.wbuf) < SESSION_WBUF_HIGH && !session_is_closed(s)) {
         struct gw_req *r = s->unsent;
@@ -235,6 +242,7 @@ session_pump(struct gw_session *s)
             s->barrier = r;     /* cleared when it completes (maybe now) */
         gw_exec_run(r);
     }
+    s->pumping = false;
 }
 
 /* gw_client_ops.submit: queue r; keyed requests wait for session_pump,

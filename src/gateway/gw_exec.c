@@ -64,6 +64,7 @@ void
 gw_req_release(struct gw_req *r)
 {
     r->client = NULL;
+    gw_lc_end(r, false);
     gw_keys_free(r);
     if (req_free_count >= REQ_FREE_MAX) {
         buf_free(&r->data);
@@ -228,6 +229,7 @@ set_text(struct gw_result *res, enum gw_status st, const char *fmt, ...)
 void
 gw_exec_complete(struct gw_req *r)
 {
+    gw_lc_end(r, true);
     r->done = true;
     if (r->arrived > 0 && (gw_op_is_keyed(r->op) || r->op == GW_OP_FLUSH_ALL)) {
         gw_metrics_observe(r->op, ev_now(r->gw->loop) - r->arrived);
@@ -406,6 +408,7 @@ reply_get(struct gw_req *r, const msgpack_object *res)
         req_fail(r, "malformed reply from server");
         return;
     }
+    r->lc_nofill = n < 5;
     if (r->op == GW_OP_GAT)
         g->stats.touch_hits++;
     else
@@ -746,7 +749,9 @@ run_local(struct gw_req *r)
 void
 gw_exec_run(struct gw_req *r)
 {
-    if (gw_op_is_keyed(r->op)) {
+    if (gw_lc_begin(r)) {
+        gw_exec_complete(r);
+    } else if (gw_op_is_keyed(r->op)) {
         req_send(r);
     } else if (r->op == GW_OP_FLUSH_ALL ||
                (r->op == GW_OP_STATS &&

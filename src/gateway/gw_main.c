@@ -8,6 +8,7 @@
 #include "config.h"
 #include "gateway/gw.h"
 #include "gateway/gw_bin.h"
+#include "gateway/gw_cache.h"
 #include "gateway/gw_conn.h"
 #include "gateway/gw_metrics.h"
 #include "gateway/gw_route.h"
@@ -152,6 +153,7 @@ main(int argc, char **argv)
     g.cfg.connect_timeout = 1.0;
     g.cfg.max_conns = 4096;
     g.cfg.partial_timeout = 10.0;
+    g.cfg.lc_age = 1.0;
     g.cfg.listen.ip = htonl(INADDR_ANY);
     g.cfg.listen.port = KUMO_GATEWAY_PORT;
 
@@ -217,6 +219,14 @@ main(int argc, char **argv)
           .argname = "<sec=10>",
           .help = "close a client that holds an incomplete request this long",
           .dmin = 0.01, .dmax = 86400 },
+        { .name = "-lc", .longname = "--local-cache", .type = OPT_INT,
+          .dest = &g.cfg.lc_mib, .argname = "<MiB=0>",
+          .help = "cache values read here, in this much memory (0: off)",
+          .min = 0, .max = 1024 * 1024 },
+        { .name = "-lt", .longname = "--local-cache-age", .type = OPT_DOUBLE,
+          .dest = &g.cfg.lc_age, .argname = "<sec=1>",
+          .help = "serve a cached value at most this long after reading it",
+          .dmin = 0.001, .dmax = 86400 },
         METRICS_HTTP_OPTION(&g.cfg.metrics, &g.cfg.has_metrics,
                             METRICS_PORT_GATEWAY),
         DAEMON_OPTIONS(&dopts),
@@ -256,6 +266,11 @@ main(int argc, char **argv)
     rpc_init(g.loop);
     gw_batch_init();
     g.started = time(NULL);
+    /* A write that timed out may still land within -Ts: its key is not
+     * cached meanwhile. */
+    if (g.cfg.lc_mib > 0)
+        g.cache = gw_cache_new((size_t)g.cfg.lc_mib * 1024 * 1024,
+                               g.cfg.lc_age, g.cfg.timeout);
     g.each_conn = gw_conn_foreach;
 
     g.listen_fd = conn_listen(&g.cfg.listen, err, sizeof(err));
@@ -302,6 +317,7 @@ main(int argc, char **argv)
     close(g.listen_fd);
     if (g.listen_bin_fd >= 0)
         close(g.listen_bin_fd);
+    gw_cache_free(g.cache);
     log_info("gateway stopped");
     daemon_cleanup();
     log_close();

@@ -286,6 +286,31 @@ kumo_ring(const struct gw *g, struct metrics_writer *w)
                       "managers the gateway is connected to", managers);
 }
 
+/* The local cache (-lc): zeros when it is off, as in "stats". */
+static void
+kumo_local_cache(const struct gw *g, struct metrics_writer *w)
+{
+    struct gw_cache_stats lc;
+
+    memset(&lc, 0, sizeof(lc));
+    if (g->cache != NULL)
+        gw_cache_stats(g->cache, &lc);
+    metrics_counter(w, "kumo_gateway_local_cache_hits_total",
+                    "gets answered from the local cache", lc.hits);
+    metrics_counter(w, "kumo_gateway_local_cache_misses_total",
+                    "gets not found in the local cache, asked of a server",
+                    lc.misses);
+    metrics_counter(w, "kumo_gateway_local_cache_evictions_total",
+                    "items dropped to stay under -lc", lc.evictions);
+    metrics_gauge_u64(w, "kumo_gateway_local_cache_bytes",
+                      "bytes the local cache holds (keys, values, "
+                      "bookkeeping)", lc.bytes);
+    metrics_gauge_u64(w, "kumo_gateway_local_cache_items",
+                      "items the local cache holds", lc.items);
+    metrics_gauge_u64(w, "kumo_gateway_local_cache_limit_bytes",
+                      "-lc in bytes (0: no local cache)", lc.max_bytes);
+}
+
 void
 gw_metrics_collect(void *arg, struct metrics_writer *w)
 {
@@ -297,5 +322,6 @@ gw_metrics_collect(void *arg, struct metrics_writer *w)
     items(&g->stats, w);
     cluster_figures(w);
     kumo_requests(g, w);
+    kumo_local_cache(g, w);
     kumo_ring(g, w);
 }

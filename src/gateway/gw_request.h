@@ -24,6 +24,7 @@
 
 #include "common/buf.h"
 #include "gateway/gw.h"
+#include "gateway/gw_cache.h"
 
 #define GW_KEY_MAX     250      /* bytes in a stored key (prefix included) */
 #define GW_ARG_MAX     32       /* bytes kept of a stats argument */
@@ -161,6 +162,12 @@ struct gw_req {
     size_t              reply_len;   /* value bytes in the reply */
     bool                vivifying;   /* get: adding the vivify item */
     bool                touching;    /* incr/decr: the touch_after step */
+    /* Owned by gw_lc.c (the local cache). */
+    uint8_t             lc_state;    /* what it is to the cache */
+    bool                lc_nofill;   /* get: the server did not say when
+                                        the item expires */
+    struct gw_cache_ticket lc_ticket;
+    double              lc_wall;     /* UNIX time the write began */
     /* The operation, filled in by the front end. */
     enum gw_op          op;
     bool                noreply;     /* the client will not wait for the
@@ -326,6 +333,15 @@ void gw_batch_before_call(struct rpc_conn *rc);
 /* Registers the sending of batches with the connection layer (after
  * rpc_init). */
 void gw_batch_init(void);
+
+/* ---- gw_lc.c: the local cache (-lc) ---- */
+
+/* r starts (gw_exec_run): a get may be answered from the cache (true:
+ * r->res is set, complete it); a write or flush_all updates the cache. */
+bool gw_lc_begin(struct gw_req *r);
+/* r ends: answered (r->res final) or abandoned by its client. A get's
+ * value is cached, a write's effect recorded. Safe to call twice. */
+void gw_lc_end(struct gw_req *r, bool answered);
 
 /* ---- gw_keys.c: key listings ---- */
 

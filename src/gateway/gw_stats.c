@@ -251,6 +251,25 @@ add_rusage(void)
         (long)ru.ru_stime.tv_usec);
 }
 
+/* The local cache (-lc): zeros when it is off. */
+static void
+add_local_cache(const struct gw *g)
+{
+    struct gw_cache_stats lc;
+
+    memset(&lc, 0, sizeof(lc));
+    if (g->cache != NULL)
+        gw_cache_stats(g->cache, &lc);
+    add_u64("lc_hits", lc.hits);
+    add_u64("lc_misses", lc.misses);
+    add("lc_hit_ratio", "%.4f", lc.hits + lc.misses == 0 ? 0.0 :
+        (double)lc.hits / (double)(lc.hits + lc.misses));
+    add_u64("lc_evictions", lc.evictions);
+    add_u64("lc_bytes", lc.bytes);
+    add_u64("lc_items", lc.items);
+    add_u64("lc_limit_bytes", lc.max_bytes);
+}
+
 static void
 stats_general(struct gw_req *r, const struct gw_cluster_sums *sums)
 {
@@ -357,6 +376,7 @@ stats_general(struct gw_req *r, const struct gw_cluster_sums *sums)
     add("servers", "%zu", g->hs.w.nnodes);
     add("servers_active", "%zu", ring_active_count(&g->hs.w));
     add_u64("server_records", sums->records);
+    add_local_cache(g);
     add("stats_incomplete", "%d", sums->answered < sums->asked ? 1 : 0);
     lines_finish(r);
 }
@@ -446,6 +466,8 @@ stats_settings(struct gw_req *r)
     add("partial_request_timeout", "%.3f", cfg->partial_timeout);
     add_str("async_replicate_set", cfg->async_set ? "yes" : "no");
     add_str("async_replicate_delete", cfg->async_delete ? "yes" : "no");
+    add("local_cache_mib", "%ld", cfg->lc_mib);
+    add("local_cache_age", "%.3f", cfg->lc_age);
     lines_finish(r);
 }
 
@@ -549,6 +571,8 @@ gw_stats_result(struct gw_req *r, const struct gw_cluster_sums *sums)
         uint64_t curr = g->stats.curr_connections;
         memset(&g->stats, 0, sizeof(g->stats));
         g->stats.curr_connections = curr;
+        if (g->cache != NULL)
+            gw_cache_stats_reset(g->cache);
         r->res.status = GW_ST_RESET;
         break;
     }

@@ -12,7 +12,6 @@
 #include "common/xmalloc.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -332,23 +331,6 @@ put(struct buf *out, const char *s)
     buf_append(out, s, strlen(s));
 }
 
-static void
-putf(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-putf(struct buf *out, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        buf_append(out, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
 /* Writes " <v>" at p (a VALUE line's numbers: no printf per value, the
  * gateway writes one line per key of every get). */
 static size_t
@@ -398,9 +380,9 @@ text_write_error(enum gw_status st, const char *text, struct buf *out)
                        st == GW_ST_SERVER_ERROR ? "SERVER_ERROR" : "ERROR";
 
     if (text != NULL && text[0] != '\0')
-        putf(out, "%s %s\r\n", word, text);
+        buf_printf(out, "%s %s\r\n", word, text);
     else
-        putf(out, "%s\r\n", word);
+        buf_printf(out, "%s\r\n", word);
 }
 
 static void
@@ -416,7 +398,7 @@ text_write_result(const struct gw_req *r, struct buf *out)
     if (r->noreply)
         return;
     if (r->op == GW_OP_NONE && ctx_of_const(r)->raw) {
-        putf(out, "%s\r\n", res->text);
+        buf_printf(out, "%s\r\n", res->text);
         return;
     }
     switch (res->status) {
@@ -433,11 +415,11 @@ text_write_result(const struct gw_req *r, struct buf *out)
     case GW_ST_DELETED: put(out, "DELETED\r\n"); break;
     case GW_ST_TOUCHED: put(out, "TOUCHED\r\n"); break;
     case GW_ST_VALUE: put_value(r, out); break;
-    case GW_ST_NUMBER: putf(out, "%" PRIu64 "\r\n", res->number); break;
-    case GW_ST_VERSION: putf(out, "VERSION %s\r\n", res->text); break;
+    case GW_ST_NUMBER: buf_printf(out, "%" PRIu64 "\r\n", res->number); break;
+    case GW_ST_VERSION: buf_printf(out, "VERSION %s\r\n", res->text); break;
     case GW_ST_STATS:
         for (size_t i = 0; i < res->nstats; i++)
-            putf(out, "STAT %s %s\r\n", res->stats[i].name, res->stats[i].value);
+            buf_printf(out, "STAT %s %s\r\n", res->stats[i].name, res->stats[i].value);
         put(out, "END\r\n");
         break;
     case GW_ST_RESET: put(out, "RESET\r\n"); break;

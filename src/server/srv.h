@@ -138,6 +138,12 @@ uint32_t srv_now(const struct srv *s);
 bool srv_adopt_hs(struct srv *s, const struct hspace *hs);
 /* Is this server one of key's holders under the write or the read ring? */
 bool srv_holds(struct srv *s, const char *key, size_t klen);
+/* May this server answer reads of key: an active holder under its read
+ * ring? A holder marked fault (it was paused or cut off, or restarted and
+ * is not attached yet) may have missed acknowledged writes: it serves
+ * none until the replace that attaches it again has brought it up to
+ * date. */
+bool srv_reads_key(struct srv *s, const char *key, size_t klen);
 /* May this server act on its ring now (the lease, see srv_mgr.h)? */
 bool srv_lease_valid(struct srv *s);
 /* Is every manager down (connections refused)? */

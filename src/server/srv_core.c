@@ -43,6 +43,15 @@ srv_holds(struct srv *s, const char *key, size_t klen)
 }
 
 bool
+srv_reads_key(struct srv *s, const char *key, size_t klen)
+{
+    long i = ring_find(&s->hs.r, &s->cfg.listen);
+
+    return i >= 0 && s->hs.r.nodes[i].active &&
+           ring_is_holder(&s->hs.r, ring_hash_key(key, klen), i);
+}
+
+bool
 srv_managers_down(const struct srv *s)
 {
     for (int i = 0; i < s->nmgr; i++) {

@@ -21,8 +21,8 @@
 /* Why this server may not serve key: RPC_OK, RPC_ENOTREADY (no ring, or
  * fenced: the lease expired, see srv_mgr.h) or RPC_ENOTOWNER. Writes need
  * this server to be the key's write coordinator (see
- * hspace_write_coordinator), reads need it to be one of the key's
- * holders. */
+ * hspace_write_coordinator), reads need it to be one of the key's active
+ * holders under the read ring (srv_reads_key). */
 static int
 check_owner(struct srv *s, const char *key, size_t klen, bool write)
 {
@@ -35,7 +35,7 @@ check_owner(struct srv *s, const char *key, size_t klen, bool write)
         return RPC_ENOTREADY;
     }
     if (!write)
-        return srv_holds(s, key, klen) ? RPC_OK : RPC_ENOTOWNER;
+        return srv_reads_key(s, key, klen) ? RPC_OK : RPC_ENOTOWNER;
     coord = hspace_write_coordinator_if(&s->hs, ring_hash_key(key, klen),
                                         srv_peer_down, s);
     if (coord != NULL && addr_equal(coord, &s->cfg.listen))

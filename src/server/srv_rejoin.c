@@ -109,15 +109,25 @@ srv_rejoin_tick(struct srv *s, uint64_t cluster_horizon)
     }
     if (active_member(s) || s->synced >= cluster_horizon)
         return;
+    /* Dropped up to now, not only up to this horizon: while the others
+     * keep collecting tombstones the horizon moves on every second, and a
+     * store synced only to the horizon it was told would always be behind
+     * the managers' newer one, never attached (it_campaign's
+     * deletes_past_gc). A server that is not an active member gets no
+     * writes, so what lies between the horizon and now is at most the
+     * last seconds before it left; the replace brings back what it holds. */
+    uint64_t upto = kclock_make(srv_now(s), 0);
+    if (upto < cluster_horizon)
+        upto = cluster_horizon;
     log_warnx("this store is older than the newest tombstone the cluster "
-              "collected (synced %u s before it): dropping records older "
-              "than that before rejoining, so deleted keys stay deleted",
+              "collected (synced %u s before it): dropping its records "
+              "before rejoining, so deleted keys stay deleted",
               kclock_seconds(cluster_horizon) - kclock_seconds(s->synced));
-    uint64_t n = purge(s, cluster_horizon);
+    uint64_t n = purge(s, upto);
     s->stats.purged += n;
     log_warnx("dropped %llu records; the replace brings back what this "
               "server holds", (unsigned long long)n);
-    s->synced = cluster_horizon;
+    s->synced = upto;
     srv_db_meta_put(s->db, SRV_META_SYNCED, s->synced);
 }
 

@@ -12,8 +12,9 @@
  * managers take the largest gc_horizon of all servers (the cluster's
  * horizon) and hand it back with every keepalive. A server that is not an
  * active member and whose synced is older than the horizon first drops its
- * live records older than the horizon (keeping newer ones and
- * tombstones), then reports synced = horizon; the managers attach no
+ * live records older than now (or than the horizon, if that is later;
+ * tombstones stay), then reports synced = that clock, which stays ahead of
+ * the horizon while the others go on collecting; the managers attach no
  * server before that (mgr_peer_fresh). A server back within the tombstone
  * retention, or after a full-cluster stop, drops nothing.
  */

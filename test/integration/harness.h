@@ -55,6 +55,9 @@ struct h_daemon {
      * this address (h_port_ip). */
     char         ip[16];
     char         netns[40];
+    /* Any daemon: its program, relative to the build tree, instead of the
+     * kind's own (e.g. a test build of kumo-server); NULL: the default. */
+    const char  *program;
     /* Any daemon: more arguments, appended as given (static strings). */
     const char  *extra[H_EXTRA_MAX + 1];
     /* Any daemon: "NAME=value" set in its process only (static strings),

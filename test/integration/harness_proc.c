@@ -128,7 +128,8 @@ hi_build_argv(struct h_daemon *d)
     hi_free_argv(d);
     switch (d->kind) {
     case H_MANAGER:
-        add_arg(d, "%s/src/manager/kumo-manager", c->builddir);
+        add_arg(d, "%s/%s", c->builddir,
+                d->program != NULL ? d->program : "src/manager/kumo-manager");
         add_arg(d, "-l");
         add_arg(d, "%s:%u", h_ip(d), d->port);
         if (c->nmgr > 1) {
@@ -142,7 +143,8 @@ hi_build_argv(struct h_daemon *d)
         }
         break;
     case H_SERVER:
-        add_arg(d, "%s/src/server/kumo-server", c->builddir);
+        add_arg(d, "%s/%s", c->builddir,
+                d->program != NULL ? d->program : "src/server/kumo-server");
         add_arg(d, "-l");
         add_arg(d, "%s:%u", h_ip(d), d->port);
         add_arg(d, "-L");
@@ -156,7 +158,8 @@ hi_build_argv(struct h_daemon *d)
         }
         break;
     case H_GATEWAY:
-        add_arg(d, "%s/src/gateway/kumo-gateway", c->builddir);
+        add_arg(d, "%s/%s", c->builddir,
+                d->program != NULL ? d->program : "src/gateway/kumo-gateway");
         add_managers(d, c);
         add_arg(d, "-t");
         add_arg(d, "%s:%u", h_ip(d), d->port);

@@ -208,4 +208,17 @@ size_t it_load_verify_holder(struct it_load *l, struct h_cluster *c, int srv,
                              const struct h_place *place);
 void it_load_free(struct it_load *l);
 
+/* ---- steps of the fault scenarios (it_load_fault.c; each fails the
+ * test, cmocka, when it cannot do its job) ---- */
+
+/* Up to n keys named "<prefix>:<i>" (i < 400) that server srv coordinates,
+ * into keys (static storage, valid until the next call). Returns how many. */
+size_t it_keys_of(struct h_cluster *c, int srv, const char *prefix,
+                  char **keys, size_t n);
+/* set key to it_value(key, seq), retried until STORED for patience s. */
+void it_mc_set_seq(struct it_mc *m, const char *key, uint32_t seq,
+                   double patience);
+/* Until the manager's rings are equal (no replace running). */
+void it_wait_no_replace(struct h_cluster *c, double timeout);
+
 #endif

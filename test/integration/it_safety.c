@@ -34,7 +34,6 @@
 #include "integration/harness.h"
 #include "integration/it_load.h"
 
-#define KEY_CANDIDATES 400
 
 static struct h_cluster *cl;
 
@@ -54,47 +53,6 @@ finish_cluster(void)
     h_pass(cl);
     h_cluster_free(cl);
     cl = NULL;
-}
-
-/* Fills keys[0..n) with keys that server victim coordinates (first holder
- * active), named prefix:i. Returns how many were found. */
-static size_t
-keys_of(struct h_cluster *c, int victim, const char *prefix, char **keys,
-        size_t n)
-{
-    static char buf[KEY_CANDIDATES][IT_KEY_MAX];
-    char *cand[KEY_CANDIDATES];
-    int owner[KEY_CANDIDATES];
-    size_t found = 0;
-
-    for (size_t i = 0; i < KEY_CANDIDATES; i++) {
-        snprintf(buf[i], sizeof(buf[i]), "%s:%zu", prefix, i);
-        cand[i] = buf[i];
-    }
-    assert_int_equal(h_kumohash_owners(c, cand, KEY_CANDIDATES, owner), 0);
-    for (size_t i = 0; i < KEY_CANDIDATES && found < n; i++) {
-        if (owner[i] == victim)
-            keys[found++] = cand[i];
-    }
-    return found;
-}
-
-static void
-mc_set_seq(struct it_mc *m, const char *key, uint32_t seq, double patience)
-{
-    char val[IT_VALUE_MAX];
-    size_t len = it_value(key, seq, val, sizeof(val));
-    double deadline = h_now() + patience;
-    enum it_mc_status st;
-
-    do {
-        st = it_mc_store(m, key, val, len, seq, 0, false);
-        if (st == IT_MC_OK)
-            return;
-        h_sleep(0.1);
-    } while (h_now() < deadline);
-    fail_msg("set %s seq %" PRIu32 ": %s %s (for %.0f s)", key, seq,
-             it_mc_status_name(st), m->last, patience);
 }
 
 /* The gateway returns key at sequence seq (0: a miss). */
@@ -122,22 +80,6 @@ mc_expect(struct it_mc *m, const char *key, uint32_t seq)
                  seq);
 }
 
-/* Until the manager's rings are equal (no replace running). */
-static void
-wait_no_replace(struct h_cluster *c, double timeout)
-{
-    double deadline = h_now() + timeout;
-    uint64_t stamp;
-    bool replacing = true;
-
-    while (h_now() < deadline) {
-        if (h_manager_rings(c, &stamp, &replacing) == 0 && !replacing)
-            return;
-        h_sleep(0.1);
-    }
-    fail_msg("the replace did not end within %.0f s", timeout);
-}
-
 /* ---- 1. the zombie delete ---- */
 
 static void
@@ -159,11 +101,11 @@ test_zombie_delete(void **state)
     for (int loop = 0; loop < loops(); loop++) {
         char prefix[32];
         snprintf(prefix, sizeof(prefix), "zombie%d", loop);
-        assert_int_equal(keys_of(cl, victim, prefix, keys, 1), 1);
+        assert_int_equal(it_keys_of(cl, victim, prefix, keys, 1), 1);
         const char *key = keys[0];
 
         assert_int_equal(it_mc_open(&m, cl->gw.port, 30.0), 0);
-        mc_set_seq(&m, key, 1, 5.0);
+        it_mc_set_seq(&m, key, 1, 5.0);
         /* The coordinator stops with the delete in its socket. */
         assert_int_equal(kill(cl->srv[victim].pid, SIGSTOP), 0);
         h_sleep(0.1);
@@ -179,7 +121,7 @@ test_zombie_delete(void **state)
                 n > 0 ? line : "nothing\n");
         close(fd);
         /* The newer write, through the new coordinator. */
-        mc_set_seq(&m, key, 2, 15.0);
+        it_mc_set_seq(&m, key, 2, 15.0);
         /* Versions carry the second: resume in a later one, so a stale
          * request stamped afresh would be newer than the write. */
         h_sleep(1.2);
@@ -209,7 +151,7 @@ test_zombie_delete(void **state)
         it_mc_close(&m);
         /* The paused server rejoins for the next round. */
         assert_int_equal(h_wait_attached(cl, 30.0), 0);
-        wait_no_replace(cl, 60.0);
+        it_wait_no_replace(cl, 60.0);
         assert_int_equal(h_wait_gateway(cl, 15.0), 0);
         fprintf(stderr, "# loop %d: the newer write survived\n", loop);
     }
@@ -240,7 +182,7 @@ test_no_resurrection(void **state)
         assert_int_equal(it_mc_open(&m, cl->gw.port, 10.0), 0);
         for (int i = 0; i < RESURRECT_KEYS; i++) {
             snprintf(names[i], sizeof(names[i]), "res%d:%d", loop, i);
-            mc_set_seq(&m, names[i], 1, 5.0);
+            it_mc_set_seq(&m, names[i], 1, 5.0);
         }
         /* The victim goes away holding every key it was given. */
         assert_true(h_stop(&cl->srv[victim], H_STOP_TIMEOUT) >= 0);
@@ -263,7 +205,7 @@ test_no_resurrection(void **state)
                 "\n", loop, (victim + 1) % 3, removed);
         assert_int_equal(h_start(&cl->srv[victim]), 0);
         assert_int_equal(h_wait_attached(cl, 30.0), 0);
-        wait_no_replace(cl, 60.0);
+        it_wait_no_replace(cl, 60.0);
         assert_int_equal(h_wait_gateway(cl, 15.0), 0);
         int back = 0;
         for (int i = 0; i < RESURRECT_KEYS; i++) {
@@ -306,7 +248,7 @@ test_no_managers(void **state)
         assert_int_equal(it_mc_open(&m, cl->gw.port, 10.0), 0);
         for (int i = 0; i < NOMGR_KEYS; i++) {
             snprintf(names[i], sizeof(names[i]), "nomgr%d:%d", loop, i);
-            mc_set_seq(&m, names[i], 1, 5.0);
+            it_mc_set_seq(&m, names[i], 1, 5.0);
         }
         assert_true(h_stop(&cl->mgr[0], H_STOP_TIMEOUT) >= 0);
         h_sleep(0.5);
@@ -314,7 +256,7 @@ test_no_managers(void **state)
         double t0 = h_now(), worst = 0;
         for (int i = 0; i < NOMGR_KEYS; i++) {
             double t = h_now();
-            mc_set_seq(&m, names[i], 2, 15.0);
+            it_mc_set_seq(&m, names[i], 2, 15.0);
             if (h_now() - t > worst)
                 worst = h_now() - t;
         }
@@ -329,7 +271,7 @@ test_no_managers(void **state)
         assert_int_equal(h_start(&cl->mgr[0]), 0);
         assert_int_equal(h_start(&cl->srv[victim]), 0);
         assert_int_equal(h_wait_attached(cl, 30.0), 0);
-        wait_no_replace(cl, 60.0);
+        it_wait_no_replace(cl, 60.0);
         assert_int_equal(h_wait_gateway(cl, 15.0), 0);
     }
     finish_cluster();
@@ -348,7 +290,7 @@ test_min_copies(void **state)
     assert_non_null(cl = h_cluster_new(1, 3));
     assert_int_equal(h_cluster_start(cl), 0);
     assert_int_equal(it_mc_open(&m, cl->gw.port, 10.0), 0);
-    mc_set_seq(&m, key, 1, 5.0);
+    it_mc_set_seq(&m, key, 1, 5.0);
     assert_true(h_kill9(&cl->srv[1]) >= 0);
     assert_true(h_kill9(&cl->srv[2]) >= 0);
     assert_int_equal(h_wait_gateway(cl, 15.0), 0);
@@ -384,12 +326,12 @@ test_delete_retry(void **state)
     for (int loop = 0; loop < loops(); loop++) {
         char prefix[32];
         snprintf(prefix, sizeof(prefix), "delretry%d", loop);
-        assert_int_equal(keys_of(cl, loop % 3, prefix, keys, 1), 1);
+        assert_int_equal(it_keys_of(cl, loop % 3, prefix, keys, 1), 1);
         assert_int_equal(h_kumohash_assign(cl, keys, 1, &place), 0);
         int replica = place.srv[1];
         assert_true(replica >= 0);
         assert_int_equal(it_mc_open(&m, cl->gw.port, 20.0), 0);
-        mc_set_seq(&m, keys[0], 1, 5.0);
+        it_mc_set_seq(&m, keys[0], 1, 5.0);
         /* A replica stops past the replication deadline: the first
          * attempt ends in an error, the gateway repeats the delete. */
         assert_int_equal(kill(cl->srv[replica].pid, SIGSTOP), 0);
