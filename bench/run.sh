@@ -31,6 +31,9 @@ KEEP=0
 OUT=""
 BUILDDIR=${KUMO_BUILDDIR:-$PWD}
 BENCH=""
+REBALANCE=0         # 1: also attach a 4th server under load (rebalance.py); 2: only that
+REB_KEYS=200000
+REB_SIZE=1024
 
 usage() {
     cat <<EOF
@@ -50,6 +53,11 @@ usage: bench/run.sh [options]
   --no-memcached | --no-twemproxy | --no-kumo    skip a target
   --kumo-servers N  kumo storage servers, 1..3 (default 3: three copies;
                     1 gives the single-copy comparison)
+  --rebalance       then attach a 4th kumo server to 3, idle and under a
+                    90% get load (bench/rebalance.py): copy rate, client
+                    throughput and p99 before and during
+  --rebalance-only  only that, no matrix
+  --rebalance-keys N, --rebalance-size N   its data (default $REB_KEYS x $REB_SIZE bytes)
   --gateway-args "ARGS"  more kumo-gateway options, e.g. "-lc 64" (its
                     local cache)
   --out FILE        markdown results (default: \$KUMO_BUILDDIR/bench-results.md)
@@ -80,6 +88,10 @@ while [ $# -gt 0 ]; do
     --no-twemproxy) DO_TW=0 ;;
     --no-kumo) DO_KUMO=0 ;;
     --kumo-servers) KUMO_SERVERS=${2:?}; shift ;;
+    --rebalance) REBALANCE=1 ;;
+    --rebalance-only) REBALANCE=2 ;;
+    --rebalance-keys) REB_KEYS=${2:?}; shift ;;
+    --rebalance-size) REB_SIZE=${2:?}; shift ;;
     --gateway-args) GW_ARGS=${2:?}; shift ;;
     --out) OUT=${2:?}; shift ;;
     --bench) BENCH=${2:?}; shift ;;
@@ -90,9 +102,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-for v in SECS REPS KEYS SIZE; do
+for v in SECS REPS KEYS SIZE REB_KEYS REB_SIZE; do
     case "${!v}" in
-    ''|*[!0-9.]*) die "--${v,,} needs a number" ;;
+    ''|*[!0-9.]*) n=${v,,}; n=${n//_/-}; die "--${n/reb-/rebalance-} needs a number" ;;
     esac
 done
 case "$REPS" in *.*|0) die "--reps needs a whole number >= 1" ;; esac
@@ -109,6 +121,34 @@ BENCH=${BENCH:-$BUILDDIR/bench/kumo-bench}
 [ -x "$BENCH" ] || die "$BENCH not found: run 'make bench/kumo-bench' in the build dir (or set KUMO_BUILDDIR)"
 OUT=${OUT:-$BUILDDIR/bench-results.md}
 
+# --- rebalance (bench/rebalance.py): its own clusters, after the matrix ---
+
+# run_rebalance FILE: prints the measurement, writes its markdown to FILE.
+run_rebalance() {
+    local md=$1 rc
+    [ -x "$BUILDDIR/src/server/kumo-server" ] || { echo "run.sh: --rebalance needs kumo built in $BUILDDIR" >&2; return 1; }
+    echo "run.sh: rebalance: $REB_KEYS keys of $REB_SIZE bytes, a 4th server attached idle, then under load (load: $(uptime | sed 's/.*load average: //'))" >&2
+    KUMO_BUILDDIR=$BUILDDIR python3 "$(dirname "$0")/rebalance.py" --keys "$REB_KEYS" \
+        --size "$REB_SIZE" --out "$md"
+    rc=$?
+    [ $rc = 0 ] || echo "run.sh: rebalance.py failed (rc=$rc)" >&2
+    return $rc
+}
+
+if [ "$REBALANCE" = 2 ]; then
+    run_rebalance "$OUT.rebalance" || exit 1
+    {
+        echo "# kumo rebalance, $(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo
+        echo "A 4th kumo server attached to 3 holding $REB_KEYS keys of $REB_SIZE bytes (bench/rebalance.py); load average at the end: $(uptime | sed 's/.*load average: //')."
+        echo
+        cat "$OUT.rebalance"
+    } >"$OUT"
+    rm -f "$OUT.rebalance"
+    echo "run.sh: wrote $OUT" >&2
+    exit 0
+fi
+
 LOAD0=$(uptime | sed 's/.*load average/load average/')
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kumo-bench.XXXXXX") || die "mktemp failed"
 RESULTS=$TMP/results.tsv
@@ -119,12 +159,9 @@ PIDS=()
 BENCH_PID=""
 STATUS=0
 
-cleanup() {
+# Stops every process started here: TERM, then KILL after 2 s.
+stop_all() {
     local pid i
-    trap - EXIT INT TERM
-    if [ -n "$BENCH_PID" ]; then
-        kill -TERM "$BENCH_PID" 2>/dev/null
-    fi
     for pid in "${PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null
     done
@@ -136,6 +173,15 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
     done
+    PIDS=()
+}
+
+cleanup() {
+    trap - EXIT INT TERM
+    if [ -n "$BENCH_PID" ]; then
+        kill -TERM "$BENCH_PID" 2>/dev/null
+    fi
+    stop_all
     if [ "$KEEP" = 1 ]; then
         echo "run.sh: kept $TMP" >&2
     else
@@ -739,6 +785,21 @@ echo "targets:$STATES; $MCDESC; ${SECS}s x $REPS reps per case, median shown; ra
     echo
     echo "Load (uptime): $LOAD0 at the start, $(uptime | sed 's/.*load average/load average/') at the end."
 } >"$OUT" || STATUS=1
+if [ "$REBALANCE" = 1 ]; then
+    # The matrix's processes go first: the rebalance has the machine to itself.
+    stop_all
+    echo
+    if run_rebalance "$TMP/rebalance.md"; then
+        {
+            echo
+            echo "Rebalance: a 4th kumo server attached to 3 holding $REB_KEYS keys of $REB_SIZE bytes (bench/rebalance.py):"
+            echo
+            cat "$TMP/rebalance.md"
+        } >>"$OUT" || STATUS=1
+    else
+        STATUS=1
+    fi
+fi
 echo "run.sh: wrote $OUT" >&2
 
 exit $STATUS

@@ -79,6 +79,10 @@ struct srv {
     struct srv_ops      *ops;
     struct kclock        clock;
     struct hspace        hs;           /* w: writes, r: reads */
+    bool                 hs_replacing; /* hspace_replacing(&hs), kept by
+                                          srv_adopt_hs: when false the
+                                          read ring is the write ring, and
+                                          the write path asks only one */
     uint32_t             node_id;
     time_t               started;
     struct rpc_listener *listener;

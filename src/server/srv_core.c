@@ -20,6 +20,7 @@ srv_adopt_hs(struct srv *s, const struct hspace *hs)
     if (s->hs.w.nnodes != 0 && !hspace_newer(hs, &s->hs))
         return false;
     hspace_copy(&s->hs, hs);
+    s->hs_replacing = hspace_replacing(&s->hs);
     pool_sync_hs(&s->peers, &s->hs);
     /* The stamp came from a manager clock: merge it, so this server's
      * writes are never older than the ring that placed them. */
@@ -37,7 +38,8 @@ srv_holds(struct srv *s, const char *key, size_t klen)
     uint64_t h = ring_hash_key(key, klen);
 
     return ring_is_holder(&s->hs.w, h, ring_find(&s->hs.w, &s->cfg.listen)) ||
-           ring_is_holder(&s->hs.r, h, ring_find(&s->hs.r, &s->cfg.listen));
+           (s->hs_replacing &&
+            ring_is_holder(&s->hs.r, h, ring_find(&s->hs.r, &s->cfg.listen)));
 }
 
 bool

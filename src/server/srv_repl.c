@@ -149,7 +149,7 @@ static bool
 still_holder(struct srv *s, uint64_t hash, const struct kaddr *addr)
 {
     return live_holder_in(&s->hs.w, hash, addr) ||
-           live_holder_in(&s->hs.r, hash, addr);
+           (s->hs_replacing && live_holder_in(&s->hs.r, hash, addr));
 }
 
 static void
@@ -276,7 +276,8 @@ collect_targets(struct srv *s, uint64_t hash, struct kaddr *out)
     const struct ring *rings[2] = { &s->hs.w, &s->hs.r };
     int n = 0;
 
-    for (int k = 0; k < 2; k++) {
+    /* Outside a replace the read ring holds the same nodes: one lookup. */
+    for (int k = 0; k < (s->hs_replacing ? 2 : 1); k++) {
         uint32_t h[RING_REPLICAS];
         size_t nh = ring_holders(rings[k], hash, h, RING_REPLICAS);
         for (size_t i = 0; i < nh; i++) {

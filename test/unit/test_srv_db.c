@@ -478,6 +478,69 @@ test_put_if_newer(void **state)
     assert_true(applied);
 }
 
+/* put_if_newer compares and writes in one Tokyo Cabinet lookup: records
+ * that fit its first read and those it reads apart (over 8 KiB), growing
+ * and shrinking in place, each compared by version before it is written. */
+static void
+test_put_if_newer_sizes(void **state)
+{
+    static const size_t sizes[] = { 0, 1, 15, 16, 100, 1000, 8192, 9000,
+                                    70000, 3, 20000, 0 };
+    struct fx *f = *state;
+    size_t n = sizeof(sizes) / sizeof(sizes[0]);
+    char *big = malloc(70001), *other = malloc(70001);
+    struct srv_item it, out;
+    bool applied;
+
+    assert_non_null(big);
+    assert_non_null(other);
+    for (size_t i = 0; i <= 70000; i++) {
+        big[i] = (char)('a' + i % 26);
+        other[i] = (char)('A' + i % 26);
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* Newer: replaces whatever size was stored. */
+        it = mkitem(1000 + i, 1, big, sizes[i]);
+        assert_int_equal(srv_db_put_if_newer(f->db, "sz", 2, &it, &applied),
+                         SRV_DB_OK);
+        assert_true(applied);
+        /* Older and equal, of every size: refused, the record unchanged. */
+        for (size_t j = 0; j < n; j += 3) {
+            it = mkitem(1000 + i - (j % 2), 1, other, sizes[j]);
+            applied = true;
+            assert_int_equal(srv_db_put_if_newer(f->db, "sz", 2, &it,
+                                                 &applied), SRV_DB_OK);
+            assert_false(applied);
+        }
+        assert_int_equal(srv_db_get(f->db, "sz", 2, &out), SRV_DB_OK);
+        assert_int_equal(out.ver.clock, 1000 + i);
+        assert_int_equal(out.len, sizes[i]);
+        if (sizes[i] > 0) {
+            assert_memory_equal(out.data, big, sizes[i]);
+        }
+    }
+    /* A newer tombstone over a big value, and a new key of each kind. */
+    it = mkitem(5000, 1, NULL, 0);
+    it.kind = SRV_ITEM_TOMBSTONE;
+    assert_int_equal(srv_db_put_if_newer(f->db, "sz", 2, &it, &applied),
+                     SRV_DB_OK);
+    assert_true(applied);
+    assert_int_equal(srv_db_put_if_newer(f->db, "t", 1, &it, &applied),
+                     SRV_DB_OK);
+    assert_true(applied);
+    it = mkitem(1, 1, big, 9000);
+    assert_int_equal(srv_db_put_if_newer(f->db, "v", 1, &it, &applied),
+                     SRV_DB_OK);
+    assert_true(applied);
+    assert_int_equal(srv_db_get(f->db, "sz", 2, &out), SRV_DB_OK);
+    assert_int_equal(out.kind, SRV_ITEM_TOMBSTONE);
+    assert_int_equal(srv_db_get(f->db, "v", 1, &out), SRV_DB_OK);
+    assert_int_equal(out.len, 9000);
+    assert_int_equal(srv_db_count(f->db), 3);
+    free(big);
+    free(other);
+}
+
 /* Opens the store with Tokyo Cabinet directly (srv_db closed) and replaces
  * the raw value of key with val. */
 static void
@@ -630,6 +693,76 @@ test_corrupt_records(void **state)
     assert_int_equal(srv_db_foreach(f->db, collect_cb, &c, &corrupt),
                      SRV_DB_OK);
     assert_int_equal(corrupt, 1);
+}
+
+/* What the observer was told, in order: 'c' corrupt, 'w' a write (with
+ * the clock before, 0 for none, and after). */
+struct heard {
+    char     what[8];
+    uint64_t before[8], after[8];
+    unsigned n;
+};
+
+static void
+hear(void *arg, const void *key, size_t klen, const struct srv_item *before,
+     const struct srv_item *after)
+{
+    struct heard *h = arg;
+
+    (void)key;
+    (void)klen;
+    assert_true(h->n < 8);
+    h->what[h->n] = before == NULL && after == NULL ? 'c' : 'w';
+    h->before[h->n] = before != NULL ? before->ver.clock : 0;
+    h->after[h->n] = after != NULL ? after->ver.clock : 0;
+    h->n++;
+}
+
+/* put_if_newer tells the observer of what it applies, with the record it
+ * replaced, and of nothing it refuses; a corrupt record is told first. */
+static void
+test_put_if_newer_observer(void **state)
+{
+    struct fx *f = *state;
+    struct srv_item it;
+    struct heard h;
+    bool applied;
+
+    it = mkitem(10, 1, "ten", 3);
+    put_ok(f->db, "o", &it);
+    srv_db_close(f->db);
+    f->db = NULL;
+    tc_flip(f->path, "o", 1, SRV_DB_HEADER + 1);
+    reopen(f, 0);
+    memset(&h, 0, sizeof(h));
+    srv_db_set_observer(f->db, hear, &h);
+
+    it = mkitem(5, 1, "new", 3);                  /* a new key */
+    assert_int_equal(srv_db_put_if_newer(f->db, "n", 1, &it, &applied),
+                     SRV_DB_OK);
+    assert_true(applied);
+    it = mkitem(7, 1, "newer", 5);                /* over a valid record */
+    assert_int_equal(srv_db_put_if_newer(f->db, "n", 1, &it, &applied),
+                     SRV_DB_OK);
+    assert_true(applied);
+    it = mkitem(6, 1, "stale", 5);                /* refused: not told */
+    assert_int_equal(srv_db_put_if_newer(f->db, "n", 1, &it, &applied),
+                     SRV_DB_OK);
+    assert_false(applied);
+    it = mkitem(3, 1, "over", 4);                 /* over a corrupt one */
+    assert_int_equal(srv_db_put_if_newer(f->db, "o", 1, &it, &applied),
+                     SRV_DB_OK);
+    assert_true(applied);
+    srv_db_set_observer(f->db, NULL, NULL);
+
+    assert_int_equal(h.n, 4);
+    assert_memory_equal(h.what, "wwcw", 4);
+    assert_int_equal(h.before[0], 0);
+    assert_int_equal(h.after[0], 5);
+    assert_int_equal(h.before[1], 5);
+    assert_int_equal(h.after[1], 7);
+    assert_int_equal(h.before[3], 0);
+    assert_int_equal(h.after[3], 3);
 }
 
 static void
@@ -902,6 +1035,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_put_from_get_buffer, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_put_if_newer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_if_newer_sizes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_put_if_newer_observer, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persist_across_reopen, setup,
