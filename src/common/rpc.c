@@ -948,6 +948,12 @@ rpc_init(struct ev_loop *loop)
     msgpack_packer_init(&discard_pk, &discard_sbuf, msgpack_sbuffer_write);
     conn_add_deferred_hook(run_failed);
     ev_timer_init(&rpc_tick, tick_cb, RPC_TICK, RPC_TICK);
+    /* After the loop was held (a long slice of work, the process paused
+     * or starved), a reply and its deadline come due in the same pass:
+     * the lowest priority reads the reply first, so the call is not timed
+     * out with its answer waiting in the socket (a server then dropped
+     * its manager link, and was marked fault, under a loaded machine). */
+    ev_set_priority(&rpc_tick, EV_MINPRI);
     ev_timer_start(loop, &rpc_tick);
     ev_unref(loop);
 }
