@@ -86,7 +86,7 @@ multi_reply(void *arg, int err, const msgpack_object *res)
     }
     /* The keys left out of a full answer go back first, before the
      * others complete (and their clients send more). */
-    struct gw_req **later = xmalloc(mc->n * sizeof(*later));
+    struct gw_req *later[BATCH_MAX];    /* a call carries at most that */
     for (size_t i = 0; i < mc->n; i++) {
         if (element_is_error(&a[i], &code, &msg) && code == RPC_EAGAIN &&
             mc->reqs[i]->client != NULL)
@@ -94,7 +94,6 @@ multi_reply(void *arg, int err, const msgpack_object *res)
     }
     if (again > 0)
         batch_requeue_first(later, again, mc->rc);
-    free(later);
     for (size_t i = 0; i < mc->n; i++) {
         if (!element_is_error(&a[i], &code, &msg))
             gw_exec_reply(mc->reqs[i], RPC_OK, &a[i]);
