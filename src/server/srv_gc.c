@@ -111,27 +111,29 @@ srv_gc_slice(struct srv_gc *gc)
                     &done, &last, &lastlen, NULL) != SRV_DB_OK)
         return;
     /* Remove the victims, unless rewritten since the scan saw them. */
+    size_t kept = 0;
     for (size_t i = 0; i < gc->nvictims; i++) {
         struct gc_victim *v = &gc->victims[i];
         struct srv_item cur;
 
+        /* The next slice resumes after `last`: removed now, the iterator
+         * would start over from the first record. It stays a victim, for
+         * the next slice. */
+        if (!done && last != NULL && lastlen == v->klen &&
+            memcmp(last, v->key, lastlen) == 0) {
+            gc->victims[kept++] = *v;
+            continue;
+        }
         if (srv_db_get(s->db, v->key, v->klen, &cur) == SRV_DB_OK &&
             kver_cmp(&cur.ver, &v->ver) == 0 &&
             srv_db_remove(s->db, v->key, v->klen) == SRV_DB_OK) {
             s->stats.gc_removed++;
             if (cur.kind == SRV_ITEM_TOMBSTONE)
                 srv_rejoin_collected(s, cur.ver.clock);
-            /* The scan must not resume at a key that no longer exists. */
-            if (last != NULL && lastlen == v->klen &&
-                memcmp(last, v->key, lastlen) == 0) {
-                free(last);
-                last = NULL;
-                lastlen = 0;
-            }
         }
         free(v->key);
     }
-    gc->nvictims = 0;
+    gc->nvictims = kept;
     srv_rejoin_save(s);
     free(gc->cursor);
     gc->cursor = done ? NULL : last;

@@ -75,6 +75,7 @@ struct rep_job {
     struct hspace     hs;         /* the rings this job works for */
     char             *cursor;
     size_t            cursorlen;
+    bool              cursor_doomed;  /* delete it once the scan is past */
     bool              scan_done;
     struct rep_dest  *dests;
     size_t            ndests;
@@ -571,14 +572,22 @@ delete_slice(struct srv *s)
                SRV_DB_OK) {
         done = true;
     }
+    /* The key this slice resumed after is behind the scan now. */
+    if (j->cursor_doomed &&
+        srv_db_remove(s->db, j->cursor, j->cursorlen) == SRV_DB_OK)
+        s->stats.replace_deleted++;
+    j->cursor_doomed = false;
     for (size_t i = 0; i < c.keys.n; i++) {
+        /* The next slice resumes after `last`: removed now, it would make
+         * Tokyo Cabinet's iterator start over from the first record (which
+         * made the delete phase rescan the store about once in four
+         * slices). It goes once the next slice is past it. */
+        if (!done && srv_keys_is(&c.keys, i, last, lastlen)) {
+            j->cursor_doomed = true;
+            continue;
+        }
         if (srv_db_remove(s->db, c.keys.keys[i], c.keys.lens[i]) == SRV_DB_OK)
             s->stats.replace_deleted++;
-        if (srv_keys_is(&c.keys, i, last, lastlen)) {
-            free(last);        /* cannot resume at a removed key */
-            last = NULL;
-            lastlen = 0;
-        }
     }
     srv_keys_free(&c.keys);
     free(j->cursor);
