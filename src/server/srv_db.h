@@ -162,6 +162,19 @@ enum srv_db_status srv_db_scan(struct srv_db *db, const void *after,
 bool srv_db_scan_resumable(struct srv_db *db, const void *after,
                            size_t afterlen);
 
+/* A scan's look at a record's key alone, before the record is read out and
+ * its checksum checked: the scans that act on few records (rebalancing)
+ * or on keys alone (its delete phase) skip that work for the rest. */
+typedef bool srv_db_key_cb(void *arg, const void *key, size_t klen);
+/* srv_db_scan with `want` asked first for every record examined: false
+ * passes over the record (it still counts toward max and may be *last);
+ * true reads it and calls cb, which alone can end the slice early. */
+enum srv_db_status srv_db_scan_keys(struct srv_db *db, const void *after,
+                                    size_t afterlen, size_t max,
+                                    srv_db_key_cb *want, srv_db_iter_cb *cb,
+                                    void *arg, bool *done, char **last,
+                                    size_t *lastlen, uint64_t *corrupt);
+
 /* Is the item expired at now (seconds)? Tombstones are never "expired". */
 bool srv_item_expired(const struct srv_item *it, uint32_t now);
 

@@ -52,6 +52,7 @@ srv_db_scan_mark(const void *key, size_t klen, uint32_t gen)
 /* One call's walk: the callback, the budget and where it ended. */
 struct walk {
     struct srv_db  *db;
+    srv_db_key_cb  *want;         /* NULL: every record is visited */
     srv_db_iter_cb *cb;
     void           *arg;
     size_t          max, seen;
@@ -92,6 +93,11 @@ visit(struct walk *w, bool is_old)
     size_t klen = (size_t)tcxstrsize(w->kx);
     struct srv_item it;
 
+    if (!is_old && db->old != NULL && klen <= INT_MAX &&
+        tchdbvsiz(db->old, k, (int)klen) >= 0)
+        return;             /* phase 1 reports it */
+    if (w->want != NULL && !w->want(w->arg, k, klen))
+        return;
     if (is_old) {
         switch (srv_db_read_file(db, db->hdb, k, klen, &db->sbuf, &it)) {
         case LOOK_FOUND:
@@ -106,9 +112,6 @@ visit(struct walk *w, bool is_old)
         case LOOK_ABSENT:
             break;
         }
-    } else if (db->old != NULL && klen <= INT_MAX &&
-               tchdbvsiz(db->old, k, (int)klen) >= 0) {
-        return;             /* phase 1 reports it */
     }
     if (!srv_record_decode(k, klen, tcxstrptr(w->vx),
                            (size_t)tcxstrsize(w->vx), &it)) {
@@ -234,6 +237,16 @@ srv_db_scan(struct srv_db *db, const void *after, size_t afterlen, size_t max,
             srv_db_iter_cb *cb, void *arg, bool *done, char **last,
             size_t *lastlen, uint64_t *corrupt)
 {
+    return srv_db_scan_keys(db, after, afterlen, max, NULL, cb, arg, done,
+                            last, lastlen, corrupt);
+}
+
+enum srv_db_status
+srv_db_scan_keys(struct srv_db *db, const void *after, size_t afterlen,
+                 size_t max, srv_db_key_cb *want, srv_db_iter_cb *cb,
+                 void *arg, bool *done, char **last, size_t *lastlen,
+                 uint64_t *corrupt)
+{
     struct walk w;
     bool in_old = db->old != NULL;
     uint32_t m[2];
@@ -252,6 +265,7 @@ srv_db_scan(struct srv_db *db, const void *after, size_t afterlen, size_t max,
         }
     }
     walk_init(&w, db, cb, arg, max);
+    w.want = want;
     *done = walk(&w, in_old, after, afterlen);
     if (w.have_last) {
         *lastlen = (size_t)tcxstrsize(w.kx);

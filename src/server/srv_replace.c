@@ -393,6 +393,11 @@ struct scan_ctx {
     ev_tstamp   until;
     size_t      seen;
     bool        paused;    /* a destination is too far behind */
+    long        self_r;    /* this server in the read ring, or -1 */
+    /* The key copy_want last let through: its hash and old holders. */
+    uint64_t    h;
+    uint32_t    sa[RING_REPLICAS];
+    size_t      nsa;
 };
 
 static bool
@@ -402,47 +407,51 @@ is_reserved(const void *key, size_t klen)
            memcmp(key, RESERVED_PREFIX, sizeof(RESERVED_PREFIX) - 1) == 0;
 }
 
-/* Where one record goes, under the job's rings. */
+/* Does this server send the record at all? Decided from the key alone, so
+ * the records another old holder sends (most of them) are not read out of
+ * the store nor checksummed. */
+static bool
+copy_want(void *arg, const void *key, size_t klen)
+{
+    struct scan_ctx *c = arg;
+    struct rep_job *j = &c->s->replace->job;
+
+    if (is_reserved(key, klen))
+        return false;
+    c->h = ring_hash_key(key, klen);
+    c->nsa = ring_holders(&j->hs.r, c->h, c->sa, RING_REPLICAS);
+    if (j->full)
+        return true;
+    /* Only the first live old holder sends. */
+    for (size_t i = 0; i < c->nsa; i++) {
+        if (j->hs.r.nodes[c->sa[i]].active)
+            return (long)c->sa[i] == c->self_r;
+    }
+    return false;
+}
+
+/* Where one record copy_want let through goes, under the job's rings. */
 static bool
 copy_visit(void *arg, const void *key, size_t klen, const struct srv_item *it)
 {
     struct scan_ctx *c = arg;
     struct srv *s = c->s;
     struct rep_job *j = &s->replace->job;
-    uint64_t h;
-    uint32_t sa[RING_REPLICAS], da[RING_REPLICAS];
-    size_t nsa, nda, nsa_live = 0;
-    long self_r;
+    uint32_t da[RING_REPLICAS];
+    size_t nda;
 
     c->seen++;
-    if (is_reserved(key, klen) || srv_item_expired(it, c->now) ||
-        srv_ops_flushed(s->ops, it, c->now))
+    if (srv_item_expired(it, c->now) || srv_ops_flushed(s->ops, it, c->now))
         goto next;
-    h = ring_hash_key(key, klen);
-    nsa = ring_holders(&j->hs.r, h, sa, RING_REPLICAS);
-    nda = ring_holders(&j->hs.w, h, da, RING_REPLICAS);
-    self_r = ring_find(&j->hs.r, &s->cfg.listen);
-    if (!j->full) {
-        /* Only the first live old holder sends. */
-        long first = -1;
-        for (size_t i = 0; i < nsa; i++) {
-            if (j->hs.r.nodes[sa[i]].active) {
-                if (first < 0)
-                    first = sa[i];
-                nsa_live++;
-            }
-        }
-        if (first < 0 || first != self_r)
-            goto next;
-    }
+    nda = ring_holders(&j->hs.w, c->h, da, RING_REPLICAS);
     for (size_t i = 0; i < nda; i++) {
         const struct ring_node *n = &j->hs.w.nodes[da[i]];
         bool in_sa = false;
 
         if (!n->active || addr_equal(&n->addr, &s->cfg.listen))
             continue;
-        for (size_t k = 0; k < nsa && !j->full; k++) {
-            const struct ring_node *o = &j->hs.r.nodes[sa[k]];
+        for (size_t k = 0; k < c->nsa && !j->full; k++) {
+            const struct ring_node *o = &j->hs.r.nodes[c->sa[k]];
             in_sa |= o->active && addr_equal(&o->addr, &n->addr);
         }
         if (in_sa)
@@ -497,9 +506,12 @@ copy_slice(struct srv *s)
 
     retry_batches(s, j);
     if (!j->scan_done && !dests_behind(s, j)) {
-        struct scan_ctx c = { s, srv_now(s), mono_now() + SLICE_SECONDS, 0, false };
-        if (srv_db_scan(s->db, j->cursor, j->cursorlen, SLICE_RECORDS, copy_visit,
-                        &c, &done, &last, &lastlen, NULL) != SRV_DB_OK) {
+        struct scan_ctx c = { .s = s, .now = srv_now(s),
+                              .until = mono_now() + SLICE_SECONDS,
+                              .self_r = ring_find(&j->hs.r, &s->cfg.listen) };
+        if (srv_db_scan_keys(s->db, j->cursor, j->cursorlen, SLICE_RECORDS,
+                             copy_want, copy_visit, &c, &done, &last, &lastlen,
+                             NULL) != SRV_DB_OK) {
             j->ok = false;
             done = true;
         }
@@ -530,32 +542,35 @@ copy_slice(struct srv *s)
 struct del_ctx {
     struct srv     *s;
     long            self;
-    size_t          seen;
-    ev_tstamp       until;
     struct srv_keys keys;
 };
 
+/* The delete phase needs keys alone: every record is looked at here and
+ * none is read out (the slice's length is bounded by its record count). */
 static bool
-delete_visit(void *arg, const void *key, size_t klen, const struct srv_item *it)
+delete_want(void *arg, const void *key, size_t klen)
 {
     struct del_ctx *c = arg;
     struct rep_job *j = &c->s->replace->job;
 
-    c->seen++;
     if (!is_reserved(key, klen) &&
         !ring_is_holder(&j->hs.w, ring_hash_key(key, klen), c->self))
         srv_keys_add(&c->keys, key, klen);
-    return c->seen < SLICE_RECORDS && mono_now() < c->until;
+    return false;
+}
+
+static bool
+delete_visit(void *arg, const void *key, size_t klen, const struct srv_item *it)
+{
+    (void)arg, (void)key, (void)klen, (void)it;
+    return true;                /* never called: delete_want says no */
 }
 
 static void
 delete_slice(struct srv *s)
 {
     struct rep_job *j = &s->replace->job;
-    struct del_ctx c = { s,
-                         ring_find(&j->hs.w, &s->cfg.listen),
-                         0,
-                         mono_now() + SLICE_SECONDS,
+    struct del_ctx c = { s, ring_find(&j->hs.w, &s->cfg.listen),
                          { NULL, NULL, 0, 0 } };
     bool done;
     char *last;
@@ -567,9 +582,9 @@ delete_slice(struct srv *s)
         done = true;
         last = NULL;
         lastlen = 0;
-    } else if (srv_db_scan(s->db, j->cursor, j->cursorlen, SLICE_RECORDS,
-                           delete_visit, &c, &done, &last, &lastlen, NULL) !=
-               SRV_DB_OK) {
+    } else if (srv_db_scan_keys(s->db, j->cursor, j->cursorlen, SLICE_RECORDS,
+                                delete_want, delete_visit, &c, &done, &last,
+                                &lastlen, NULL) != SRV_DB_OK) {
         done = true;
     }
     /* The key this slice resumed after is behind the scan now. */
