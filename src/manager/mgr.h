@@ -85,6 +85,7 @@ struct mgr {
     bool                 partner_pinging;
     bool                 partner_refused;
     const char          *ring_file;     /* NULL: hash space in memory only */
+    struct mgr_ring_writer *ring_writer; /* saves it off the loop, or NULL */
     double               fault_timeout; /* silence before a server is lost */
     uint64_t             horizon;       /* newest tombstone clock any
                                            server's GC removed */
@@ -112,9 +113,16 @@ struct mgr {
 };
 
 /* mgr_ring.c */
-/* Saves the hash space to the ring file (-s) atomically; -1 (logged) on
- * failure. */
+/* Saves the hash space to the ring file (-s) atomically. Before
+ * mgr_ring_writer_start, at once: -1 (logged) on failure. After, the
+ * writing (and its fsync, which can take seconds while the disk is busy)
+ * happens on the writer's thread, so the loop never waits: 0, and a failure
+ * is logged there. */
 int mgr_ring_save(struct mgr *m);
+/* Starts the thread that writes the ring file; false (logged) if it cannot. */
+bool mgr_ring_writer_start(struct mgr *m);
+/* Writes what is still pending, then stops the thread. */
+void mgr_ring_writer_stop(struct mgr *m);
 /* Loads the ring file into m->hs: 0 if loaded or absent, -1 if it cannot
  * be read or holds no valid hash space (m->hs then untouched). */
 int mgr_ring_load(struct mgr *m);

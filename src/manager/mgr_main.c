@@ -132,6 +132,11 @@ main(int argc, char **argv)
                     m.ring_file, strerror(errno));
             return 1;
         }
+        /* From now on the loop does not wait for the disk. */
+        if (!mgr_ring_writer_start(&m)) {
+            fprintf(stderr, "error: cannot start the ring file's writer\n");
+            return 1;
+        }
     }
     /* mgr_net.c hands requests and lost servers up to these. */
     m.on_request = mgr_handle_request;
@@ -158,6 +163,7 @@ main(int argc, char **argv)
     metrics_http_stop(metrics);
     conn_loop_flush();
     rpc_listener_close(m.listener);
+    mgr_ring_writer_stop(&m);       /* the last hash space is on disk */
     hspace_free(&m.hs);
     free(m.rep.parts);
     log_info("manager stopped");

@@ -3,7 +3,8 @@
  * (manager/mgr_ring.c) and of hspace_decode (common/ring.c), the
  * pure decoder it uses and fuzz_ring runs: save and load round-trip, a
  * missing file is an empty hash space, truncated or oversized contents
- * are refused without touching the loaded hash space.
+ * are refused without touching the loaded hash space, and saves through
+ * the writer thread leave the last hash space on disk.
  */
 #include "config.h"
 
@@ -149,12 +150,58 @@ test_save_load(void **state)
     hspace_free(&back.hs);
 }
 
+/* Saved through the writer thread: the loop does not wait, and after
+ * many saves in a row and the writer's stop, the file holds the last hash
+ * space (never an older one written after a newer). */
+static void
+test_writer_keeps_last(void **state)
+{
+    char dir[] = "/tmp/kumo-ringfile-XXXXXX", path[256], tmp[300];
+    struct mgr m, back;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/ring", dir);
+    memset(&m, 0, sizeof(m));
+    memset(&back, 0, sizeof(back));
+    make_hs(&m.hs);
+    hspace_init(&back.hs);
+    m.ring_file = back.ring_file = path;
+
+    assert_true(mgr_ring_writer_start(&m));
+    assert_non_null(m.ring_writer);
+    for (uint64_t i = 0; i < 500; i++) {
+        m.hs.w.stamp = 1000 + i;
+        assert_int_equal(mgr_ring_save(&m), 0);
+    }
+    mgr_ring_writer_stop(&m);
+    assert_null(m.ring_writer);
+    assert_int_equal(mgr_ring_load(&back), 0);
+    assert_int_equal(back.hs.w.stamp, 1499);
+    assert_hs_equal(&back.hs, &m.hs);
+
+    /* A writer that cannot write logs it; the loop is not told. */
+    snprintf(tmp, sizeof(tmp), "%s/no/such/dir/ring", dir);
+    m.ring_file = tmp;
+    assert_true(mgr_ring_writer_start(&m));
+    assert_int_equal(mgr_ring_save(&m), 0);
+    mgr_ring_writer_stop(&m);
+    assert_int_equal(access(tmp, F_OK), -1);
+    /* Without the writer the same failure is returned at once. */
+    assert_int_equal(mgr_ring_save(&m), -1);
+
+    unlink(path);
+    rmdir(dir);
+    hspace_free(&m.hs);
+    hspace_free(&back.hs);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode),
         cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_writer_keeps_last),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
