@@ -174,6 +174,12 @@ def rebalance(a, loaded):
             d = res["during"]
             print("  during: %s ops/s, p50 %s us, p99 %s us (errors %d)" %
                   (d["ops_per_sec"], d["p50_us"], d["p99_us"], errors(d)), flush=True)
+            # The same load on the four servers once the replace is over:
+            # what the copy costs is during against this as well as before.
+            res["after"] = bench(gw, mix + ["-d", str(a.secs)])
+            print("  after: %s ops/s, p50 %s us, p99 %s us" %
+                  (res["after"]["ops_per_sec"], res["after"]["p50_us"],
+                   res["after"]["p99_us"]), flush=True)
         return res
     finally:
         for p in procs.values():
@@ -215,7 +221,8 @@ def report(a, idle, busy):
     b, d = busy["before"], busy["during"]
     rows += ["", "| client load (%d%% get, c=%d, P=1) | ops/s | p50 us | p99 us | errors |"
              % (round(a.ratio * 100), a.conns), "|---|---:|---:|---:|---:|"]
-    for name, r in (("before the replace", b), ("during it", d)):
+    for name, r in (("before the replace (3 servers)", b), ("during it", d),
+                     ("after it (4 servers)", busy["after"])):
         rows.append("| %s | %s | %s | %s | %d |" % (name, r["ops_per_sec"], r["p50_us"],
                                                   r["p99_us"], errors(r)))
     tput = float(d["ops_per_sec"]) / max(float(b["ops_per_sec"]), 1)

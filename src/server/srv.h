@@ -103,6 +103,7 @@ struct srv {
     uint64_t             cluster_horizon; /* newest tombstone GC removed
                                           anywhere (from the managers) */
     ev_timer             tick;         /* replication retries, GC slices */
+    ev_timer             replace_tick; /* a replace's slices under load */
     ev_idle              idle;         /* more background slices when idle */
     ev_tstamp            last_client;  /* last data request (get, store...) */
     struct pool          peers;        /* connections to the other servers */

@@ -62,6 +62,12 @@ struct walk {
     TCXSTR         *kx, *vx;
     bool            have_last;
     uint32_t        last_gen;
+    /* With want: the key examined before this one, where a slice that
+     * `want` ends at this record resumes. */
+    TCXSTR         *pk;
+    bool            have_pk;
+    uint32_t        pk_gen;
+    bool            stop_before;  /* want said stop: end before this one */
 };
 
 /* Positions hdb's iterator after `from` (NULL: at the start). false if
@@ -96,8 +102,18 @@ visit(struct walk *w, bool is_old)
     if (!is_old && db->old != NULL && klen <= INT_MAX &&
         tchdbvsiz(db->old, k, (int)klen) >= 0)
         return;             /* phase 1 reports it */
-    if (w->want != NULL && !w->want(w->arg, k, klen))
-        return;
+    if (w->want != NULL) {
+        switch (w->want(w->arg, k, klen)) {
+        case SRV_DB_VISIT: break;
+        case SRV_DB_SKIP: return;
+        case SRV_DB_STOP:
+            if (w->have_pk) {       /* else go on: a slice must progress */
+                w->stop_before = true;
+                return;
+            }
+            break;
+        }
+    }
     if (is_old) {
         switch (srv_db_read_file(db, db->hdb, k, klen, &db->sbuf, &it)) {
         case LOOK_FOUND:
@@ -143,8 +159,21 @@ walk_file(struct walk *w, TCHDB *hdb, uint32_t gen, bool is_old,
         w->have_last = true;
         w->last_gen = gen;
         visit(w, is_old);
+        if (w->stop_before) {
+            /* Resume where the previous record would have ended it. */
+            tcxstrclear(w->kx);
+            tcxstrcat(w->kx, tcxstrptr(w->pk), tcxstrsize(w->pk));
+            w->last_gen = w->pk_gen;
+            w->stopped = true;
+        }
         if (w->stopped || w->failed)
             return false;
+        if (w->want != NULL) {
+            tcxstrclear(w->pk);
+            tcxstrcat(w->pk, tcxstrptr(w->kx), tcxstrsize(w->kx));
+            w->pk_gen = gen;
+            w->have_pk = true;
+        }
     }
     return false;
 }
@@ -181,11 +210,13 @@ walk_init(struct walk *w, struct srv_db *db, srv_db_iter_cb *cb, void *arg,
     w->max = max;
     w->kx = tcxstrnew();
     w->vx = tcxstrnew();
+    w->pk = tcxstrnew();
 }
 
 static void
 walk_free(struct walk *w)
 {
+    tcxstrdel(w->pk);
     tcxstrdel(w->vx);
     tcxstrdel(w->kx);
 }

@@ -13,8 +13,8 @@
  * destination; at most -M MiB of unacknowledged batches per destination are
  * kept (the scan waits when a destination is behind), and a slice scans at
  * most SLICE_RECORDS records or SLICE_SECONDS of time. srv_main.c runs one
- * slice per 20 ms tick while clients are active (about a tenth of the
- * loop) and back to back when the server has been quiet for a moment.
+ * slice per 5 ms while clients are active (about a tenth of the loop) and
+ * back to back when the server has been quiet for a moment.
  */
 #include "config.h"
 #include "server/srv_replace.h"
@@ -32,7 +32,7 @@
 
 #define BATCH_BYTES     (64 * 1024)    /* applied in well under 1 ms */
 #define SLICE_RECORDS   2000
-#define SLICE_SECONDS   0.002
+#define SLICE_SECONDS   0.0005
 #define BATCH_TIMEOUT   30.0
 #define BATCH_ATTEMPTS  10
 #define RESERVED_PREFIX "\0kumo:"
@@ -391,7 +391,8 @@ struct scan_ctx {
     struct srv *s;
     uint32_t    now;
     ev_tstamp   until;
-    size_t      seen;
+    size_t      seen;      /* records visited (read out) */
+    size_t      asked;     /* keys looked at */
     bool        paused;    /* a destination is too far behind */
     long        self_r;    /* this server in the read ring, or -1 */
     /* The key copy_want last let through: its hash and old holders. */
@@ -410,24 +411,26 @@ is_reserved(const void *key, size_t klen)
 /* Does this server send the record at all? Decided from the key alone, so
  * the records another old holder sends (most of them) are not read out of
  * the store nor checksummed. */
-static bool
+static enum srv_db_want
 copy_want(void *arg, const void *key, size_t klen)
 {
     struct scan_ctx *c = arg;
     struct rep_job *j = &c->s->replace->job;
 
+    if (++c->asked % 32 == 0 && mono_now() >= c->until)
+        return SRV_DB_STOP;
     if (is_reserved(key, klen))
-        return false;
+        return SRV_DB_SKIP;
     c->h = ring_hash_key(key, klen);
     c->nsa = ring_holders(&j->hs.r, c->h, c->sa, RING_REPLICAS);
     if (j->full)
-        return true;
+        return SRV_DB_VISIT;
     /* Only the first live old holder sends. */
     for (size_t i = 0; i < c->nsa; i++) {
         if (j->hs.r.nodes[c->sa[i]].active)
-            return (long)c->sa[i] == c->self_r;
+            return (long)c->sa[i] == c->self_r ? SRV_DB_VISIT : SRV_DB_SKIP;
     }
-    return false;
+    return SRV_DB_SKIP;
 }
 
 /* Where one record copy_want let through goes, under the job's rings. */
@@ -496,16 +499,17 @@ retry_batches(struct srv *s, struct rep_job *j)
     }
 }
 
-static void
+static bool
 copy_slice(struct srv *s)
 {
     struct rep_job *j = &s->replace->job;
-    bool done;
+    bool done, scanned = false;
     char *last;
     size_t lastlen;
 
     retry_batches(s, j);
     if (!j->scan_done && !dests_behind(s, j)) {
+        scanned = true;
         struct scan_ctx c = { .s = s, .now = srv_now(s),
                               .until = mono_now() + SLICE_SECONDS,
                               .self_r = ring_find(&j->hs.r, &s->cfg.listen) };
@@ -525,16 +529,17 @@ copy_slice(struct srv *s)
         }
     }
     if (!j->scan_done)
-        return;
+        return scanned;
     for (size_t i = 0; i < j->ndests; i++) {
         if (j->dests[i].batches != NULL)
-            return;
+            return scanned;
     }
     j->done = true;
     log_info("replace copy for stamp %llu done%s in %.1f s: %llu records sent",
              (unsigned long long)j->id, j->ok ? "" : " WITH ERRORS",
              ev_now(s->loop) - j->started, (unsigned long long)s->replace->sent_records);
     report(s);
+    return true;
 }
 
 /* ---- delete phase ---- */
@@ -542,21 +547,25 @@ copy_slice(struct srv *s)
 struct del_ctx {
     struct srv     *s;
     long            self;
+    size_t          asked;
+    ev_tstamp       until;
     struct srv_keys keys;
 };
 
 /* The delete phase needs keys alone: every record is looked at here and
- * none is read out (the slice's length is bounded by its record count). */
-static bool
+ * none is read out. */
+static enum srv_db_want
 delete_want(void *arg, const void *key, size_t klen)
 {
     struct del_ctx *c = arg;
     struct rep_job *j = &c->s->replace->job;
 
+    if (++c->asked % 32 == 0 && mono_now() >= c->until)
+        return SRV_DB_STOP;
     if (!is_reserved(key, klen) &&
         !ring_is_holder(&j->hs.w, ring_hash_key(key, klen), c->self))
         srv_keys_add(&c->keys, key, klen);
-    return false;
+    return SRV_DB_SKIP;
 }
 
 static bool
@@ -570,8 +579,8 @@ static void
 delete_slice(struct srv *s)
 {
     struct rep_job *j = &s->replace->job;
-    struct del_ctx c = { s, ring_find(&j->hs.w, &s->cfg.listen),
-                         { NULL, NULL, 0, 0 } };
+    struct del_ctx c = { s, ring_find(&j->hs.w, &s->cfg.listen), 0,
+                         mono_now() + SLICE_SECONDS, { NULL, NULL, 0, 0 } };
     bool done;
     char *last;
     size_t lastlen;
@@ -617,23 +626,23 @@ delete_slice(struct srv *s)
     }
 }
 
-void
+bool
 srv_replace_tick(struct srv_replace *rp)
 {
     struct srv *s = rp->s;
     struct rep_job *j = &rp->job;
 
     if (j->kind == JOB_NONE)
-        return;
+        return false;
     if (j->done) {
         if (!j->reported)
             report(s);
-        return;
+        return false;
     }
     if (j->kind == JOB_COPY)
-        copy_slice(s);
-    else
-        delete_slice(s);
+        return copy_slice(s);
+    delete_slice(s);
+    return true;
 }
 
 bool

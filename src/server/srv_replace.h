@@ -24,8 +24,10 @@ void srv_replace_copy_start(struct srv *s, struct rpc_conn *rc, uint32_t msgid,
                             const msgpack_object *p);
 void srv_replace_delete_start(struct srv *s, struct rpc_conn *rc,
                               uint32_t msgid, const msgpack_object *p);
-/* One slice of the running job; reports to the managers when done. */
-void srv_replace_tick(struct srv_replace *rp);
+/* One slice of the running job; reports to the managers when done. false
+ * when there was nothing to do now (no job, or waiting for destinations to
+ * acknowledge batches): calling again at once would only spin. */
+bool srv_replace_tick(struct srv_replace *rp);
 /* Is a copy or delete job unfinished? */
 bool srv_replace_busy(const struct srv_replace *rp);
 /* "idle", "copying", "deleting"... for stats. */

@@ -374,21 +374,30 @@ scan_with_migration(struct fx *f, struct visits *v, size_t max,
 }
 
 /* srv_db_scan_keys: the key filter sees every record once, before any
- * is read; only the ones it wants reach the callback. */
+ * is read, even when it ends slices; only the ones it wants reach the
+ * callback. */
 struct wanted {
     struct visits v;
     unsigned      asked[NKEYS];
+    unsigned      calls, slice_asked;
 };
 
-static bool
+static enum srv_db_want
 want_even(void *arg, const void *key, size_t klen)
 {
     struct wanted *w = arg;
     unsigned i;
 
     assert_true(klen == 8 && sscanf((const char *)key, "key-%4u", &i) == 1);
+    /* Every fifth key asked ends the slice before it (not the first of a
+     * slice: that one is asked once more, by the next slice). */
+    if (++w->calls % 5 == 0 && w->slice_asked > 0) {
+        w->slice_asked = 0;
+        return SRV_DB_STOP;
+    }
+    w->slice_asked++;
     w->asked[i]++;
-    return i % 2 == 0;
+    return i % 2 == 0 ? SRV_DB_VISIT : SRV_DB_SKIP;
 }
 
 static bool
@@ -406,6 +415,7 @@ scan_keys_all(struct fx *f, struct wanted *w)
 
     memset(w, 0, sizeof(*w));
     for (int n = 0; !done; n++) {
+        w->slice_asked = 0;
         assert_int_equal(srv_db_scan_keys(f->db, cursor, cursorlen, 7,
                                           want_even, count_wanted, w, &done,
                                           &last, &lastlen, NULL), SRV_DB_OK);
