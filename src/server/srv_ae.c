@@ -440,6 +440,12 @@ srv_ae_tick(struct srv_ae *ae)
     case AE_IDLE:
         break;
     }
+    /* No digest scan while a replace runs: rounds wait for its end anyway,
+     * and its delete phase removes the keys such a scan resumes at (it
+     * would start over again and again, taking the loop from clients
+     * while the copy needs it most). */
+    if (hspace_replacing(&s->hs))
+        return;
     if (ae->pass_on) {
         if (ae->phase != AE_COLLECT || !round_throttled(ae))
             pass_slice(ae);
