@@ -165,16 +165,14 @@ bool srv_db_scan_resumable(struct srv_db *db, const void *after,
 /* A scan's look at a record's key alone, before the record is read out and
  * its checksum checked: the scans that act on few records (rebalancing)
  * or on keys alone (its delete phase) skip that work for the rest. */
-enum srv_db_want { SRV_DB_VISIT, SRV_DB_SKIP, SRV_DB_STOP };
-typedef enum srv_db_want srv_db_key_cb(void *arg, const void *key,
-                                       size_t klen);
-/* srv_db_scan with `want` asked first for every record examined: SKIP
- * passes over it (it counts toward max and may be *last); VISIT reads it
- * and calls cb; STOP ends the slice before it (*last is the record before,
- * so the next slice starts with this one; ignored for a slice's first
- * record, so that every slice progresses). */
+typedef bool srv_db_key_cb(void *arg, const void *key, size_t klen);
+/* srv_db_scan with `want` asked first for every record examined: false
+ * passes over the record (it counts toward max and may be *last), true
+ * reads it and calls cb (cb may be NULL when want never says true). The
+ * slice also ends, between two records, once mono_now() passes `until`
+ * (0: no deadline; looked at every 32 records). */
 enum srv_db_status srv_db_scan_keys(struct srv_db *db, const void *after,
-                                    size_t afterlen, size_t max,
+                                    size_t afterlen, size_t max, double until,
                                     srv_db_key_cb *want, srv_db_iter_cb *cb,
                                     void *arg, bool *done, char **last,
                                     size_t *lastlen, uint64_t *corrupt);

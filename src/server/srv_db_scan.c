@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/xmalloc.h"
 
 #define MARK_MAGIC 0x6b53434eU          /* "kSCN" */
@@ -53,6 +54,7 @@ srv_db_scan_mark(const void *key, size_t klen, uint32_t gen)
 struct walk {
     struct srv_db  *db;
     srv_db_key_cb  *want;         /* NULL: every record is visited */
+    double          until;        /* mono_now() deadline, 0: none */
     srv_db_iter_cb *cb;
     void           *arg;
     size_t          max, seen;
@@ -62,12 +64,6 @@ struct walk {
     TCXSTR         *kx, *vx;
     bool            have_last;
     uint32_t        last_gen;
-    /* With want: the key examined before this one, where a slice that
-     * `want` ends at this record resumes. */
-    TCXSTR         *pk;
-    bool            have_pk;
-    uint32_t        pk_gen;
-    bool            stop_before;  /* want said stop: end before this one */
 };
 
 /* Positions hdb's iterator after `from` (NULL: at the start). false if
@@ -102,18 +98,8 @@ visit(struct walk *w, bool is_old)
     if (!is_old && db->old != NULL && klen <= INT_MAX &&
         tchdbvsiz(db->old, k, (int)klen) >= 0)
         return;             /* phase 1 reports it */
-    if (w->want != NULL) {
-        switch (w->want(w->arg, k, klen)) {
-        case SRV_DB_VISIT: break;
-        case SRV_DB_SKIP: return;
-        case SRV_DB_STOP:
-            if (w->have_pk) {       /* else go on: a slice must progress */
-                w->stop_before = true;
-                return;
-            }
-            break;
-        }
-    }
+    if (w->want != NULL && !w->want(w->arg, k, klen))
+        return;
     if (is_old) {
         switch (srv_db_read_file(db, db->hdb, k, klen, &db->sbuf, &it)) {
         case LOOK_FOUND:
@@ -144,6 +130,11 @@ walk_file(struct walk *w, TCHDB *hdb, uint32_t gen, bool is_old,
           bool skip_first)
 {
     while (w->seen < w->max) {
+        /* Past the deadline: end before the next record, so the slice's
+         * last is the last one examined. */
+        if (w->until > 0 && w->seen > 0 && w->seen % 32 == 0 &&
+            mono_now() >= w->until)
+            return false;
         if (!tchdbiternext3(hdb, w->kx, w->vx)) {
             if (tchdbecode(hdb) != TCENOREC) {
                 srv_db_log_tc(w->db, hdb, "tchdbiternext3");
@@ -159,21 +150,8 @@ walk_file(struct walk *w, TCHDB *hdb, uint32_t gen, bool is_old,
         w->have_last = true;
         w->last_gen = gen;
         visit(w, is_old);
-        if (w->stop_before) {
-            /* Resume where the previous record would have ended it. */
-            tcxstrclear(w->kx);
-            tcxstrcat(w->kx, tcxstrptr(w->pk), tcxstrsize(w->pk));
-            w->last_gen = w->pk_gen;
-            w->stopped = true;
-        }
         if (w->stopped || w->failed)
             return false;
-        if (w->want != NULL) {
-            tcxstrclear(w->pk);
-            tcxstrcat(w->pk, tcxstrptr(w->kx), tcxstrsize(w->kx));
-            w->pk_gen = gen;
-            w->have_pk = true;
-        }
     }
     return false;
 }
@@ -210,13 +188,11 @@ walk_init(struct walk *w, struct srv_db *db, srv_db_iter_cb *cb, void *arg,
     w->max = max;
     w->kx = tcxstrnew();
     w->vx = tcxstrnew();
-    w->pk = tcxstrnew();
 }
 
 static void
 walk_free(struct walk *w)
 {
-    tcxstrdel(w->pk);
     tcxstrdel(w->vx);
     tcxstrdel(w->kx);
 }
@@ -268,13 +244,13 @@ srv_db_scan(struct srv_db *db, const void *after, size_t afterlen, size_t max,
             srv_db_iter_cb *cb, void *arg, bool *done, char **last,
             size_t *lastlen, uint64_t *corrupt)
 {
-    return srv_db_scan_keys(db, after, afterlen, max, NULL, cb, arg, done,
+    return srv_db_scan_keys(db, after, afterlen, max, 0, NULL, cb, arg, done,
                             last, lastlen, corrupt);
 }
 
 enum srv_db_status
 srv_db_scan_keys(struct srv_db *db, const void *after, size_t afterlen,
-                 size_t max, srv_db_key_cb *want, srv_db_iter_cb *cb,
+                 size_t max, double until, srv_db_key_cb *want, srv_db_iter_cb *cb,
                  void *arg, bool *done, char **last, size_t *lastlen,
                  uint64_t *corrupt)
 {
@@ -297,6 +273,7 @@ srv_db_scan_keys(struct srv_db *db, const void *after, size_t afterlen,
     }
     walk_init(&w, db, cb, arg, max);
     w.want = want;
+    w.until = until;
     *done = walk(&w, in_old, after, afterlen);
     if (w.have_last) {
         *lastlen = (size_t)tcxstrsize(w.kx);

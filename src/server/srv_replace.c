@@ -390,9 +390,6 @@ find_dest(struct rep_job *j, const struct kaddr *addr)
 struct scan_ctx {
     struct srv *s;
     uint32_t    now;
-    ev_tstamp   until;
-    size_t      seen;      /* records visited (read out) */
-    size_t      asked;     /* keys looked at */
     bool        paused;    /* a destination is too far behind */
     long        self_r;    /* this server in the read ring, or -1 */
     /* The key copy_want last let through: its hash and old holders. */
@@ -411,26 +408,24 @@ is_reserved(const void *key, size_t klen)
 /* Does this server send the record at all? Decided from the key alone, so
  * the records another old holder sends (most of them) are not read out of
  * the store nor checksummed. */
-static enum srv_db_want
+static bool
 copy_want(void *arg, const void *key, size_t klen)
 {
     struct scan_ctx *c = arg;
     struct rep_job *j = &c->s->replace->job;
 
-    if (++c->asked % 32 == 0 && mono_now() >= c->until)
-        return SRV_DB_STOP;
     if (is_reserved(key, klen))
-        return SRV_DB_SKIP;
+        return false;
     c->h = ring_hash_key(key, klen);
     c->nsa = ring_holders(&j->hs.r, c->h, c->sa, RING_REPLICAS);
     if (j->full)
-        return SRV_DB_VISIT;
+        return true;
     /* Only the first live old holder sends. */
     for (size_t i = 0; i < c->nsa; i++) {
         if (j->hs.r.nodes[c->sa[i]].active)
-            return (long)c->sa[i] == c->self_r ? SRV_DB_VISIT : SRV_DB_SKIP;
+            return (long)c->sa[i] == c->self_r;
     }
-    return SRV_DB_SKIP;
+    return false;
 }
 
 /* Where one record copy_want let through goes, under the job's rings. */
@@ -443,9 +438,8 @@ copy_visit(void *arg, const void *key, size_t klen, const struct srv_item *it)
     uint32_t da[RING_REPLICAS];
     size_t nda;
 
-    c->seen++;
     if (srv_item_expired(it, c->now) || srv_ops_flushed(s->ops, it, c->now))
-        goto next;
+        return true;
     nda = ring_holders(&j->hs.w, c->h, da, RING_REPLICAS);
     for (size_t i = 0; i < nda; i++) {
         const struct ring_node *n = &j->hs.w.nodes[da[i]];
@@ -468,10 +462,7 @@ copy_visit(void *arg, const void *key, size_t klen, const struct srv_item *it)
         if (d->pending_bytes >= (size_t)s->cfg.replace_mem_mib << 20)
             c->paused = true;
     }
-next:
-    if (c->paused || c->seen >= SLICE_RECORDS || mono_now() >= c->until)
-        return false;
-    return true;
+    return !c->paused;
 }
 
 static bool
@@ -511,11 +502,10 @@ copy_slice(struct srv *s)
     if (!j->scan_done && !dests_behind(s, j)) {
         scanned = true;
         struct scan_ctx c = { .s = s, .now = srv_now(s),
-                              .until = mono_now() + SLICE_SECONDS,
                               .self_r = ring_find(&j->hs.r, &s->cfg.listen) };
         if (srv_db_scan_keys(s->db, j->cursor, j->cursorlen, SLICE_RECORDS,
-                             copy_want, copy_visit, &c, &done, &last, &lastlen,
-                             NULL) != SRV_DB_OK) {
+                             mono_now() + SLICE_SECONDS, copy_want, copy_visit,
+                             &c, &done, &last, &lastlen, NULL) != SRV_DB_OK) {
             j->ok = false;
             done = true;
         }
@@ -547,40 +537,29 @@ copy_slice(struct srv *s)
 struct del_ctx {
     struct srv     *s;
     long            self;
-    size_t          asked;
-    ev_tstamp       until;
     struct srv_keys keys;
 };
 
 /* The delete phase needs keys alone: every record is looked at here and
  * none is read out. */
-static enum srv_db_want
+static bool
 delete_want(void *arg, const void *key, size_t klen)
 {
     struct del_ctx *c = arg;
     struct rep_job *j = &c->s->replace->job;
 
-    if (++c->asked % 32 == 0 && mono_now() >= c->until)
-        return SRV_DB_STOP;
     if (!is_reserved(key, klen) &&
         !ring_is_holder(&j->hs.w, ring_hash_key(key, klen), c->self))
         srv_keys_add(&c->keys, key, klen);
-    return SRV_DB_SKIP;
-}
-
-static bool
-delete_visit(void *arg, const void *key, size_t klen, const struct srv_item *it)
-{
-    (void)arg, (void)key, (void)klen, (void)it;
-    return true;                /* never called: delete_want says no */
+    return false;
 }
 
 static void
 delete_slice(struct srv *s)
 {
     struct rep_job *j = &s->replace->job;
-    struct del_ctx c = { s, ring_find(&j->hs.w, &s->cfg.listen), 0,
-                         mono_now() + SLICE_SECONDS, { NULL, NULL, 0, 0 } };
+    struct del_ctx c = { s, ring_find(&j->hs.w, &s->cfg.listen),
+                         { NULL, NULL, 0, 0 } };
     bool done;
     char *last;
     size_t lastlen;
@@ -592,8 +571,8 @@ delete_slice(struct srv *s)
         last = NULL;
         lastlen = 0;
     } else if (srv_db_scan_keys(s->db, j->cursor, j->cursorlen, SLICE_RECORDS,
-                                delete_want, delete_visit, &c, &done, &last,
-                                &lastlen, NULL) != SRV_DB_OK) {
+                                mono_now() + SLICE_SECONDS, delete_want, NULL,
+                                &c, &done, &last, &lastlen, NULL) != SRV_DB_OK) {
         done = true;
     }
     /* The key this slice resumed after is behind the scan now. */

@@ -374,30 +374,22 @@ scan_with_migration(struct fx *f, struct visits *v, size_t max,
 }
 
 /* srv_db_scan_keys: the key filter sees every record once, before any
- * is read, even when it ends slices; only the ones it wants reach the
- * callback. */
+ * is read, whether slices end on their count or on their deadline; only
+ * the ones it wants reach the callback. */
 struct wanted {
     struct visits v;
     unsigned      asked[NKEYS];
-    unsigned      calls, slice_asked;
 };
 
-static enum srv_db_want
+static bool
 want_even(void *arg, const void *key, size_t klen)
 {
     struct wanted *w = arg;
     unsigned i;
 
     assert_true(klen == 8 && sscanf((const char *)key, "key-%4u", &i) == 1);
-    /* Every fifth key asked ends the slice before it (not the first of a
-     * slice: that one is asked once more, by the next slice). */
-    if (++w->calls % 5 == 0 && w->slice_asked > 0) {
-        w->slice_asked = 0;
-        return SRV_DB_STOP;
-    }
-    w->slice_asked++;
     w->asked[i]++;
-    return i % 2 == 0 ? SRV_DB_VISIT : SRV_DB_SKIP;
+    return i % 2 == 0;
 }
 
 static bool
@@ -406,17 +398,19 @@ count_wanted(void *arg, const void *key, size_t klen, const struct srv_item *it)
     return count_visit(&((struct wanted *)arg)->v, key, klen, it);
 }
 
-static void
-scan_keys_all(struct fx *f, struct wanted *w)
+/* Scans all 200 keys in slices of at most max records, each with the
+ * deadline until; returns the number of slices. */
+static int
+scan_keys_all(struct fx *f, struct wanted *w, size_t max, double until)
 {
     char *cursor = NULL, *last;
     size_t cursorlen = 0, lastlen;
     bool done = false;
+    int n;
 
     memset(w, 0, sizeof(*w));
-    for (int n = 0; !done; n++) {
-        w->slice_asked = 0;
-        assert_int_equal(srv_db_scan_keys(f->db, cursor, cursorlen, 7,
+    for (n = 0; !done; n++) {
+        assert_int_equal(srv_db_scan_keys(f->db, cursor, cursorlen, max, until,
                                           want_even, count_wanted, w, &done,
                                           &last, &lastlen, NULL), SRV_DB_OK);
         free(cursor);
@@ -431,6 +425,7 @@ scan_keys_all(struct fx *f, struct wanted *w)
         assert_int_equal(w->v.n[i], i % 2 == 0 ? 1 : 0);
     }
     assert_int_equal(w->v.total, 100);
+    return n;
 }
 
 static void
@@ -442,9 +437,14 @@ test_scan_keys_filter(void **state)
     srv_db_set_grow_slice(f->db, 1);
     for (unsigned i = 0; i < 200; i++)
         put_key(f, i, 3, i % 17 == 0);
-    scan_keys_all(f, &w);           /* one file */
+    /* One file: slices of 7, then a deadline long past, which ends each
+     * slice after 32 records (200 keys: 7 slices, the last of 8). */
+    scan_keys_all(f, &w, 7, 0);
+    assert_int_equal(scan_keys_all(f, &w, 1000, 1e-9), 7);
+    /* Two files: the old file's phase too. */
     until_migrating(f->db);
-    scan_keys_all(f, &w);           /* two: the old file's phase too */
+    scan_keys_all(f, &w, 7, 0);
+    assert_true(scan_keys_all(f, &w, 1000, 1e-9) >= 7);
     assert_true(srv_db_growing(f->db));
 }
 
